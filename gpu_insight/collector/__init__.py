@@ -1,0 +1,1 @@
+"""The GPU Insight collector: NVML sampling, attribution, history, alerts, JSON API, /metrics."""

@@ -1,0 +1,156 @@
+"""Collector configuration: command-line flags over an optional YAML file, validated by pydantic.
+
+`deploy/collector.example.yaml` is the commented example of every key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, not ignored
+
+
+class SamplingConfig(Section):
+    fast_interval_s: float = Field(1.0, gt=0, le=60)
+    process_utilization_interval_s: float = Field(5.0, gt=0, le=300)
+    slow_interval_s: float = Field(30.0, gt=0, le=600)
+    pcie_throughput: bool = False  # blocks ~20 ms per GPU and direction: opt-in
+
+
+class AttributionRule(Section):
+    """Assigns app/team to processes whose container name, model or command line matches."""
+
+    match_container: str | None = None  # regular expressions
+    match_model: str | None = None
+    match_cmdline: str | None = None
+    app: str | None = None
+    team: str | None = None
+
+
+class AttributionConfig(Section):
+    proc_root: str = "/proc"
+    docker_socket: str = "/var/run/docker.sock"
+    docker_timeout_s: float = Field(0.5, gt=0, le=10)
+    app_label_keys: list[str] = Field(default_factory=lambda: ["gpu-insight.app"])
+    team_label_keys: list[str] = Field(default_factory=lambda: ["gpu-insight.team"])
+    rules: list[AttributionRule] = Field(default_factory=list)
+
+
+class EngineTarget(Section):
+    """An extra Prometheus target (e.g. a user's OCR service) with the labels to give it."""
+
+    url: str
+    engine: str = "unknown"
+    model: str | None = None
+    app: str | None = None
+    team: str | None = None
+
+
+class EnginesConfig(Section):
+    enabled: bool = True
+    interval_s: float = Field(5.0, gt=0, le=300)
+    timeout_s: float = Field(1.0, gt=0, le=10)
+    window_s: float = Field(300.0, gt=0, le=3600)  # rates and percentiles over this window
+    extra_targets: list[EngineTarget] = Field(default_factory=list)
+
+
+class AlertRuleOverride(Section):
+    enabled: bool | None = None
+    threshold: float | None = None
+    for_s: float | None = Field(None, ge=0)
+
+
+class AlertsConfig(Section):
+    rules: dict[str, AlertRuleOverride] = Field(default_factory=dict)
+    stale_after_s: float = Field(30.0, gt=0)
+
+
+class AccountingConfig(Section):
+    db_path: str = ".gpu-insight/usage.sqlite3"
+    retention_days: int = Field(90, ge=1, le=3650)
+
+
+class HistoryConfig(Section):
+    fine_resolution_s: float = Field(1.0, gt=0)
+    fine_retention_s: float = Field(900.0, gt=0)
+    coarse_resolution_s: float = Field(10.0, gt=0)
+    coarse_retention_s: float = Field(86400.0, gt=0)
+
+
+class ProjectToken(Section):
+    """A token that sees only the processes, containers and usage of the listed apps."""
+
+    token: str = Field(min_length=8)
+    apps: list[str] = Field(min_length=1)
+
+
+class AuthConfig(Section):
+    token: str | None = None  # admin token
+    project_tokens: list[ProjectToken] = Field(default_factory=list)
+
+
+class CollectorConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9470, ge=1, le=65535)
+    hostname: str | None = None  # name reported in answers; defaults to the machine's
+    replay: str | None = None  # trace file: replay instead of NVML
+    record: str | None = None  # append every published snapshot to this JSON-lines file
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    attribution: AttributionConfig = Field(default_factory=AttributionConfig)
+    engines: EnginesConfig = Field(default_factory=EnginesConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    accounting: AccountingConfig = Field(default_factory=AccountingConfig)
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+
+    @field_validator("host")
+    @classmethod
+    def _host_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("host must not be empty")
+        return value
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or invalid; the text says which key."""
+
+
+def load_config_file(path: str | Path) -> dict:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def build_config(file_data: dict, overrides: dict) -> CollectorConfig:
+    """Merges flags (overrides, None = not given) over the file's values and validates."""
+    merged = dict(file_data)
+    auth = dict(merged.get("auth") or {})
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key == "token":
+            auth["token"] = value
+        else:
+            merged[key] = value
+    if auth:
+        merged["auth"] = auth
+    try:
+        return CollectorConfig.model_validate(merged)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,227 @@
+"""The wire format shared by the collector and the plugin (`/v1/...`).
+
+Every numeric field carries its unit in its name. A field may be added; it is never silently
+repurposed. `None` always means "unknown or not supported", never zero.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API_VERSION = "v1"
+SCHEMA_VERSION = 1
+SERVICE_NAME = "gpu-insight-collector"
+
+Source = Literal["nvml", "replay"]
+HealthStatus = Literal["ok", "degraded", "down"]
+GpuHealth = Literal["ok", "degraded", "lost"]
+Engine = Literal["vllm", "sglang", "tgi", "ollama", "llama.cpp", "transformers", "unknown"]
+AlertState = Literal["pending", "firing", "resolved"]
+Severity = Literal["info", "warning", "critical"]
+GroupBy = Literal["app", "team", "model", "container", "gpu"]
+ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
+
+
+class WireModel(BaseModel):
+    """Base for wire models: unknown fields from a newer collector are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow", frozen=False)
+
+
+class Gpu(WireModel):
+    index: int
+    uuid: str
+    name: str
+    host: str | None = None  # set when several collectors are merged into one view
+    pci_bus_id: str | None = None
+    compute_capability: str | None = None  # "9.0"
+    health: GpuHealth = "ok"
+    health_reason: str | None = None
+    memory_total_mib: float | None = None
+    memory_used_mib: float | None = None
+    memory_free_mib: float | None = None
+    memory_reserved_mib: float | None = None  # driver/firmware reserve (NVML memory v2)
+    utilization_percent: float | None = None  # share of time a kernel ran
+    memory_activity_percent: float | None = None  # share of time memory was read or written
+    temperature_celsius: float | None = None
+    temperature_slowdown_celsius: float | None = None
+    temperature_shutdown_celsius: float | None = None
+    power_watts: float | None = None
+    power_limit_watts: float | None = None
+    sm_clock_mhz: float | None = None
+    sm_clock_max_mhz: float | None = None
+    memory_clock_mhz: float | None = None
+    memory_clock_max_mhz: float | None = None
+    clock_event_reasons: list[str] = Field(default_factory=list)  # decoded names, e.g. sw_power_cap
+    ecc_uncorrected_volatile: int | None = None
+    xid_errors: int | None = None  # XID events seen since the collector started
+    energy_joules: float | None = None  # since driver load (slow tier)
+    pcie_tx_bytes_per_s: float | None = None  # only when enabled in config
+    pcie_rx_bytes_per_s: float | None = None
+    nvlink_active: bool | None = None
+
+
+class Attribution(WireModel):
+    """Who a GPU process belongs to: process → container → model instance → app/team."""
+
+    container_id: str | None = None
+    container_name: str | None = None
+    container_runtime: str | None = None  # docker, containerd, podman, kubernetes
+    pod_uid: str | None = None
+    engine: Engine = "unknown"
+    model: str | None = None
+    port: int | None = None
+    app: str | None = None
+    team: str | None = None
+    unattributed_reason: str | None = None  # set when app/team could not be determined
+
+
+class GpuProcess(WireModel):
+    pid: int
+    gpu_index: int
+    gpu_uuid: str
+    host: str | None = None
+    kind: Literal["compute", "graphics", "compute+graphics"] = "compute"
+    name: str | None = None  # executable name
+    cmdline: str | None = None  # joined, truncated
+    user: str | None = None
+    used_memory_mib: float | None = None  # None: NVML could not tell
+    sm_utilization_percent: float | None = None
+    memory_utilization_percent: float | None = None
+    utilization_seen_at: float | None = None  # epoch seconds of NVML's last sample for it
+    attribution: Attribution = Field(default_factory=Attribution)
+
+
+class LatencySummary(WireModel):
+    p50_s: float | None = None
+    p90_s: float | None = None
+    p99_s: float | None = None
+
+
+class EngineMetrics(WireModel):
+    """A serving engine's own metrics, scraped from its /metrics (or Ollama /api/ps)."""
+
+    engine: Engine
+    model: str | None = None
+    url: str
+    host: str | None = None
+    pids: list[int] = Field(default_factory=list)
+    gpu_uuids: list[str] = Field(default_factory=list)
+    app: str | None = None
+    team: str | None = None
+    scraped_at: float | None = None
+    up: bool = False
+    error: str | None = None
+    requests_running: float | None = None
+    requests_waiting: float | None = None
+    kv_cache_usage_ratio: float | None = None
+    preemptions_total: float | None = None
+    preemptions_per_s: float | None = None
+    prompt_tokens_total: float | None = None
+    generation_tokens_total: float | None = None
+    requests_per_s: float | None = None
+    prompt_tokens_per_s: float | None = None
+    generation_tokens_per_s: float | None = None
+    time_to_first_token: LatencySummary | None = None
+    e2e_latency: LatencySummary | None = None
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    loaded_models_vram_mib: dict[str, float] | None = None  # Ollama /api/ps
+
+
+class Alert(WireModel):
+    rule: str
+    severity: Severity
+    state: AlertState
+    gpu_index: int | None = None
+    gpu_uuid: str | None = None
+    host: str | None = None
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+    started_at: float  # condition first true (pending)
+    fired_at: float | None = None
+    resolved_at: float | None = None
+
+
+class Snapshot(WireModel):
+    schema_version: int = SCHEMA_VERSION
+    service: str = SERVICE_NAME
+    host: str
+    source: Source
+    collected_at: float  # epoch seconds
+    health: HealthStatus = "ok"
+    health_reason: str | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    nvml_version: str | None = None
+    sample_duration_s: float | None = None
+    gpus: list[Gpu] = Field(default_factory=list)
+    processes: list[GpuProcess] = Field(default_factory=list)
+    engines: list[EngineMetrics] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+
+
+class Health(WireModel):
+    """`GET /healthz`: no token needed, so nothing about processes."""
+
+    status: HealthStatus
+    service: str = SERVICE_NAME
+    api_version: str = API_VERSION
+    schema_version: int = SCHEMA_VERSION
+    source: Source
+    gpu_count: int
+    last_sample_age_s: float | None = None
+    reason: str | None = None
+
+
+class HistoryPoint(WireModel):
+    t: float
+    utilization_percent: float | None = None
+    memory_used_mib: float | None = None
+    memory_total_mib: float | None = None
+    temperature_celsius: float | None = None
+    power_watts: float | None = None
+
+
+class GpuHistory(WireModel):
+    gpu_index: int
+    gpu_uuid: str
+    points: list[HistoryPoint] = Field(default_factory=list)
+
+
+class History(WireModel):
+    host: str
+    source: Source
+    resolution_s: float
+    from_t: float
+    to_t: float
+    gpus: list[GpuHistory] = Field(default_factory=list)
+
+
+class UsageRow(WireModel):
+    group: str  # the group_by value ("unattributed" when unknown)
+    gpu_seconds: float
+    gpu_hours: float
+    memory_mib_seconds: float
+    energy_joules: float
+    share_methods: list[ShareMethod] = Field(default_factory=list)
+
+
+class UsageReport(WireModel):
+    host: str
+    source: Source
+    from_t: float
+    to_t: float
+    group_by: GroupBy
+    rows: list[UsageRow] = Field(default_factory=list)
+    total_gpu_hours: float = 0.0
+    total_energy_joules: float = 0.0
+
+
+class AlertList(WireModel):
+    host: str
+    source: Source
+    alerts: list[Alert] = Field(default_factory=list)
