@@ -1,0 +1,299 @@
+"""HTTP client for one GPU Insight collector, typed over the wire models.
+
+Every failure is a `CollectorError` whose text is one sentence: what went wrong, where, and what
+to do. The bearer token is sent in a header only and never appears in an error text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from gpu_insight.schemas import (
+    API_VERSION,
+    SCHEMA_VERSION,
+    SERVICE_NAME,
+    AlertList,
+    GroupBy,
+    Health,
+    History,
+    Snapshot,
+    UsageReport,
+)
+
+CONNECT_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 5.0
+GET_RETRIES = 2
+RETRY_BACKOFF_S = 0.25
+RETRYABLE_STATUS = frozenset({502, 503, 504})
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class CollectorError(Exception):
+    """A collector could not give a usable answer; `str(error)` is the sentence to show."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class CollectorUnreachableError(CollectorError):
+    """No TCP connection (refused, unknown host, no route)."""
+
+
+class CollectorTimeoutError(CollectorError):
+    """Connected, or tried to, but no answer in time."""
+
+
+class TokenRefusedError(CollectorError):
+    """HTTP 401 (no token) or 403 (wrong token)."""
+
+
+class NotACollectorError(CollectorError):
+    """Something answered, but not a GPU Insight collector."""
+
+
+class IncompatibleVersionError(CollectorError):
+    """A GPU Insight collector speaking another API or schema version."""
+
+
+class CollectorUnavailableError(CollectorError):
+    """HTTP 503: the collector is up but has nothing to serve yet."""
+
+
+@dataclass(frozen=True)
+class MetricsText:
+    """The collector's Prometheus exposition, passed on as it came."""
+
+    text: str
+    content_type: str
+
+
+class CollectorClient:
+    """Reads one collector. GETs are retried a bounded number of times on connection errors
+    and 502/503/504; timeouts are not retried, so one call waits at most about
+    `connect_timeout_s + read_timeout_s` per attempt."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        read_timeout_s: float = READ_TIMEOUT_S,
+        retries: int = GET_RETRIES,
+        backoff_s: float = RETRY_BACKOFF_S,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token or None
+        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._read_timeout_s = read_timeout_s
+        self._retries = max(0, retries)
+        self._backoff_s = backoff_s
+        self._session = session or requests.Session()
+
+    def healthz(self) -> Health:
+        """`/healthz`, checked to come from a compatible GPU Insight collector."""
+        response = self._get("/healthz", authenticated=False, accept_status=(200, 503))
+        payload = self._json(response, "/healthz")
+        self._check_identity(payload, "/healthz")
+        if payload.get("api_version") != API_VERSION:
+            raise IncompatibleVersionError(
+                f"The collector at {self.base_url} speaks API "
+                f"{payload.get('api_version')!r} but this plugin needs {API_VERSION!r}; "
+                "upgrade the collector or the plugin so that they match.",
+                self.base_url,
+            )
+        return self._model(Health, payload, "/healthz")
+
+    def snapshot(self) -> Snapshot:
+        payload = self._json(self._get("/v1/snapshot"), "/v1/snapshot")
+        self._check_identity(payload, "/v1/snapshot")
+        return self._model(Snapshot, payload, "/v1/snapshot")
+
+    def history(self, seconds: int, gpu: str | None = None) -> History:
+        params: dict[str, Any] = {"seconds": seconds}
+        if gpu is not None:
+            params["gpu"] = gpu
+        return self._model(
+            History, self._json(self._get("/v1/history", params), "/v1/history"), "/v1/history"
+        )
+
+    def alerts(self, include_resolved: bool = False) -> AlertList:
+        params = {"include_resolved": str(include_resolved).lower()}
+        return self._model(
+            AlertList, self._json(self._get("/v1/alerts", params), "/v1/alerts"), "/v1/alerts"
+        )
+
+    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> UsageReport:
+        params = {"from": from_t, "to": to_t, "group_by": group_by}
+        return self._model(
+            UsageReport, self._json(self._get("/v1/usage", params), "/v1/usage"), "/v1/usage"
+        )
+
+    def metrics_text(self) -> MetricsText:
+        response = self._get("/metrics")
+        return MetricsText(
+            text=response.text,
+            content_type=response.headers.get("Content-Type", "text/plain; version=0.0.4"),
+        )
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        authenticated: bool = True,
+        accept_status: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        headers = {"Accept": "application/json, text/plain;q=0.9"}
+        if authenticated and self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            try:
+                response = self._session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.Timeout:
+                raise CollectorTimeoutError(
+                    f"The GPU Insight collector at {self.base_url} did not answer within "
+                    f"{self._read_timeout_s:g} s; check that the host is up and that no "
+                    "firewall silently drops traffic to its port.",
+                    self.base_url,
+                ) from None
+            except requests.exceptions.ConnectionError as error:
+                if attempt < self._retries:
+                    attempt += 1
+                    time.sleep(self._backoff_s * attempt)
+                    continue
+                raise CollectorUnreachableError(
+                    f"Cannot connect to the GPU Insight collector at {self.base_url} "
+                    f"({_connection_cause(error)}); check that the collector is running and "
+                    "that this URL is reachable from the Dify plugin daemon.",
+                    self.base_url,
+                ) from None
+            except requests.exceptions.RequestException as error:
+                raise CollectorUnreachableError(
+                    f"The request to the GPU Insight collector at {self.base_url} failed "
+                    f"({type(error).__name__}); check the URL.",
+                    self.base_url,
+                ) from None
+            if (
+                response.status_code in RETRYABLE_STATUS
+                and attempt < self._retries
+                and response.status_code not in accept_status
+            ):
+                attempt += 1
+                time.sleep(self._backoff_s * attempt)
+                continue
+            return self._checked(response, path, accept_status)
+
+    def _checked(
+        self, response: requests.Response, path: str, accept_status: tuple[int, ...]
+    ) -> requests.Response:
+        status = response.status_code
+        if status in accept_status:
+            return response
+        if status == 401:
+            raise TokenRefusedError(
+                f"The GPU Insight collector at {self.base_url} requires a token (HTTP 401); "
+                "enter the collector's token in the settings.",
+                self.base_url,
+            )
+        if status == 403:
+            raise TokenRefusedError(
+                f"The GPU Insight collector at {self.base_url} refused the token (HTTP 403); "
+                "enter the token the collector was started with (--token or "
+                "GPU_INSIGHT_TOKEN).",
+                self.base_url,
+            )
+        if status == 503:
+            raise CollectorUnavailableError(
+                f"The GPU Insight collector at {self.base_url} is running but has no data yet "
+                "(HTTP 503); wait a few seconds and check the collector's log if it persists.",
+                self.base_url,
+            )
+        if status == 404:
+            raise NotACollectorError(
+                f"{self.base_url} answered HTTP 404 for {path}, so it is not a GPU Insight "
+                "collector; check the host and port (the collector listens on 9470 by default).",
+                self.base_url,
+            )
+        raise CollectorError(
+            f"The GPU Insight collector at {self.base_url} answered HTTP {status} for {path}; "
+            "check the collector's log.",
+            self.base_url,
+        )
+
+    def _json(self, response: requests.Response, path: str) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise NotACollectorError(
+                f"{self.base_url} answered {path} with something other than a JSON object, so "
+                "it is not a GPU Insight collector; check the host and port.",
+                self.base_url,
+            )
+        return payload
+
+    def _check_identity(self, payload: Mapping[str, Any], path: str) -> None:
+        service = payload.get("service")
+        if service != SERVICE_NAME:
+            raise NotACollectorError(
+                f"{self.base_url} answered {path} as service {service!r}, not "
+                f"{SERVICE_NAME!r}; check the host and port of the GPU Insight collector.",
+                self.base_url,
+            )
+        schema_version = payload.get("schema_version")
+        if schema_version != SCHEMA_VERSION:
+            raise IncompatibleVersionError(
+                f"The collector at {self.base_url} uses schema version {schema_version!r} but "
+                f"this plugin reads version {SCHEMA_VERSION}; upgrade the collector or the "
+                "plugin so that they match.",
+                self.base_url,
+            )
+
+    def _model(self, model: type[ModelT], payload: Mapping[str, Any], path: str) -> ModelT:
+        try:
+            return model.model_validate(payload)
+        except ValidationError as error:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors()[:3])
+            raise IncompatibleVersionError(
+                f"The collector at {self.base_url} answered {path} with data this plugin cannot "
+                f"read (fields: {fields}); upgrade the collector or the plugin so that they "
+                "match.",
+                self.base_url,
+            ) from None
+
+
+def _connection_cause(error: requests.exceptions.ConnectionError) -> str:
+    text = str(error).lower()
+    if "refused" in text:
+        return "connection refused"
+    if (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or "name resolution" in text
+        or "getaddrinfo" in text
+    ):
+        return "host name not found"
+    if "no route" in text or "unreachable" in text:
+        return "no route to host"
+    return "connection failed"

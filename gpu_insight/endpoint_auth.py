@@ -1,0 +1,109 @@
+"""API-key check and JSON responses shared by every endpoint.
+
+Dify endpoint URLs are public, so each request must present the endpoint's `api_key` setting as
+an `X-Api-Key` header or a `?key=` query parameter. Error bodies are JSON with one clear
+sentence; they never carry a stack trace, a token or a key.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from werkzeug import Request, Response
+
+from gpu_insight.client import (
+    CollectorError,
+    CollectorTimeoutError,
+    CollectorUnavailableError,
+)
+from gpu_insight.settings import CollectorSettings, SettingsError, collector_settings
+from gpu_insight.tool_params import ParameterError
+
+API_KEY_HEADER = "X-Api-Key"
+API_KEY_QUERY = "key"
+JSON_TYPE = "application/json"
+
+logger = logging.getLogger(__name__)
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return Response(
+        body,
+        status=status,
+        content_type=JSON_TYPE,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def json_error(status: int, message: str, error: str) -> Response:
+    """`{"error": <code>, "message": <sentence>}` with the given status."""
+    return json_response({"error": error, "message": message}, status=status)
+
+
+def check_api_key(request: Request, settings: Mapping[str, Any]) -> Response | None:
+    """None when the request carries the right key; else the 401/403 (or 500) response."""
+    expected = str(settings.get("api_key") or "")
+    if not expected:
+        return json_error(
+            500,
+            "This endpoint has no API key configured; set api_key in the "
+            "endpoint's settings in Dify.",
+            "endpoint_misconfigured",
+        )
+    presented = request.headers.get(API_KEY_HEADER) or request.args.get(API_KEY_QUERY)
+    if not presented:
+        return json_error(
+            401,
+            f"An API key is required: send it as the {API_KEY_HEADER} "
+            f"header or the ?{API_KEY_QUERY}= query parameter.",
+            "api_key_missing",
+        )
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        return json_error(403, "The API key is not valid for this endpoint.", "api_key_invalid")
+    return None
+
+
+def collector_error_response(error: CollectorError | SettingsError) -> Response:
+    """Map collector trouble to a gateway status; the text already names URL and cause."""
+    if isinstance(error, SettingsError):
+        return json_error(
+            500, f"The endpoint's settings are not usable: {error}", "endpoint_misconfigured"
+        )
+    if isinstance(error, CollectorTimeoutError):
+        return json_error(504, str(error), "collector_timeout")
+    if isinstance(error, CollectorUnavailableError):
+        return json_error(503, str(error), "collector_unavailable")
+    return json_error(502, str(error), "collector_error")
+
+
+def unexpected_error_response() -> Response:
+    """For anything unforeseen: a fixed text, since exception texts may carry detail."""
+    return json_error(
+        500, "The endpoint failed unexpectedly; see the plugin's log in Dify.", "internal_error"
+    )
+
+
+def serve_with_collectors(
+    request: Request, settings: Mapping[str, Any], handler: Callable[[CollectorSettings], Response]
+) -> Response:
+    """Check the key, then run `handler` on the endpoint's collector settings, turning every
+    failure into a JSON response (the SDK's own 500 would echo the exception text)."""
+    denied = check_api_key(request, settings)
+    if denied is not None:
+        return denied
+    try:
+        return handler(collector_settings(settings))
+    except ParameterError as error:
+        return json_error(400, str(error), "bad_request")
+    except (CollectorError, SettingsError) as error:
+        return collector_error_response(error)
+    except Exception:
+        logger.exception("endpoint %s %s failed", request.method, request.path)
+        return unexpected_error_response()

@@ -1,0 +1,151 @@
+"""What `gpu_processes` answers: who holds GPU memory, by process, container, model or app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gpu_insight.schemas import Gpu, GpuProcess, Snapshot
+
+ProcessGrouping = Literal["process", "container", "model", "app"]
+PROCESS_GROUPINGS: tuple[ProcessGrouping, ...] = ("process", "container", "model", "app")
+UNATTRIBUTED = "unattributed"
+
+
+@dataclass(frozen=True)
+class ConsumerRow:
+    """One consumer: a process, or a group of processes sharing a container, model or app."""
+
+    consumer: str
+    used_memory_mib: float
+    process_count: int
+    gpus: list[str]  # "host:index"
+    details: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "consumer": self.consumer,
+            "used_memory_mib": round(self.used_memory_mib, 1),
+            "process_count": self.process_count,
+            "gpus": self.gpus,
+        }
+        row.update({k: v for k, v in self.details.items() if v is not None})
+        return row
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    snapshot: Snapshot
+    group_by: ProcessGrouping
+    rows: list[ConsumerRow]  # largest memory first
+    unattributed_mib: float  # held by processes with neither app nor team
+
+    @property
+    def top(self) -> ConsumerRow | None:
+        return self.rows[0] if self.rows else None
+
+    def as_variables(self) -> dict[str, Any]:
+        top = self.top
+        return {
+            "top_consumer": top.consumer if top else "",
+            "top_consumer_mib": round(top.used_memory_mib, 1) if top else 0.0,
+            "unattributed_mib": round(self.unattributed_mib, 1),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.snapshot.source,
+            "host": self.snapshot.host,
+            "collected_at": self.snapshot.collected_at,
+            "group_by": self.group_by,
+            "summary": self.as_variables(),
+            "consumers": [r.as_json() for r in self.rows],
+        }
+
+
+def build_process_view(
+    snapshot: Snapshot, gpus: Sequence[Gpu], group_by: ProcessGrouping
+) -> ProcessView:
+    selected = {(g.host, g.uuid) for g in gpus}
+    processes = [p for p in snapshot.processes if (p.host, p.gpu_uuid) in selected]
+    several_hosts = len({g.host for g in gpus}) > 1
+    rows = (
+        _process_rows(processes, several_hosts)
+        if group_by == "process"
+        else _group_rows(processes, _GROUP_KEYS[group_by])
+    )
+    rows.sort(key=lambda r: (-r.used_memory_mib, r.consumer))
+    unattributed = sum(_memory(p) for p in processes if _is_unattributed(p))
+    return ProcessView(
+        snapshot=snapshot, group_by=group_by, rows=rows, unattributed_mib=unattributed
+    )
+
+
+def _process_rows(processes: Sequence[GpuProcess], several_hosts: bool) -> list[ConsumerRow]:
+    by_process: dict[tuple[str | None, int], list[GpuProcess]] = {}
+    for process in processes:
+        by_process.setdefault((process.host, process.pid), []).append(process)
+    rows = []
+    for (host, pid), entries in by_process.items():
+        first = entries[0]
+        label = f"{first.name or 'process'} (pid {pid})"
+        attribution = first.attribution
+        rows.append(
+            ConsumerRow(
+                consumer=f"{host}: {label}" if several_hosts else label,
+                used_memory_mib=sum(_memory(p) for p in entries),
+                process_count=1,
+                gpus=_gpu_labels(entries),
+                details={
+                    "pid": pid,
+                    "user": first.user,
+                    "cmdline": first.cmdline,
+                    "container": attribution.container_name,
+                    "engine": None if attribution.engine == "unknown" else attribution.engine,
+                    "model": attribution.model,
+                    "app": attribution.app,
+                    "team": attribution.team,
+                    "unattributed_reason": attribution.unattributed_reason,
+                },
+            )
+        )
+    return rows
+
+
+def _group_rows(
+    processes: Sequence[GpuProcess], key: Callable[[GpuProcess], str | None]
+) -> list[ConsumerRow]:
+    groups: dict[str, list[GpuProcess]] = {}
+    for process in processes:
+        groups.setdefault(key(process) or UNATTRIBUTED, []).append(process)
+    return [
+        ConsumerRow(
+            consumer=name,
+            used_memory_mib=sum(_memory(p) for p in members),
+            process_count=len({(p.host, p.pid) for p in members}),
+            gpus=_gpu_labels(members),
+            details={"pids": sorted({p.pid for p in members})},
+        )
+        for name, members in groups.items()
+    ]
+
+
+_GROUP_KEYS: dict[ProcessGrouping, Callable[[GpuProcess], str | None]] = {
+    "container": lambda p: p.attribution.container_name or p.attribution.container_id,
+    "model": lambda p: p.attribution.model,
+    "app": lambda p: p.attribution.app,
+}
+
+
+def _gpu_labels(processes: Sequence[GpuProcess]) -> list[str]:
+    return sorted({f"{p.host}:{p.gpu_index}" for p in processes})
+
+
+def _memory(process: GpuProcess) -> float:
+    # None means NVML could not tell (e.g. under MIG or without permissions): counts as 0 here.
+    return process.used_memory_mib or 0.0
+
+
+def _is_unattributed(process: GpuProcess) -> bool:
+    return process.attribution.app is None and process.attribution.team is None

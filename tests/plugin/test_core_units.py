@@ -1,0 +1,126 @@
+"""Pure plugin-side core: parameter parsing, settings, merging hosts, the key check."""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from gpu_insight.endpoint_auth import check_api_key
+from gpu_insight.fleet import merge_snapshots
+from gpu_insight.process_view import build_process_view
+from gpu_insight.settings import SettingsError, parse_collector_urls, parse_price_per_gpu_hour
+from gpu_insight.status_view import build_status_view
+from gpu_insight.tool_params import GpuSelector, ParameterError, parse_gpu_selector, select_gpus
+from tests.support.synthetic_trace import synthetic_snapshot
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, GpuSelector()),
+        ("", GpuSelector()),
+        ("ALL", GpuSelector()),
+        (1, GpuSelector(index=1)),
+        (" 2 ", GpuSelector(index=2)),
+        (3.0, GpuSelector(index=3)),
+        ("gpu-abc", GpuSelector(uuid="GPU-abc")),
+        ("MIG-x", GpuSelector(uuid="MIG-x")),
+    ],
+)
+def test_gpu_selector_accepts_all_an_index_or_a_uuid(value: object, expected: GpuSelector) -> None:
+    assert parse_gpu_selector(value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, "1.5", True, "first", "GPU-"])
+def test_gpu_selector_rejects_anything_else_naming_the_parameter(value: object) -> None:
+    with pytest.raises(ParameterError, match=r"^gpu: .*use 'all', a GPU index"):
+        parse_gpu_selector(value)
+
+
+def test_collector_urls_are_split_on_commas_normalised_and_deduplicated() -> None:
+    assert parse_collector_urls(" http://a:9470/ ,https://b:1/x/, http://a:9470") == (
+        "http://a:9470",
+        "https://b:1/x",
+    )
+
+
+def test_collector_urls_with_credentials_are_refused_without_echoing_them() -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_collector_urls("http://admin:hunter2@gpu:9470")
+    assert "hunter2" not in str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["abc", "-0.5", "nan", "inf"])
+def test_price_must_be_a_finite_non_negative_number(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^price_per_gpu_hour"):
+        parse_price_per_gpu_hour(value)
+
+
+def test_merging_two_hosts_labels_every_gpu_and_process_with_its_host() -> None:
+    first = synthetic_snapshot(0)
+    second = synthetic_snapshot(1).model_copy(update={"host": "gpu-node-2", "health": "degraded"})
+    merged = merge_snapshots([first, second])
+    assert merged.host == "gpu-node-1,gpu-node-2"
+    assert merged.health == "degraded"
+    assert [g.host for g in merged.gpus] == ["gpu-node-1"] * 2 + ["gpu-node-2"] * 2
+    assert {p.host for p in merged.processes} == {"gpu-node-1", "gpu-node-2"}
+
+
+def test_an_index_on_several_hosts_selects_one_gpu_per_host_unless_a_host_is_given() -> None:
+    merged = merge_snapshots(
+        [synthetic_snapshot(0), synthetic_snapshot(0).model_copy(update={"host": "gpu-node-2"})]
+    )
+    assert len(select_gpus(merged, GpuSelector(index=0))) == 2
+    assert [g.host for g in select_gpus(merged, GpuSelector(index=0), host="gpu-node-2")] == [
+        "gpu-node-2"
+    ]
+
+
+def test_status_summary_adds_free_memory_and_finds_the_largest() -> None:
+    snapshot = merge_snapshots([synthetic_snapshot(0)])
+    summary = build_status_view(snapshot, snapshot.gpus).summary
+    free = [g.memory_free_mib for g in snapshot.gpus]
+    assert summary.total_free_mib == round(sum(free), 1)
+    assert summary.max_free_mib == round(max(free), 1)
+    assert summary.healthy and summary.alerts_count == 0
+
+
+def test_processes_grouped_by_app_put_unknown_apps_under_unattributed() -> None:
+    snapshot = merge_snapshots([synthetic_snapshot(0)])
+    view = build_process_view(snapshot, snapshot.gpus, "app")
+    assert [(r.consumer, r.used_memory_mib) for r in view.rows] == [
+        ("support-bot", 71000.0),
+        ("unattributed", 9000.0),
+    ]
+    assert view.as_variables() == {
+        "top_consumer": "support-bot",
+        "top_consumer_mib": 71000.0,
+        "unattributed_mib": 9000.0,
+    }
+
+
+def request_with(headers: dict[str, str] | None = None, query: str = "") -> Request:
+    return Request(
+        EnvironBuilder(path="/status", headers=headers, query_string=query).get_environ()
+    )
+
+
+def test_the_key_is_accepted_from_the_header_or_the_query() -> None:
+    settings = {"api_key": "s3cret"}
+    assert check_api_key(request_with({"X-Api-Key": "s3cret"}), settings) is None
+    assert check_api_key(request_with(query="key=s3cret"), settings) is None
+
+
+def test_a_missing_key_is_401_and_a_wrong_one_403_without_echoing_the_expected_key() -> None:
+    settings = {"api_key": "s3cret"}
+    missing = check_api_key(request_with(), settings)
+    wrong = check_api_key(request_with({"X-Api-Key": "guess"}), settings)
+    assert missing is not None and missing.status_code == 401
+    assert wrong is not None and wrong.status_code == 403
+    assert b"s3cret" not in wrong.get_data() and b"guess" not in wrong.get_data()
+
+
+def test_an_endpoint_without_a_configured_key_refuses_everyone() -> None:
+    response = check_api_key(request_with({"X-Api-Key": ""}), {"api_key": ""})
+    assert response is not None and response.status_code == 500

@@ -1,0 +1,78 @@
+"""Tiny loopback HTTP servers that stand in for a collector in edge cases.
+
+`CannedServer` answers fixed routes (a wrong service, an old API version, a refusing token);
+`SilentServer` accepts connections and never answers (a hung collector).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CannedReply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+    @classmethod
+    def json(cls, status: int, payload: Any) -> CannedReply:
+        return cls(status=status, body=json.dumps(payload).encode())
+
+
+class CannedServer:
+    """Serves `routes[path]` (query string ignored) and 404 for anything else."""
+
+    def __init__(self, routes: Mapping[str, CannedReply]) -> None:
+        self.routes = dict(routes)
+        self.seen_authorization: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.seen_authorization.append(self.headers.get("Authorization"))
+                reply = server.routes.get(self.path.split("?", 1)[0])
+                if reply is None:
+                    reply = CannedReply.json(404, {"detail": "Not Found"})
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> CannedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class SilentServer:
+    """Listens on loopback and accepts connections but never sends a byte."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._sock.close()

@@ -1,0 +1,116 @@
+"""Run the collector as a real subprocess on loopback, replaying a recorded trace."""
+
+from __future__ import annotations
+
+import collections
+import json
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CollectorProcess:
+    """`python -m gpu_insight.collector --replay TRACE` on 127.0.0.1 with a random token."""
+
+    def __init__(
+        self, trace: Path, token: str | None = None, extra_args: list[str] | None = None
+    ) -> None:
+        self.trace = trace
+        self.token = token or secrets.token_urlsafe(24)
+        self.port = free_loopback_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._extra_args = extra_args or []
+        self._process: subprocess.Popen[bytes] | None = None
+        self._output_tail: collections.deque[str] = collections.deque(maxlen=200)
+
+    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> CollectorProcess:
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gpu_insight.collector",
+                "--replay",
+                str(self.trace),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--token",
+                self.token,
+                *self._extra_args,
+            ],
+            cwd=PLUGIN_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        threading.Thread(target=self._drain_output, name="collector-output", daemon=True).start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise AssertionError(
+                    f"the collector exited during start-up (rc={self._process.returncode})"
+                    + self._output_report()
+                )
+            if self._healthy():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(
+            f"the collector did not answer {self.url}/healthz within {timeout_s:.0f} s"
+            + self._output_report()
+        )
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+    def __enter__(self) -> CollectorProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def output(self) -> str:
+        return "".join(self._output_tail)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+                return response.status == 200 and isinstance(json.load(response), dict)
+        except (OSError, urllib.error.URLError, ValueError):
+            return False
+
+    def _drain_output(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for raw_line in self._process.stdout:
+            self._output_tail.append(raw_line.decode(errors="replace"))
+
+    def _output_report(self) -> str:
+        tail = self.output.strip()
+        return f"\n--- collector output (tail) ---\n{tail}" if tail else "\n(no collector output)"
