@@ -164,6 +164,20 @@ class Snapshot(WireModel):
     alerts: list[Alert] = Field(default_factory=list)
 
 
+class GpuDetail(WireModel):
+    """`GET /v1/gpus/{index or uuid}`: one GPU with its processes, engines and alerts."""
+
+    schema_version: int = SCHEMA_VERSION
+    service: str = SERVICE_NAME
+    host: str
+    source: Source
+    collected_at: float
+    gpu: Gpu
+    processes: list[GpuProcess] = Field(default_factory=list)
+    engines: list[EngineMetrics] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+
+
 class Health(WireModel):
     """`GET /healthz`: no token needed, so nothing about processes."""
 

@@ -1,0 +1,440 @@
+"""`/metrics`: a prometheus-client custom collector over the cached snapshot.
+
+Series exist only for what the latest snapshot holds (no stale PIDs or containers to remove), and
+a scrape costs one pass over the snapshot: it never calls NVML. Names follow Prometheus
+conventions: base units (`_bytes`, `_hertz`, `_celsius`, `_ratio` 0–1), counters end in
+`_total`. Per-GPU series carry only `uuid` and `gpu` (the index); identity lives in `gpu_info`,
+joined with `* on(uuid) group_left(name) gpu_info`. No `pid` label; per-process numbers are
+summed per app/container. Label names avoid Prometheus target labels (`container`, `pod`,
+`instance`, `job`, `namespace`), hence `app_container` and `instance_url`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from gpu_insight.collector.runtime import CollectorRuntime
+from gpu_insight.collector.scope import Apps, scope_snapshot
+from gpu_insight.schemas import EngineMetrics, Gpu, GpuHealth, GpuProcess, Snapshot
+
+BYTES_PER_MIB = 1024 * 1024
+HERTZ_PER_MHZ = 1_000_000
+GPU_LABELS = ("uuid", "gpu")
+APP_LABELS = (*GPU_LABELS, "app", "team", "app_container", "model", "engine")
+ENGINE_LABELS = ("engine", "model", "app", "team", "instance_url")
+GPU_HEALTH_STATES: tuple[GpuHealth, ...] = ("ok", "degraded", "lost")
+# NVML's clock-event (throttle) reasons as the backends decode them; always exported as 0/1 so
+# that `== 1` alerts and graphs see a value, not a gap. Reasons outside this list still show as 1.
+CLOCK_EVENT_REASONS = (
+    "gpu_idle",
+    "applications_clocks_setting",
+    "sw_power_cap",
+    "hw_slowdown",
+    "sync_boost",
+    "sw_thermal_slowdown",
+    "hw_thermal_slowdown",
+    "hw_power_brake_slowdown",
+    "display_clock_setting",
+)
+UNATTRIBUTED = "unattributed"
+
+
+def _scaled(attribute: str, factor: float) -> Callable[[Gpu], float | None]:
+    def value(gpu: Gpu) -> float | None:
+        raw = getattr(gpu, attribute)
+        return None if raw is None else raw * factor
+
+    return value
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    doc: str
+    counter: bool = False
+
+    def family(self, labels: tuple[str, ...]) -> GaugeMetricFamily | CounterMetricFamily:
+        kind = CounterMetricFamily if self.counter else GaugeMetricFamily
+        return kind(self.name, self.doc, labels=list(labels))
+
+
+@dataclass(frozen=True)
+class _GpuSpec(_Spec):
+    value: Callable[[Gpu], float | None] = field(kw_only=True)
+
+
+GPU_METRICS: tuple[_GpuSpec, ...] = (
+    _GpuSpec(
+        "gpu_memory_total_bytes",
+        "Total GPU memory.",
+        value=_scaled("memory_total_mib", BYTES_PER_MIB),
+    ),
+    _GpuSpec(
+        "gpu_memory_used_bytes",
+        "GPU memory allocated by processes (NVML memory v2).",
+        value=_scaled("memory_used_mib", BYTES_PER_MIB),
+    ),
+    _GpuSpec(
+        "gpu_memory_free_bytes",
+        "GPU memory free for new allocations.",
+        value=_scaled("memory_free_mib", BYTES_PER_MIB),
+    ),
+    _GpuSpec(
+        "gpu_memory_reserved_bytes",
+        "GPU memory reserved by the driver and firmware.",
+        value=_scaled("memory_reserved_mib", BYTES_PER_MIB),
+    ),
+    _GpuSpec(
+        "gpu_utilization_ratio",
+        "Share of the last sample period in which a kernel ran (0-1).",
+        value=_scaled("utilization_percent", 0.01),
+    ),
+    _GpuSpec(
+        "gpu_memory_activity_ratio",
+        "Share of the last sample period in which memory was read or written (0-1).",
+        value=_scaled("memory_activity_percent", 0.01),
+    ),
+    _GpuSpec(
+        "gpu_temperature_celsius", "GPU core temperature.", value=_scaled("temperature_celsius", 1)
+    ),
+    _GpuSpec(
+        "gpu_temperature_slowdown_threshold_celsius",
+        "Temperature at which the GPU slows its clocks.",
+        value=_scaled("temperature_slowdown_celsius", 1),
+    ),
+    _GpuSpec(
+        "gpu_temperature_shutdown_threshold_celsius",
+        "Temperature at which the GPU shuts down.",
+        value=_scaled("temperature_shutdown_celsius", 1),
+    ),
+    _GpuSpec("gpu_power_usage_watts", "Power draw.", value=_scaled("power_watts", 1)),
+    _GpuSpec(
+        "gpu_power_limit_watts", "Enforced power limit.", value=_scaled("power_limit_watts", 1)
+    ),
+    _GpuSpec(
+        "gpu_energy_joules_total",
+        "Energy consumed since the driver was loaded.",
+        counter=True,
+        value=_scaled("energy_joules", 1),
+    ),
+    _GpuSpec("gpu_sm_clock_hertz", "SM clock.", value=_scaled("sm_clock_mhz", HERTZ_PER_MHZ)),
+    _GpuSpec(
+        "gpu_sm_clock_max_hertz",
+        "Maximum SM clock.",
+        value=_scaled("sm_clock_max_mhz", HERTZ_PER_MHZ),
+    ),
+    _GpuSpec(
+        "gpu_memory_clock_hertz", "Memory clock.", value=_scaled("memory_clock_mhz", HERTZ_PER_MHZ)
+    ),
+    _GpuSpec(
+        "gpu_memory_clock_max_hertz",
+        "Maximum memory clock.",
+        value=_scaled("memory_clock_max_mhz", HERTZ_PER_MHZ),
+    ),
+    _GpuSpec(
+        "gpu_ecc_uncorrected_errors_total",
+        "Uncorrected ECC errors since the driver was loaded (volatile counter).",
+        counter=True,
+        value=_scaled("ecc_uncorrected_volatile", 1),
+    ),
+    _GpuSpec(
+        "gpu_xid_errors_total",
+        "XID error events seen since the collector started.",
+        counter=True,
+        value=_scaled("xid_errors", 1),
+    ),
+    _GpuSpec(
+        "gpu_pcie_tx_bytes_per_second",
+        "PCIe transmit throughput (only when enabled in the collector's config).",
+        value=_scaled("pcie_tx_bytes_per_s", 1),
+    ),
+    _GpuSpec(
+        "gpu_pcie_rx_bytes_per_second",
+        "PCIe receive throughput (only when enabled in the collector's config).",
+        value=_scaled("pcie_rx_bytes_per_s", 1),
+    ),
+)
+
+GPU_INFO = _Spec("gpu", "GPU identity; join on uuid.")  # exported as gpu_info
+CLOCK_EVENT = _Spec(
+    "gpu_clock_event_active", "1 while the named clock-event (throttle) reason is active."
+)
+HEALTH = _Spec("gpu_health", "1 for the GPU's current health state (ok, degraded, lost).")
+PROCESSES = _Spec("gpu_processes", "Processes using the GPU.")
+APP_MEMORY = _Spec(
+    "gpu_app_memory_used_bytes", "GPU memory used by the processes of one app and container."
+)
+APP_SM = _Spec(
+    "gpu_app_sm_utilization_ratio",
+    "SM utilization of the processes of one app and container (0-1, summed over processes).",
+)
+
+
+@dataclass(frozen=True)
+class _EngineSpec(_Spec):
+    value: Callable[[EngineMetrics], float | None] = field(kw_only=True)
+
+
+ENGINE_METRICS: tuple[_EngineSpec, ...] = (
+    _EngineSpec(
+        "gpu_insight_engine_up",
+        "1 if the engine's last scrape succeeded.",
+        value=lambda e: 1.0 if e.up else 0.0,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_requests_running",
+        "Requests being processed.",
+        value=lambda e: e.requests_running,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_requests_waiting",
+        "Requests queued.",
+        value=lambda e: e.requests_waiting,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_kv_cache_usage_ratio",
+        "Share of the KV cache in use (0-1).",
+        value=lambda e: e.kv_cache_usage_ratio,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_requests_per_second",
+        "Finished requests per second over the scraper's window.",
+        value=lambda e: e.requests_per_s,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_prompt_tokens_per_second",
+        "Prompt tokens per second over the scraper's window.",
+        value=lambda e: e.prompt_tokens_per_s,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_generation_tokens_per_second",
+        "Generated tokens per second over the scraper's window.",
+        value=lambda e: e.generation_tokens_per_s,
+    ),
+    _EngineSpec(
+        "gpu_insight_engine_preemptions_total",
+        "Requests preempted by the engine since it started.",
+        counter=True,
+        value=lambda e: e.preemptions_total,
+    ),
+)
+
+ALERTS = _Spec("gpu_insight_alerts", "Pending and firing alerts (1 each).")
+UP = _Spec("gpu_insight_up", "1 if the collector has a current sample from its source.")
+LAST_SAMPLE = _Spec(
+    "gpu_insight_last_sample_timestamp_seconds", "When the last sample was taken (epoch seconds)."
+)
+SAMPLE_DURATION = _Spec("gpu_insight_sample_duration_seconds", "How long the last sample took.")
+SNAPSHOT_AGE = _Spec("gpu_insight_snapshot_age_seconds", "Age of the snapshot this scrape reads.")
+SAMPLES = _Spec("gpu_insight_samples_total", "Samples taken since start.", counter=True)
+COLLECT_ERRORS = _Spec(
+    "gpu_insight_collect_errors_total", "Failed source calls since start, by call.", counter=True
+)
+LISTENER_ERRORS = _Spec(
+    "gpu_insight_listener_errors_total",
+    "Failures of snapshot listeners (history, accounting, recording) since start.",
+    counter=True,
+)
+
+
+class SnapshotCollector(Collector):
+    """Renders the runtime's latest snapshot; `apps` (a project token's) limits app and engine
+    series."""
+
+    def __init__(
+        self, runtime: CollectorRuntime, apps: Apps = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._runtime = runtime
+        self._apps = apps
+        self._clock = clock
+
+    def describe(self) -> Iterator[Metric]:
+        yield InfoMetricFamily(GPU_INFO.name, GPU_INFO.doc, labels=[])
+        for spec in GPU_METRICS:
+            yield spec.family(GPU_LABELS)
+        yield CLOCK_EVENT.family((*GPU_LABELS, "reason"))
+        yield HEALTH.family((*GPU_LABELS, "state"))
+        yield PROCESSES.family(GPU_LABELS)
+        yield APP_MEMORY.family(APP_LABELS)
+        yield APP_SM.family(APP_LABELS)
+        for spec in ENGINE_METRICS:
+            yield spec.family(ENGINE_LABELS)
+        yield from self._self_families()
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self._runtime.store.latest()
+        yield from self._self_metrics(snapshot)
+        if snapshot is None:
+            return
+        snapshot = scope_snapshot(snapshot, self._apps)
+        yield _gpu_info(snapshot)
+        yield from _gpu_metrics(snapshot.gpus)
+        yield from _process_metrics(snapshot.gpus, snapshot.processes)
+        yield from _engine_metrics(snapshot.engines)
+
+    def _self_families(self) -> Iterator[Metric]:
+        yield ALERTS.family(("rule", "severity", "state", "uuid"))
+        yield UP.family(("source",))
+        for spec in (LAST_SAMPLE, SAMPLE_DURATION, SNAPSHOT_AGE, SAMPLES, LISTENER_ERRORS):
+            yield spec.family(())
+        yield COLLECT_ERRORS.family(("call",))
+
+    def _self_metrics(self, snapshot: Snapshot | None) -> Iterator[Metric]:
+        runtime = self._runtime
+        counters = runtime.self_metrics
+        alerts, up, last, duration, age, samples, listener_errors, errors = self._self_families()
+
+        up.add_metric(
+            [runtime.source], 1.0 if snapshot is not None and snapshot.health != "down" else 0.0
+        )
+        samples.add_metric([], counters.samples_total)
+        listener_errors.add_metric([], runtime.store.listener_errors_total)
+        # A snapshot copy of the counter: the sampler thread may add a call name meanwhile.
+        for call, count in sorted(dict(counters.errors_by_call).items()):
+            errors.add_metric([call], count)
+        last_at = counters.last_sample_at or (snapshot.collected_at if snapshot else None)
+        if last_at is not None:
+            last.add_metric([], last_at)
+        last_duration = counters.last_sample_duration_s
+        if last_duration is None and snapshot is not None:
+            last_duration = snapshot.sample_duration_s
+        if last_duration is not None:
+            duration.add_metric([], last_duration)
+        if snapshot is not None:
+            age.add_metric([], max(0.0, self._clock() - snapshot.collected_at))
+            active: dict[tuple[str, ...], int] = defaultdict(int)
+            for alert in snapshot.alerts:
+                if alert.state != "resolved":
+                    active[(alert.rule, alert.severity, alert.state, alert.gpu_uuid or "")] += 1
+            for labels, count in sorted(active.items()):
+                alerts.add_metric(list(labels), count)
+        yield from (alerts, up, last, duration, age, samples, listener_errors, errors)
+
+
+def _gpu_labels(gpu: Gpu) -> list[str]:
+    return [gpu.uuid, str(gpu.index)]
+
+
+def _gpu_info(snapshot: Snapshot) -> InfoMetricFamily:
+    info = InfoMetricFamily(GPU_INFO.name, GPU_INFO.doc, labels=list(GPU_LABELS))
+    for gpu in snapshot.gpus:
+        info.add_metric(
+            _gpu_labels(gpu),
+            {
+                "name": gpu.name,
+                "pci_bus_id": gpu.pci_bus_id or "",
+                "compute_capability": gpu.compute_capability or "",
+                "driver_version": snapshot.driver_version or "",
+                "host": gpu.host or snapshot.host,
+            },
+        )
+    return info
+
+
+def _gpu_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
+    for spec in GPU_METRICS:
+        family = spec.family(GPU_LABELS)
+        for gpu in gpus:
+            value = spec.value(gpu)
+            if value is not None:
+                family.add_metric(_gpu_labels(gpu), value)
+        yield family
+    clock_events = CLOCK_EVENT.family((*GPU_LABELS, "reason"))
+    health = HEALTH.family((*GPU_LABELS, "state"))
+    for gpu in gpus:
+        active = set(gpu.clock_event_reasons)
+        for reason in sorted(active.union(CLOCK_EVENT_REASONS)):
+            clock_events.add_metric([*_gpu_labels(gpu), reason], 1.0 if reason in active else 0.0)
+        for state in GPU_HEALTH_STATES:
+            health.add_metric([*_gpu_labels(gpu), state], 1.0 if gpu.health == state else 0.0)
+    yield clock_events
+    yield health
+
+
+def _app_key(gpu: Gpu, process: GpuProcess) -> tuple[str, ...]:
+    who = process.attribution
+    container = who.container_name or (who.container_id[:12] if who.container_id else "")
+    return (
+        *_gpu_labels(gpu),
+        who.app or UNATTRIBUTED,
+        who.team or UNATTRIBUTED,
+        container,
+        who.model or "",
+        who.engine,
+    )
+
+
+def _process_metrics(gpus: list[Gpu], processes: list[GpuProcess]) -> Iterator[Metric]:
+    by_uuid = {gpu.uuid: gpu for gpu in gpus}
+    count: dict[str, int] = dict.fromkeys(by_uuid, 0)
+    memory_bytes: dict[tuple[str, ...], float] = {}
+    sm_ratio: dict[tuple[str, ...], float] = {}
+    for process in processes:
+        gpu = by_uuid.get(process.gpu_uuid)
+        if gpu is None:
+            continue
+        count[gpu.uuid] += 1
+        key = _app_key(gpu, process)
+        # Unknown per-process numbers add nothing, and a group with none known gets no series.
+        if process.used_memory_mib is not None:
+            memory_bytes[key] = memory_bytes.get(key, 0.0) + process.used_memory_mib * BYTES_PER_MIB
+        if process.sm_utilization_percent is not None:
+            sm_ratio[key] = sm_ratio.get(key, 0.0) + process.sm_utilization_percent / 100
+
+    processes_family = PROCESSES.family(GPU_LABELS)
+    for uuid, n in count.items():
+        processes_family.add_metric(_gpu_labels(by_uuid[uuid]), n)
+    yield processes_family
+    for spec, values in ((APP_MEMORY, memory_bytes), (APP_SM, sm_ratio)):
+        family = spec.family(APP_LABELS)
+        for key, value in sorted(values.items()):
+            family.add_metric(list(key), value)
+        yield family
+
+
+def _engine_metrics(engines: list[EngineMetrics]) -> Iterator[Metric]:
+    by_url = {}
+    for engine in engines:
+        by_url.setdefault(engine.url, engine)  # one series per instance even if listed twice
+    for spec in ENGINE_METRICS:
+        family = spec.family(ENGINE_LABELS)
+        for engine in by_url.values():
+            value = spec.value(engine)
+            if value is not None:
+                labels = [
+                    engine.engine,
+                    engine.model or "",
+                    engine.app or UNATTRIBUTED,
+                    engine.team or UNATTRIBUTED,
+                    engine.url,
+                ]
+                family.add_metric(labels, value)
+        yield family
+
+
+def metrics_registry(
+    runtime: CollectorRuntime, apps: Apps = None, clock: Callable[[], float] = time.time
+) -> CollectorRegistry:
+    """A private registry holding only this runtime's collector: no global state, no defaults."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(runtime, apps, clock))
+    return registry
+
+
+def render_metrics(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """The exposition body and content type the scraper asked for (OpenMetrics or text 0.0.4)."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
