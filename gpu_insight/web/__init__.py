@@ -1,0 +1,53 @@
+"""The dashboard: one static page and its assets, served by the collector and by the Dify endpoint.
+
+The page carries no data and no secret, so both servers hand it out without a key; it reads
+its secret from the URL fragment and fetches its data with it. Assets are served from a fixed
+list of names, so a request can never reach another file.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+JS = "text/javascript; charset=utf-8"
+CSS = "text/css; charset=utf-8"
+SVG = "image/svg+xml"
+HTML = "text/html; charset=utf-8"
+
+# URL name -> (file inside this package, content type).
+_ASSETS: dict[str, tuple[str, str]] = {
+    "dashboard.js": ("dashboard.js", JS),
+    "dashboard.css": ("dashboard.css", CSS),
+    "echarts.min.js": ("static/echarts.min.js", JS),  # bundled at build time (make web)
+    "favicon.svg": ("static/favicon.svg", SVG),
+}
+
+
+def _package_file(relative: str) -> Traversable:
+    node = files(__name__)
+    for part in relative.split("/"):
+        node = node / part
+    return node
+
+
+def page_html() -> str:
+    """The dashboard page (`index.html`)."""
+    return _package_file("index.html").read_text(encoding="utf-8")
+
+
+def asset_names() -> list[str]:
+    """Names that `static_asset` serves."""
+    return sorted(_ASSETS)
+
+
+def static_asset(name: str) -> tuple[bytes, str] | None:
+    """An asset's bytes and content type, or None for an unknown name or a file not built."""
+    entry = _ASSETS.get(name)
+    if entry is None:
+        return None
+    relative, content_type = entry
+    node = _package_file(relative)
+    if not node.is_file():
+        return None
+    return node.read_bytes(), content_type

@@ -1,0 +1,147 @@
+"""Headless Chromium for the dashboard tests, and a stand-in for Dify's endpoint gateway."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
+
+from tests.support.collector_process import CollectorProcess
+from tests.support.plugin_runtime import PLUGIN_ROOT, PluginRuntime
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PLUGIN_ROOT / "test-artifacts"
+HOOK_ID = "dashboardhook0001"
+ENDPOINT_API_KEY = "dashboard-browser-key-91c2"
+
+
+@pytest.fixture(scope="session")
+def browser_context() -> Iterator[BrowserContext]:
+    """Debian's Chromium with a fresh profile for this test session."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing; run scripts/install-system-deps.sh")
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1440, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+@dataclass
+class WatchedPage:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    page: Page
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def watched_page(browser_context: BrowserContext) -> Iterator[WatchedPage]:
+    page = browser_context.new_page()
+    watched = WatchedPage(page)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.errors.append(f"console: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: watched.errors.append(f"page error: {error}"))
+    yield watched
+    page.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+class _GatewayHandler(BaseHTTPRequestHandler):
+    """Forwards /e/<hook_id>/<path> to the plugin as the daemon does (path after the hook id)."""
+
+    server: _Gateway
+
+    def do_GET(self) -> None:
+        self._forward()
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    def _forward(self) -> None:
+        prefix = f"/e/{HOOK_ID}"
+        if not self.path.startswith(prefix + "/"):
+            self.send_error(404)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        forwarded = {
+            name: value
+            for name, value in self.headers.items()
+            if name.lower() in ("x-api-key", "content-type", "accept")
+        }
+        answer = self.server.runtime.invoke_endpoint(
+            self.command,
+            self.path[len(prefix) :],
+            headers=forwarded,
+            body=body,
+            settings=self.server.settings,
+        )
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows failures, not every request."""
+
+
+class _Gateway(ThreadingHTTPServer):
+    def __init__(self, runtime: PluginRuntime, settings: dict[str, Any]) -> None:
+        super().__init__(("127.0.0.1", 0), _GatewayHandler)
+        self.runtime = runtime
+        self.settings = settings
+
+
+@pytest.fixture(scope="module")
+def endpoint_base_url(
+    plugin_runtime: PluginRuntime, replay_collector: CollectorProcess
+) -> Iterator[str]:
+    """`http://127.0.0.1:<port>/e/<hook_id>`: the plugin's endpoints behind a public URL."""
+    settings = {
+        "collector_url": replay_collector.url,
+        "collector_token": replay_collector.token,
+        "api_key": ENDPOINT_API_KEY,
+    }
+    gateway = _Gateway(plugin_runtime, settings)
+    thread = threading.Thread(target=gateway.serve_forever, name="endpoint-gateway", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{gateway.server_address[1]}/e/{HOOK_ID}"
+    finally:
+        gateway.shutdown()
+        gateway.server_close()
+        thread.join(timeout=5)

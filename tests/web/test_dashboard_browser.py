@@ -1,0 +1,317 @@
+"""The dashboard in headless Chromium against a collector replaying a trace."""
+
+from __future__ import annotations
+
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, Route
+
+from tests.support.collector_process import CollectorProcess
+from tests.web.collector_http import get_json
+from tests.web.conftest import ENDPOINT_API_KEY, WatchedPage
+
+pytestmark = pytest.mark.browser
+
+DASH = "–"
+MATCH_TIMEOUT_S = 20.0
+
+# What the page shows, read in one go so that it all belongs to the same snapshot.
+READ_PAGE = """() => ({
+  collectedAt: Number(document.getElementById("updated").dataset.collectedAt),
+  cards: [...document.querySelectorAll("#gpus .card")].map((card) => {
+    const text = (selector) => card.querySelector(selector).textContent;
+    return {
+      uuid: card.dataset.gpuUuid,
+      name: text(".gpu-name"),
+      utilization: text(".util-value"),
+      used: text(".mem-used"),
+      reserved: text(".mem-reserved"),
+      free: text(".mem-free"),
+      temperature: text(".temp-value"),
+      power: text(".power-value"),
+    };
+  }),
+  processesShown: !document.getElementById("processes-panel").hidden,
+  rows: [...document.querySelectorAll("#processes tbody tr")].map(
+    (row) => [...row.cells].map((cell) => cell.textContent)),
+})"""
+
+
+def rounded(value: float, places: str) -> Decimal:
+    """JavaScript's toFixed/Math.round: half up on the exact binary value."""
+    return Decimal(value).quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def gib(mib: float | None) -> str:
+    return DASH if mib is None else f"{rounded(mib / 1024, '0.1')} GiB"
+
+
+def whole(value: float | None, unit: str) -> str:
+    return DASH if value is None else f"{rounded(value, '1')} {unit}"
+
+
+def expected_card(gpu: dict[str, Any]) -> dict[str, str]:
+    return {
+        "uuid": gpu["uuid"],
+        "name": gpu["name"],
+        "utilization": whole(gpu["utilization_percent"], "%"),
+        "used": gib(gpu["memory_used_mib"]),
+        "reserved": gib(gpu["memory_reserved_mib"]),
+        "free": gib(gpu["memory_free_mib"]),
+        "temperature": whole(gpu["temperature_celsius"], "°C"),
+        "power": whole(gpu["power_watts"], "W"),
+    }
+
+
+def expected_rows(snapshot: dict[str, Any], gpu_uuid: str) -> list[list[str]]:
+    processes = [p for p in snapshot["processes"] if p["gpu_uuid"] == gpu_uuid]
+    processes.sort(key=lambda p: (-(p["used_memory_mib"] or -1), p["pid"]))
+    rows = []
+    for p in processes:
+        a = p["attribution"]
+        container = a["container_name"] or (a["container_id"] or "")[:12] or DASH
+        rows.append(
+            [
+                str(p["pid"]),
+                p["name"] or DASH,
+                container,
+                a["engine"],
+                a["model"] or DASH,
+                a["app"] or DASH,
+                a["team"] or DASH,
+                gib(p["used_memory_mib"]),
+                whole(p["sm_utilization_percent"], "%"),
+            ]
+        )
+    return rows
+
+
+def shown_with_its_snapshot(
+    page: Page, collector: CollectorProcess
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the page shows, and the snapshot read over HTTP that it was drawn from.
+
+    The replay advances every second, so snapshots are read until the page shows one of them."""
+    seen: dict[float, dict[str, Any]] = {}
+    deadline = time.monotonic() + MATCH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        snapshot = get_json(collector, "/v1/snapshot")
+        seen[snapshot["collected_at"]] = snapshot
+        shown = page.evaluate(READ_PAGE)
+        if shown["collectedAt"] in seen:
+            return shown, seen[shown["collectedAt"]]
+        time.sleep(0.2)
+    raise AssertionError("the page never showed a snapshot that /v1/snapshot also served")
+
+
+@pytest.fixture
+def dashboard(watched_page: WatchedPage, replay_collector: CollectorProcess) -> WatchedPage:
+    """The collector's dashboard, opened with its token in the fragment, first data drawn."""
+    watched_page.page.goto(f"{replay_collector.url}/#token={replay_collector.token}")
+    watched_page.page.wait_for_selector("#gpus .card")
+    return watched_page
+
+
+def test_gpu_cards_show_the_numbers_of_the_snapshot(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    shown, snapshot = shown_with_its_snapshot(dashboard.page, replay_collector)
+    assert snapshot["gpus"], "the replay trace has no GPUs"
+    assert shown["cards"] == [expected_card(gpu) for gpu in snapshot["gpus"]]
+
+
+def test_clicking_a_gpu_shows_its_processes(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    first = get_json(replay_collector, "/v1/snapshot")
+    busy = next(
+        g for g in first["gpus"] if any(p["gpu_uuid"] == g["uuid"] for p in first["processes"])
+    )
+    assert dashboard.page.locator("#processes-panel").is_hidden()
+    dashboard.page.click(f'#gpus .card[data-gpu-uuid="{busy["uuid"]}"]')
+    dashboard.page.wait_for_selector("#processes tbody tr")
+    shown, snapshot = shown_with_its_snapshot(dashboard.page, replay_collector)
+    assert shown["processesShown"]
+    assert shown["rows"] == expected_rows(snapshot, busy["uuid"])
+    assert shown["rows"]
+
+
+MEMORY_SERIES = """() => echarts.getInstanceByDom(document.getElementById("memory-chart"))
+  .getOption().series.map((s) => s.name)"""
+
+
+@pytest.mark.parametrize(
+    ("split", "field"), [("app", "app"), ("container", "container_name"), ("model", "model")]
+)
+def test_memory_is_split_by_the_chosen_attribution(
+    dashboard: WatchedPage, replay_collector: CollectorProcess, split: str, field: str
+) -> None:
+    snapshot = get_json(replay_collector, "/v1/snapshot")
+    named = {p["attribution"][field] for p in snapshot["processes"]} - {None}
+    assert named, f"the replay trace attributes no process to a {split}"
+    dashboard.page.select_option("#split", split)
+    dashboard.page.wait_for_function(
+        f"(names) => names.every((n) => ({MEMORY_SERIES})().includes(n))", arg=sorted(named)
+    )
+    series = dashboard.page.evaluate(MEMORY_SERIES)
+    assert series[-3:] == ["not in process list", "reserved", "free"]
+
+
+def test_clicking_the_selected_gpu_again_hides_its_processes(dashboard: WatchedPage) -> None:
+    card = dashboard.page.locator("#gpus .card").first
+    card.click()
+    dashboard.page.wait_for_selector("#processes-panel", state="visible")
+    card.click()
+    dashboard.page.wait_for_selector("#processes-panel", state="hidden")
+    assert card.get_attribute("aria-pressed") == "false"
+
+
+def test_replay_is_announced_in_a_banner(dashboard: WatchedPage) -> None:
+    banner = dashboard.page.locator("#replay-banner")
+    banner.wait_for(state="visible")
+    assert "Replay" in banner.inner_text()
+    assert dashboard.page.locator("#source").inner_text() == "replay"
+
+
+def test_history_charts_draw_one_line_per_gpu(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    gpu_count = len(get_json(replay_collector, "/v1/snapshot")["gpus"])
+    dashboard.page.wait_for_function(
+        """(count) => ["util-chart", "memhist-chart"].every((id) => {
+             const chart = echarts.getInstanceByDom(document.getElementById(id));
+             const series = chart.getOption().series;
+             return series.length === count && series.every((s) => s.data.length > 0);
+           })""",
+        arg=gpu_count,
+    )
+
+
+def test_refreshing_keeps_the_same_card_elements(dashboard: WatchedPage) -> None:
+    dashboard.page.evaluate(
+        "() => document.querySelectorAll('#gpus .card').forEach((c) => { c.dataset.mark = 'k'; })"
+    )
+    before = dashboard.page.evaluate("() => document.getElementById('updated').dataset.collectedAt")
+    dashboard.page.wait_for_function(
+        "(before) => document.getElementById('updated').dataset.collectedAt !== before",
+        arg=before,
+    )
+    assert dashboard.page.evaluate(
+        "() => [...document.querySelectorAll('#gpus .card')].every((c) => c.dataset.mark === 'k')"
+    )
+
+
+def test_two_refreshes_log_no_console_errors(dashboard: WatchedPage) -> None:
+    dashboard.page.locator("#gpus .card").first.click()
+    dashboard.page.wait_for_timeout(4500)
+    assert dashboard.errors == []
+
+
+def test_without_a_token_the_page_asks_for_one(
+    watched_page: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = watched_page.page
+    page.goto(f"{replay_collector.url}/")
+    page.wait_for_selector("#secret-form", state="visible")
+    page.fill("#secret-input", replay_collector.token)
+    page.click("#secret-form button")
+    page.wait_for_selector("#gpus .card")
+    assert page.locator("#secret-form").is_hidden()
+
+
+def test_active_alerts_of_the_snapshot_are_listed(
+    watched_page: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = watched_page.page
+    alert = {
+        "rule": "memory_high",
+        "severity": "critical",
+        "state": "firing",
+        "gpu_index": 0,
+        "message": "GPU 0 memory above 90 % for 1 min",
+        "started_at": 0.0,
+        "fired_at": 0.0,
+    }
+    resolved = {
+        **alert,
+        "rule": "temperature_high",
+        "state": "resolved",
+        "message": "GPU 0 temperature back to normal",
+        "resolved_at": 0.0,
+    }
+
+    def with_alerts(route: Route) -> None:
+        snapshot = route.fetch().json()
+        alert["started_at"] = alert["fired_at"] = snapshot["collected_at"] - 120
+        route.fulfill(json={**snapshot, "alerts": [alert, resolved]})
+
+    page.route("**/v1/snapshot", with_alerts)
+    page.goto(f"{replay_collector.url}/#token={replay_collector.token}")
+    page.wait_for_selector("#alerts li")
+    shown = [text.split("\n") for text in page.locator("#alerts li").all_inner_texts()]
+    assert shown == [["critical", "firing", "GPU 0 memory above 90 % for 1 min", "for 2 min"]]
+    assert page.locator("#no-alerts").is_hidden()
+
+
+def test_the_fit_form_is_hidden_on_the_collector(dashboard: WatchedPage) -> None:
+    assert dashboard.page.locator("#fit-panel").is_hidden()
+
+
+def test_on_a_phone_nothing_overflows_sideways(dashboard: WatchedPage) -> None:
+    dashboard.page.set_viewport_size({"width": 390, "height": 844})
+    dashboard.page.wait_for_timeout(500)
+    assert dashboard.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+
+
+def test_dark_system_preference_gives_a_dark_page(dashboard: WatchedPage) -> None:
+    dashboard.page.emulate_media(color_scheme="dark")
+    background = dashboard.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 21, 27)"
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_screenshots_are_saved(
+    dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: str
+) -> None:
+    page = dashboard.page
+    page.emulate_media(color_scheme=scheme)
+    page.set_viewport_size({"width": width, "height": height})
+    page.locator("#gpus .card").first.click()
+    page.wait_for_selector("#processes tbody tr")
+    page.wait_for_timeout(2500)  # a refresh after the resize, with history drawn
+    page.evaluate("() => window.scrollTo(0, 0)")
+    for suffix, full_page in (("", False), ("-full", True)):
+        path = artifacts_dir / f"dashboard-collector-{width}x{height}-{scheme}{suffix}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        assert path.stat().st_size > 10_000
+    assert dashboard.errors == []
+
+
+def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
+    watched_page: WatchedPage,
+    endpoint_base_url: str,
+    replay_collector: CollectorProcess,
+    artifacts_dir: Path,
+) -> None:
+    page = watched_page.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{endpoint_base_url}/dashboard#key={ENDPOINT_API_KEY}")
+    page.wait_for_selector("#gpus .card")
+    snapshot = get_json(replay_collector, "/v1/snapshot")
+    names = page.locator("#gpus .card .gpu-name").all_inner_texts()
+    assert names == [g["name"] for g in snapshot["gpus"]]
+    page.wait_for_function(
+        """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
+                   .getOption().series.some((s) => s.data.length > 0)"""
+    )
+    assert page.locator("#replay-banner").is_visible()
+    assert page.locator("#fit-panel").is_visible()
+    page.screenshot(
+        path=str(artifacts_dir / "dashboard-endpoint-1440x900-light.png"), full_page=True
+    )
+    assert watched_page.errors == []
