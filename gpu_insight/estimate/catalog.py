@@ -1,0 +1,89 @@
+"""The built-in catalog: popular open models with their official config.json fields.
+
+`catalog.json` keeps each model's architecture fields as published in its config.json (source
+URL per entry) and the parameter count from its model card. Lookup is loose: case, the org
+prefix, `-Instruct`/`-chat`/`-it` suffixes, Ollama tags (`qwen2.5:7b`) and listed aliases.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from gpu_insight.estimate.spec import ModelSpec, from_hf_config
+
+_SUFFIXES = ("-instruct", "-chat", "-it", "-hf")
+
+
+class UnknownModelError(ValueError):
+    """No catalog entry matches; the message lists the closest names."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    aliases: tuple[str, ...]
+    kind: str
+    official_params_b: float
+    official_active_params_b: float | None
+    source: str
+    config: dict[str, Any]
+    note: str | None = None
+
+    def spec(self) -> ModelSpec:
+        return from_hf_config(self.config, name=self.id)
+
+
+@cache
+def entries() -> tuple[CatalogEntry, ...]:
+    text = resources.files("gpu_insight.estimate").joinpath("catalog.json").read_text()
+    return tuple(
+        CatalogEntry(
+            id=e["id"],
+            aliases=tuple(e["aliases"]),
+            kind=e["kind"],
+            official_params_b=e["official_params_b"],
+            official_active_params_b=e.get("official_active_params_b"),
+            source=e["source"],
+            config=e["config"],
+            note=e.get("note"),
+        )
+        for e in json.loads(text)["models"]
+    )
+
+
+def normalize(name: str) -> str:
+    """Compare names without case, org prefix, chat suffixes or punctuation."""
+    key = name.strip().lower().rsplit("/", 1)[-1].replace(":", "-").replace("_", "-")
+    for suffix in _SUFFIXES:
+        key = key.removesuffix(suffix)
+    return re.sub(r"[^a-z0-9.]", "", key)
+
+
+@cache
+def _index() -> dict[str, CatalogEntry]:
+    index: dict[str, CatalogEntry] = {}
+    for entry in entries():
+        for name in (entry.id, *entry.aliases):
+            index.setdefault(normalize(name), entry)
+    return index
+
+
+def lookup(name: str) -> CatalogEntry:
+    """The entry for a catalog name, HF id or alias; `UnknownModelError` with suggestions."""
+    found = _index().get(normalize(name))
+    if found is not None:
+        return found
+    names = [e.id for e in entries()]
+    by_key = {normalize(n): n for n in names}
+    close = difflib.get_close_matches(normalize(name), list(by_key), n=3, cutoff=0.0)
+    suggestions = ", ".join(by_key[c] for c in close)
+    raise UnknownModelError(
+        f"model: '{name}' is not in the catalog ({len(names)} models). Closest: {suggestions}. "
+        "Paste the model's config.json into model_config to estimate any other model."
+    )

@@ -1,0 +1,269 @@
+"""Parameter counts from a spec, and weight bytes per storage format.
+
+Quantized formats apply to the Linear layers of the transformer blocks only; embeddings, the
+lm_head, norms, biases, MoE routers and any vision tower stay 16-bit (as AWQ, GPTQ, FP8 and
+bitsandbytes checkpoints store them). GGUF sizes use the whole-file average bits per parameter
+of llama.cpp's own size table, since GGUF mixes quantize the embedding and output too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gpu_insight.estimate.spec import ModelSpec
+
+WeightFormat = Literal[
+    "bf16",
+    "fp16",
+    "fp32",
+    "fp8",
+    "int8",
+    "awq",
+    "gptq",
+    "nf4",
+    "q8_0",
+    "q6_k",
+    "q5_k_m",
+    "q4_k_m",
+    "q4_k_s",
+    "q4_0",
+    "iq4_xs",
+]
+WEIGHT_FORMATS: tuple[WeightFormat, ...] = (
+    "bf16",
+    "fp16",
+    "fp32",
+    "fp8",
+    "int8",
+    "awq",
+    "gptq",
+    "nf4",
+    "q8_0",
+    "q6_k",
+    "q5_k_m",
+    "q4_k_m",
+    "q4_k_s",
+    "q4_0",
+    "iq4_xs",
+)
+GGUF_FORMATS: frozenset[str] = frozenset(
+    {"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q4_0", "iq4_xs"}
+)
+# Whole-file bits per parameter: llama.cpp quantize size table for Llama-3-8B (8.03 B params),
+# size × 2^33 / params; IQ4_XS is its listed block rate.
+GGUF_BITS_PER_PARAM: dict[str, float] = {
+    "q8_0": 8.52,
+    "q6_k": 6.57,
+    "q5_k_m": 5.70,
+    "q4_k_m": 4.90,
+    "q4_k_s": 4.67,
+    "q4_0": 4.64,
+    "iq4_xs": 4.25,
+}
+INT4_GROUP_SIZE = 128
+NF4_BLOCK = 64
+NF4_SECOND_BLOCK = 256
+
+
+@dataclass(frozen=True)
+class LinearGroup:
+    """`count` Linear layers of shape in_features × out_features (per layer × per expert)."""
+
+    name: str
+    in_features: int
+    out_features: int
+    count: int
+
+    @property
+    def params(self) -> int:
+        return self.in_features * self.out_features * self.count
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    embedding: int
+    lm_head: int
+    linears: tuple[LinearGroup, ...]
+    other: int  # norms, biases, routers, position embeddings, pooler, vision tower
+    active_linear: int  # Linear parameters one token passes through (MoE: routed top-k only)
+
+    @property
+    def linear(self) -> int:
+        return sum(g.params for g in self.linears)
+
+    @property
+    def total(self) -> int:
+        return self.embedding + self.lm_head + self.linear + self.other
+
+    @property
+    def active(self) -> int:
+        return self.embedding + self.lm_head + self.active_linear + self.other
+
+
+@dataclass(frozen=True)
+class WeightBytes:
+    total_bytes: int
+    linear_bytes: int
+    unquantized_bytes: int
+    bits_per_param: float
+    explanation: str
+
+
+def parameter_count(spec: ModelSpec) -> ParameterCount:
+    """Counts from the architecture (research §2.1), matching official sizes to about 1 %."""
+    h, layers = spec.hidden_size, spec.num_layers
+    groups: list[LinearGroup] = []
+    if spec.kind != "causal":
+        return _encoder_count(spec)
+    groups.extend(_attention_groups(spec))
+    dense_layers = spec.dense_layers if spec.is_moe else layers
+    other = layers * 2 * h + h  # two RMSNorms per block and the final norm
+    active = sum(g.params for g in groups)
+    if dense_layers:
+        dense = _mlp(h, spec.intermediate_size, dense_layers, "mlp")
+        groups.extend(dense)
+        active += sum(g.params for g in dense)
+    if spec.is_moe:
+        moe_layers = layers - spec.dense_layers
+        experts = _mlp(h, spec.moe_intermediate_size, moe_layers * spec.num_experts, "experts")
+        groups.extend(experts)
+        active += sum(g.params for g in experts) * spec.experts_per_token // spec.num_experts
+        if spec.shared_expert_intermediate_size:
+            shared = _mlp(h, spec.shared_expert_intermediate_size, moe_layers, "shared_experts")
+            groups.extend(shared)
+            active += sum(g.params for g in shared)
+        other += moe_layers * spec.num_experts * h  # router
+    if spec.qkv_bias:
+        other += layers * (spec.num_attention_heads + 2 * spec.num_kv_heads) * spec.head_dim
+    if spec.is_mla:
+        other += layers * (spec.q_lora_rank + spec.kv_lora_rank)  # latent norms
+    embedding = spec.vocab_size * h
+    return ParameterCount(
+        embedding=embedding,
+        lm_head=0 if spec.tie_word_embeddings else embedding,
+        linears=tuple(groups),
+        other=other + spec.vision_params,
+        active_linear=active,
+    )
+
+
+def _attention_groups(spec: ModelSpec) -> list[LinearGroup]:
+    h, layers, heads = spec.hidden_size, spec.num_layers, spec.num_attention_heads
+    if spec.is_mla:
+        qk = spec.qk_nope_head_dim + spec.qk_rope_head_dim
+        q = (
+            [
+                LinearGroup("q_a", h, spec.q_lora_rank, layers),
+                LinearGroup("q_b", spec.q_lora_rank, heads * qk, layers),
+            ]
+            if spec.q_lora_rank
+            else [LinearGroup("q", h, heads * qk, layers)]
+        )
+        return [
+            *q,
+            LinearGroup("kv_a", h, spec.kv_lora_rank + spec.qk_rope_head_dim, layers),
+            LinearGroup(
+                "kv_b", spec.kv_lora_rank, heads * (spec.qk_nope_head_dim + spec.v_head_dim), layers
+            ),
+            LinearGroup("o", heads * spec.v_head_dim, h, layers),
+        ]
+    d = spec.head_dim
+    return [
+        LinearGroup("q", h, heads * d, layers),
+        LinearGroup("kv", h, 2 * spec.num_kv_heads * d, layers),
+        LinearGroup("o", heads * d, h, layers),
+    ]
+
+
+def _mlp(h: int, intermediate: int, count: int, name: str) -> list[LinearGroup]:
+    """Gated MLP (SwiGLU/GeGLU): gate and up projections, then down."""
+    return [
+        LinearGroup(f"{name}.gate_up", h, 2 * intermediate, count),
+        LinearGroup(f"{name}.down", intermediate, h, count),
+    ]
+
+
+def _encoder_count(spec: ModelSpec) -> ParameterCount:
+    """BERT / XLM-R: biased Q,K,V,O and a two-matrix GELU MLP, LayerNorms, a pooler or head."""
+    h, layers, inter = spec.hidden_size, spec.num_layers, spec.intermediate_size
+    groups = (
+        LinearGroup("qkv", h, 3 * h, layers),
+        LinearGroup("o", h, h, layers),
+        LinearGroup("mlp.up", h, inter, layers),
+        LinearGroup("mlp.down", inter, h, layers),
+    )
+    biases = layers * (4 * h + inter + h)
+    norms = layers * 2 * 2 * h + 2 * h
+    positions = (spec.max_position_embeddings + spec.type_vocab_size) * h
+    head = h * h + h + (h + 1 if spec.kind == "rerank" else 0)  # pooler / classifier
+    linear = sum(g.params for g in groups)
+    return ParameterCount(
+        embedding=spec.vocab_size * h,
+        lm_head=0,
+        linears=groups,
+        other=biases + norms + positions + head,
+        active_linear=linear,
+    )
+
+
+def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
+    counts = parameter_count(spec)
+    unquantized = counts.total - counts.linear
+    if fmt in GGUF_FORMATS:
+        bits = GGUF_BITS_PER_PARAM[fmt]
+        total = int(counts.total * bits / 8)
+        return WeightBytes(
+            total,
+            total,
+            0,
+            bits,
+            f"{counts.total:,} params × {bits} bits (llama.cpp {fmt.upper()} average)",
+        )
+    if fmt in {"bf16", "fp16", "fp32"}:
+        size = 4 if fmt == "fp32" else 2
+        total = counts.total * size
+        return WeightBytes(
+            total,
+            counts.linear * size,
+            unquantized * size,
+            size * 8.0,
+            f"{counts.total:,} params × {size} B ({fmt})",
+        )
+    linear = sum(_quantized_linear_bytes(g, fmt) for g in counts.linears)
+    rest = unquantized * 2
+    total = linear + rest
+    return WeightBytes(
+        total,
+        linear,
+        rest,
+        total * 8 / counts.total,
+        f"{counts.linear:,} Linear params as {_FORMAT_TEXT[fmt]} = {linear:,} B; "
+        f"{unquantized:,} embedding/lm_head/norm params × 2 B = {rest:,} B",
+    )
+
+
+_FORMAT_TEXT = {
+    "fp8": "FP8 (1 B + fp32 scale per output channel)",
+    "int8": "INT8 (1 B + fp32 scale per output channel)",
+    "awq": "AWQ int4 g128 (4 bits + fp16 scale + packed 4-bit zero per 128 inputs)",
+    "gptq": "GPTQ int4 g128 (AWQ layout + int32 g_idx per input row)",
+    "nf4": "bitsandbytes NF4 (4 bits + double-quantized absmax per 64)",
+}
+
+
+def _quantized_linear_bytes(group: LinearGroup, fmt: str) -> int:
+    n_in, n_out, count = group.in_features, group.out_features, group.count
+    if fmt in {"fp8", "int8"}:
+        per = n_in * n_out + 4 * n_out
+    elif fmt in {"awq", "gptq"}:
+        groups = -(-n_in // INT4_GROUP_SIZE)
+        per = n_in * n_out // 2 + groups * n_out * 2 + groups * n_out // 2
+        if fmt == "gptq":
+            per += 4 * n_in
+    elif fmt == "nf4":
+        blocks = -(-(n_in * n_out) // NF4_BLOCK)
+        per = n_in * n_out // 2 + blocks + 4 * -(-blocks // NF4_SECOND_BLOCK)
+    else:
+        raise ValueError(f"not a quantized Linear format: {fmt}")
+    return per * count

@@ -1,0 +1,113 @@
+"""vram_check and POST /vram-check through the SDK's stdio runtime, live from a replay collector."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gpu_insight.estimate.catalog import lookup
+from tests.support.collector_process import CollectorProcess
+from tests.support.plugin_runtime import PluginRuntime
+
+API_KEY = "endpoint-key-0123456789abcdef"
+VARIABLES = {"fits", "required_mib", "best_gpu", "headroom_mib", "max_context_tokens"}
+
+
+@pytest.fixture(scope="module")
+def credentials(replay_collector: CollectorProcess) -> dict[str, Any]:
+    return {"collector_url": replay_collector.url, "collector_token": replay_collector.token}
+
+
+def test_a_catalog_model_is_placed_on_the_live_gpus(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    result = plugin_runtime.invoke_tool(
+        "vram_check",
+        {"model": "qwen2.5:0.5b", "engine": "vllm", "context_length": 4096},
+        credentials,
+    )
+    assert result.error is None, result.error
+    answer = result.jsons[0]
+    assert answer["live_data"] is True and answer["gpus"]
+    assert set(result.variables) == VARIABLES
+    assert result.variables["fits"] is answer["fits"]
+    assert result.variables["required_mib"] == answer["required_mib"]
+    if answer["fits"]:
+        assert "--gpu-memory-utilization" in answer["flags"]
+    assert len(result.texts) == 1 and "Qwen2.5-0.5B" in result.texts[0]
+
+
+def test_a_pasted_config_is_estimated(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    config = json.dumps(lookup("llama3.2:1b").config)
+    result = plugin_runtime.invoke_tool(
+        "vram_check",
+        {"model": "my-llama", "model_config": config, "engine": "transformers"},
+        credentials,
+    )
+    assert result.error is None, result.error
+    assert result.jsons[0]["model_source"] == "model_config"
+    assert result.jsons[0]["parameters_b"] == pytest.approx(1.24, rel=0.01)
+
+
+def test_without_a_collector_the_requirement_is_still_answered(
+    plugin_runtime: PluginRuntime, collector_down_url: str
+) -> None:
+    result = plugin_runtime.invoke_tool(
+        "vram_check", {"model": "llama3.1:8b"}, {"collector_url": collector_down_url}
+    )
+    assert result.error is None, result.error
+    answer = result.jsons[0]
+    assert answer["live_data"] is False and answer["common_gpus"]
+    assert answer["notes"][0].startswith("live GPU data missing")
+    assert result.variables["fits"] is False
+
+
+def test_a_bad_parameter_fails_the_node_with_its_name(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    result = plugin_runtime.invoke_tool(
+        "vram_check", {"model": "qwen2.5:7b", "tensor_parallel": "3"}, credentials
+    )
+    assert result.error is not None and "tensor_parallel" in result.error
+
+
+def test_post_vram_check_answers_the_same_json(
+    plugin_runtime: PluginRuntime, replay_collector: CollectorProcess
+) -> None:
+    settings = {
+        "collector_url": replay_collector.url,
+        "collector_token": replay_collector.token,
+        "api_key": API_KEY,
+    }
+    response = plugin_runtime.invoke_endpoint(
+        "POST",
+        "/vram-check",
+        headers={"X-Api-Key": API_KEY, "Content-Type": "application/json"},
+        body=json.dumps({"model": "qwen2.5:0.5b", "context_length": 4096}).encode(),
+        settings=settings,
+    )
+    assert response.status == 200
+    body = response.json()
+    assert body["model"] == "Qwen/Qwen2.5-0.5B-Instruct" and body["live_data"] is True
+
+
+def test_post_vram_check_needs_the_key_and_reports_bad_input_as_400(
+    plugin_runtime: PluginRuntime, replay_collector: CollectorProcess
+) -> None:
+    settings = {"collector_url": replay_collector.url, "api_key": API_KEY}
+    assert (
+        plugin_runtime.invoke_endpoint("POST", "/vram-check", body=b"{}", settings=settings).status
+        == 401
+    )
+    response = plugin_runtime.invoke_endpoint(
+        "POST",
+        "/vram-check",
+        headers={"X-Api-Key": API_KEY},
+        body=json.dumps({"model": "qwen2.5:7b", "concurrency": 0}).encode(),
+        settings=settings,
+    )
+    assert response.status == 400 and "concurrency" in response.json()["message"]
