@@ -1,0 +1,203 @@
+"""Load rules: how the engine is fed, and GPUs that are busy, idle or full."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gpu_insight.advise.flags import flag
+from gpu_insight.advise.suggestion import Situation, Suggestion, gib
+from gpu_insight.schemas import Gpu
+
+_NAIVE_SERVER_MIN_MIB = 1024.0
+_BUSY_PERCENT = 90.0
+_SLOW_TOKENS_PER_S_PER_REQUEST = 5.0
+_STARVED_PERCENT = 30.0
+_IDLE_PERCENT = 5.0
+_IDLE_HELD_SHARE = 0.2
+_FULL_SHARE = 0.95
+_PREALLOCATING = ("vllm", "sglang", "tgi")  # they reserve memory on purpose: "full" is normal
+
+
+def serve_with_an_engine(s: Situation) -> Iterator[Suggestion]:
+    for gpu in s.gpus:
+        for p in s.processes_on(gpu):
+            if p.attribution.engine != "transformers":
+                continue
+            if (p.used_memory_mib or 0.0) < _NAIVE_SERVER_MIN_MIB:
+                continue
+            model = p.attribution.model or "<model>"
+            yield Suggestion(
+                id="serve-with-an-engine",
+                severity="warning",
+                title=f"{model} runs on plain transformers (pid {p.pid}): serve it with vLLM "
+                "or SGLang",
+                change=f"vllm serve {model} --port 8000  (or: python -m sglang.launch_server "
+                f"--model-path {model}); point Dify's OpenAI-compatible provider at it",
+                evidence={
+                    "pid": p.pid,
+                    "model": model,
+                    "gpu": f"{gpu.index} {gpu.name}",
+                    "used_gib": gib(p.used_memory_mib or 0.0),
+                },
+                expected_effect=(
+                    "continuous batching and a paged KV cache: concurrent users share one copy "
+                    "of the weights and the cache is not reserved per request — several times "
+                    "the throughput of a generate() loop"
+                ),
+                source="vLLM and SGLang docs (PagedAttention, continuous batching)",
+                scope=model,
+                focus=("throughput", "memory", "cost"),
+                gain=0.7,
+            )
+
+
+def busy_but_slow(s: Situation) -> Iterator[Suggestion]:
+    for gpu in s.gpus:
+        if (gpu.utilization_percent or 0.0) < _BUSY_PERCENT:
+            continue
+        for engine in s.engines_on(gpu):
+            running, rate = engine.requests_running or 0.0, engine.generation_tokens_per_s
+            if running < 1 or rate is None:
+                continue
+            per_request = rate / running
+            if per_request >= _SLOW_TOKENS_PER_S_PER_REQUEST:
+                continue
+            yield Suggestion(
+                id="busy-but-slow",
+                severity="warning",
+                title=f"GPU {gpu.index} is {gpu.utilization_percent:.0f}% busy but "
+                f"{engine.model or engine.engine} makes only {per_request:.1f} tokens/s "
+                "per request",
+                change=(
+                    "check `nvidia-smi -q -d PERFORMANCE` for throttling, preemptions in the "
+                    "engine log, CPU offload and tensor parallel over PCIe"
+                ),
+                evidence={
+                    "utilization_percent": round(gpu.utilization_percent or 0.0, 1),
+                    "generation_tokens_per_s": round(rate, 1),
+                    "requests_running": running,
+                    "clock_event_reasons": ", ".join(gpu.clock_event_reasons) or "none",
+                },
+                expected_effect=(
+                    "finds the real bottleneck: NVML utilization only says a kernel was "
+                    "running, not how much of the GPU it used"
+                ),
+                source="NVML utilization definition; DCGM SM_ACTIVE",
+                scope=engine.url,
+                focus=("throughput", "latency"),
+                gain=0.5,
+            )
+
+
+def starved_while_waiting(s: Situation) -> Iterator[Suggestion]:
+    for gpu in s.gpus:
+        if gpu.utilization_percent is None or gpu.utilization_percent >= _STARVED_PERCENT:
+            continue
+        for engine in s.engines_on(gpu):
+            waiting = engine.requests_waiting or 0.0
+            if waiting < 1 or (engine.kv_cache_usage_ratio or 0.0) >= 0.9:
+                continue  # a full KV cache is kv_cache_pressure's case
+            running = int(engine.requests_running or 0)
+            raised = flag(engine.engine, "max_seqs", max(2 * running, 16))
+            yield Suggestion(
+                id="starved-while-waiting",
+                severity="warning",
+                title=f"{engine.model or engine.engine}: {waiting:.0f} requests wait while GPU "
+                f"{gpu.index} is only {gpu.utilization_percent:.0f}% busy",
+                change=" or ".join(
+                    c
+                    for c in (raised, "--api-server-count 2" if engine.engine == "vllm" else "")
+                    if c
+                ),
+                evidence={
+                    "requests_waiting": waiting,
+                    "requests_running": running,
+                    "utilization_percent": round(gpu.utilization_percent, 1),
+                    "kv_cache_usage_ratio": round(engine.kv_cache_usage_ratio or 0.0, 3),
+                },
+                expected_effect=(
+                    "the scheduler admits more requests per step, or the API front end stops "
+                    "being the bottleneck (tokenization, image preprocessing)"
+                ),
+                source="vLLM optimization docs (API server scale-out); SGLang #queue-req",
+                scope=engine.url,
+                focus=("throughput", "latency"),
+                gain=0.6,
+            )
+
+
+def idle_gpu_holding_memory(s: Situation) -> Iterator[Suggestion]:
+    for gpu in s.gpus:
+        total, used = gpu.memory_total_mib, gpu.memory_used_mib
+        if not total or used is None or gpu.utilization_percent is None:
+            continue
+        if gpu.utilization_percent > _IDLE_PERCENT or used / total < _IDLE_HELD_SHARE:
+            continue
+        engines = s.engines_on(gpu)
+        if any((e.requests_per_s or 0.0) > 0.0 or (e.requests_running or 0.0) > 0 for e in engines):
+            continue
+        holders = sorted(s.processes_on(gpu), key=lambda p: p.used_memory_mib or 0.0, reverse=True)
+        named = ", ".join(
+            f"{p.attribution.model or p.name or p.pid} ({gib(p.used_memory_mib or 0.0)} GiB)"
+            for p in holders[:3]
+        )
+        yield Suggestion(
+            id="idle-gpu-holding-memory",
+            severity="info",
+            title=f"GPU {gpu.index} is idle but {gib(used)} GiB are held",
+            change=(
+                "stop or scale down the idle server, or move it next to another model on a "
+                "shared GPU (see shared-gpu); for Ollama lower OLLAMA_KEEP_ALIVE"
+            ),
+            evidence={
+                "utilization_percent": round(gpu.utilization_percent, 1),
+                "used_gib": gib(used),
+                "total_gib": gib(total),
+                "held_by": named or "unknown processes",
+            },
+            expected_effect=f"frees up to {gib(used)} GiB (a whole GPU if it is the only tenant)",
+            source="SGLang tuning docs (under-loaded servers)",
+            scope=f"gpu {gpu.index}",
+            focus=("cost",),
+            gain=0.3,
+        )
+
+
+def memory_near_full(s: Situation) -> Iterator[Suggestion]:
+    for gpu in s.gpus:
+        total, used = gpu.memory_total_mib, gpu.memory_used_mib
+        if not total or used is None or used / total < _FULL_SHARE:
+            continue
+        processes = s.processes_on(gpu)
+        if any(p.attribution.engine in _PREALLOCATING for p in processes):
+            continue
+        other = _roomiest_other(s.gpus, gpu)
+        move = (
+            f"move the largest process to GPU {other.index} ({gib(other.memory_free_mib or 0.0)} "
+            "GiB free)"
+            if other is not None
+            else "free memory or cap allocations"
+        )
+        yield Suggestion(
+            id="memory-near-full",
+            severity="warning",
+            title=f"GPU {gpu.index} memory is {used / total:.0%} full",
+            change=f"{move}; set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True to reduce "
+            "fragmentation",
+            evidence={
+                "used_gib": gib(used),
+                "total_gib": gib(total),
+                "free_gib": gib(gpu.memory_free_mib or 0.0),
+                "processes": len(processes),
+            },
+            expected_effect="the next allocation does not fail with CUDA out of memory",
+            source="PyTorch CUDA memory management docs",
+            scope=f"gpu {gpu.index}",
+            focus=("memory",),
+            gain=0.6,
+        )
+
+
+def _roomiest_other(gpus: list[Gpu], busy: Gpu) -> Gpu | None:
+    others = [g for g in gpus if g.uuid != busy.uuid and (g.memory_free_mib or 0.0) > 0]
+    return max(others, key=lambda g: g.memory_free_mib or 0.0, default=None)

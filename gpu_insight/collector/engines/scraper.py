@@ -1,0 +1,179 @@
+"""The engine scraper: its own thread scrapes each target every interval with a bounded timeout.
+
+The sampler only calls `observe` (pure bookkeeping) and `latest` (a copy under a lock), so a
+missing or slow engine never delays sampling.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from gpu_insight.collector.config import EnginesConfig
+from gpu_insight.collector.engines.exposition import ExpositionError
+from gpu_insight.collector.engines.readings import parse_openai_models
+from gpu_insight.collector.engines.targets import (
+    Target,
+    configured_target,
+    shown_url,
+    targets_from_processes,
+)
+from gpu_insight.collector.engines.window import ReadingWindow
+from gpu_insight.schemas import EngineMetrics, GpuProcess
+
+log = logging.getLogger(__name__)
+
+_MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class FetchError(Exception):
+    """The endpoint could not be read; the text says why, without the URL's credentials."""
+
+
+def fetch_text(url: str, timeout_s: float) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.read(_MAX_BODY_BYTES).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        raise FetchError(f"HTTP {exc.code}") from None
+    except urllib.error.URLError as exc:
+        raise FetchError(f"unreachable ({exc.reason})") from None
+    except TimeoutError:
+        raise FetchError(f"no answer within {timeout_s:g} s") from None
+    except OSError as exc:
+        raise FetchError(f"unreachable ({exc.strerror or type(exc).__name__})") from None
+
+
+class EngineScraper:
+    def __init__(
+        self,
+        config: EnginesConfig,
+        clock: Callable[[], float] = time.time,
+        fetch: Callable[[str, float], str] = fetch_text,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._fetch = fetch
+        self._configured = [configured_target(t) for t in config.extra_targets]
+        self._lock = threading.Lock()
+        self._targets: dict[str, Target] = {t.url: t for t in self._configured}
+        self._results: dict[str, EngineMetrics] = {}
+        self._windows: dict[str, ReadingWindow] = {}
+        self._max_model_len: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- EngineSource ---------------------------------------------------------------------
+
+    def observe(self, processes: list[GpuProcess]) -> None:
+        targets = {t.url: t for t in self._configured}
+        targets.update((t.url, t) for t in targets_from_processes(processes))
+        with self._lock:
+            self._targets = targets
+
+    def latest(self) -> list[EngineMetrics]:
+        with self._lock:
+            return [
+                self._results[url].model_copy(update=_identity(target))
+                for url, target in self._targets.items()
+                if url in self._results
+            ]
+
+    # --- thread ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self._config.enabled or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="engine-scraper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._config.timeout_s * 4 + 1)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.scrape_once()
+            except Exception:  # the thread must survive anything a target sends
+                log.exception("engine scrape failed")
+            self._stop.wait(self._config.interval_s)
+
+    # --- one round ------------------------------------------------------------------------
+
+    def scrape_once(self) -> None:
+        """Scrapes every current target once (sequentially, each bounded by the timeout)."""
+        with self._lock:
+            targets = list(self._targets.values())
+        results = {target.url: self._scrape(target) for target in targets}
+        with self._lock:
+            self._results = results
+            for memory in (self._windows, self._max_model_len):
+                for url in [url for url in memory if url not in results]:
+                    del memory[url]
+
+    def _scrape(self, target: Target) -> EngineMetrics:
+        now = self._clock()
+        base = EngineMetrics(
+            engine=target.engine, model=target.model, url=shown_url(target.url), scraped_at=now
+        )
+        try:
+            reading = target.parser(self._fetch(target.url, self._config.timeout_s))
+        except (FetchError, ExpositionError) as exc:
+            return base.model_copy(update={"up": False, "error": str(exc)})
+        window = self._windows.setdefault(target.url, ReadingWindow(self._config.window_s))
+        window.add(now, reading)
+        stats = window.stats()
+        return base.model_copy(
+            update={
+                "up": True,
+                "model": reading.model or target.model,
+                "requests_running": reading.requests_running,
+                "requests_waiting": reading.requests_waiting,
+                "kv_cache_usage_ratio": reading.kv_cache_usage_ratio,
+                "gpu_memory_utilization": reading.gpu_memory_utilization,
+                "loaded_models_vram_mib": reading.loaded_models_vram_mib,
+                "preemptions_total": reading.preemptions_total,
+                "prompt_tokens_total": reading.prompt_tokens_total,
+                "generation_tokens_total": reading.generation_tokens_total,
+                "max_model_len": self._model_len(target),
+                "requests_per_s": stats.requests_per_s,
+                "preemptions_per_s": stats.preemptions_per_s,
+                "prompt_tokens_per_s": stats.prompt_tokens_per_s,
+                "generation_tokens_per_s": stats.generation_tokens_per_s,
+                "time_to_first_token": stats.time_to_first_token,
+                "e2e_latency": stats.e2e_latency,
+            }
+        )
+
+    def _model_len(self, target: Target) -> int | None:
+        """max_model_len from /v1/models, asked until the engine tells (it never changes)."""
+        if target.models_url is None:
+            return None
+        if target.url not in self._max_model_len:
+            try:
+                _, length = parse_openai_models(
+                    self._fetch(target.models_url, self._config.timeout_s)
+                )
+            except FetchError:
+                return None  # e.g. the engine requires an API key for /v1: not an error here
+            if length is not None:
+                self._max_model_len[target.url] = length
+        return self._max_model_len.get(target.url)
+
+
+def _identity(target: Target) -> dict:
+    """What attribution knows about the target now (processes come and go between scrapes)."""
+    return {
+        "pids": list(target.pids),
+        "gpu_uuids": list(target.gpu_uuids),
+        "app": target.app,
+        "team": target.team,
+    }

@@ -1,0 +1,176 @@
+"""The scraper against local HTTP servers that speak each engine's format."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from gpu_insight.collector.config import EnginesConfig, EngineTarget
+from gpu_insight.collector.engines import EngineScraper
+from gpu_insight.schemas import Attribution, GpuProcess
+from tests.support.canned_http import CannedReply, CannedServer, SilentServer
+
+FIXTURES = Path(__file__).parent / "engine_fixtures"
+
+
+def text(name: str) -> CannedReply:
+    return CannedReply(200, (FIXTURES / name).read_bytes(), "text/plain; version=0.0.4")
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def process(port: int, engine: str = "vllm", pid: int = 4100, **attribution) -> GpuProcess:
+    return GpuProcess(
+        pid=pid,
+        gpu_index=0,
+        gpu_uuid="GPU-0",
+        attribution=Attribution(engine=engine, port=port, **attribution),
+    )
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_detected_vllm_gets_rates_percentiles_and_identity() -> None:
+    clock = StepClock()
+    routes = {"/metrics": text("vllm_before.txt"), "/v1/models": text("vllm_models.json")}
+    with CannedServer(routes) as server:
+        scraper = EngineScraper(EnginesConfig(window_s=300), clock=clock)
+        scraper.observe([process(port_of(server.url), app="support-bot", model="Qwen/x")])
+        scraper.scrape_once()
+        server.routes["/metrics"] = text("vllm_after.txt")
+        clock.now += 10.0
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.up and metrics.error is None
+    assert metrics.url == f"{server.url}/metrics"
+    assert (metrics.engine, metrics.model, metrics.app) == (
+        "vllm",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "support-bot",
+    )
+    assert (metrics.pids, metrics.gpu_uuids) == ([4100], ["GPU-0"])
+    assert metrics.requests_per_s == 10.0
+    assert metrics.prompt_tokens_per_s == 5000.0
+    assert metrics.generation_tokens_per_s == 2000.0
+    assert metrics.preemptions_per_s == 2.0
+    assert metrics.kv_cache_usage_ratio == 0.98 and metrics.requests_waiting == 7.0
+    assert metrics.max_model_len == 32768 and metrics.gpu_memory_utilization == 0.9
+    assert metrics.time_to_first_token is not None
+    assert metrics.time_to_first_token.p50_s == 0.5
+    assert metrics.e2e_latency is not None
+    assert (metrics.e2e_latency.p50_s, metrics.e2e_latency.p99_s) == (5.0, 10.0)
+
+
+def test_ollama_is_scraped_on_api_ps() -> None:
+    with CannedServer({"/api/ps": text("ollama_ps.json")}) as server:
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(server.url), engine="ollama")])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.url.endswith("/api/ps")
+    assert metrics.loaded_models_vram_mib is not None
+    assert metrics.loaded_models_vram_mib["nomic-embed-text:latest"] == 500.0
+
+
+def test_extra_target_with_labels_from_config() -> None:
+    with CannedServer({"/metrics": text("ocr_service.txt")}) as server:
+        target = EngineTarget(url=f"{server.url}/metrics", model="paddle-ocr", app="ocr")
+        scraper = EngineScraper(EnginesConfig(extra_targets=[target]))
+        scraper.observe([])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert (metrics.engine, metrics.model, metrics.app, metrics.up) == (
+        "unknown",
+        "paddle-ocr",
+        "ocr",
+        True,
+    )
+
+
+def test_unreachable_engine_is_down_with_a_reason() -> None:
+    with CannedServer({}) as server:
+        free_port = port_of(server.url)
+    scraper = EngineScraper(EnginesConfig())
+    scraper.observe([process(free_port)])
+    scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert not metrics.up
+    assert metrics.error is not None and metrics.error.startswith("unreachable")
+
+
+def test_engine_without_metrics_endpoint_says_http_status() -> None:
+    with CannedServer({}) as server:
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(server.url), engine="sglang")])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert (metrics.up, metrics.error) == (False, "HTTP 404")
+
+
+def test_silent_engine_is_bounded_by_the_timeout() -> None:
+    with SilentServer() as server:
+        scraper = EngineScraper(EnginesConfig(timeout_s=0.2))
+        scraper.observe([process(port_of(server.url), engine="tgi")])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert not metrics.up
+    assert metrics.error == "no answer within 0.2 s"
+
+
+def test_credentials_in_a_target_url_are_not_shown() -> None:
+    with CannedServer({"/metrics": text("ocr_service.txt")}) as server:
+        url = server.url.replace("http://", "http://user:s3cret@") + "/metrics"
+        scraper = EngineScraper(EnginesConfig(extra_targets=[EngineTarget(url=url)]))
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert "s3cret" not in metrics.url and metrics.url == f"{server.url}/metrics"
+
+
+def test_engines_no_longer_running_disappear() -> None:
+    with CannedServer({"/metrics": text("vllm_before.txt")}) as server:
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(server.url))])
+        scraper.scrape_once()
+        scraper.observe([])
+    assert scraper.latest() == []
+
+
+def test_processes_of_one_engine_are_one_target() -> None:
+    with CannedServer({"/metrics": text("vllm_before.txt")}) as server:
+        port = port_of(server.url)
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port, pid=1), process(port, pid=2)])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.pids == [1, 2]
+
+
+def test_observe_and_latest_do_not_wait_for_a_scrape_in_progress() -> None:
+    with SilentServer() as server:
+        scraper = EngineScraper(EnginesConfig(interval_s=0.05, timeout_s=2.0))
+        scraper.observe([process(port_of(server.url))])
+        scraper.start()
+        try:
+            time.sleep(0.2)  # the scraper thread is now blocked on the silent engine
+            scraper.observe([])
+            assert scraper.latest() == []
+        finally:
+            scraper.stop()
+
+
+def test_disabled_scraper_starts_no_thread() -> None:
+    scraper = EngineScraper(EnginesConfig(enabled=False))
+    scraper.start()
+    try:
+        assert "engine-scraper" not in {t.name for t in threading.enumerate()}
+    finally:
+        scraper.stop()

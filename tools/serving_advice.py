@@ -1,0 +1,33 @@
+from collections.abc import Generator
+from typing import Any
+
+from dify_plugin import Tool
+from dify_plugin.entities.tool import ToolInvokeMessage
+
+from gpu_insight.advise import FOCUSES
+from gpu_insight.advise.answer import ENGINES, serving_advice
+from gpu_insight.fleet import CollectorFleet
+from gpu_insight.settings import collector_settings
+from gpu_insight.tool_params import parse_choice, parse_gpu_selector, parse_optional_text
+
+
+class ServingAdviceTool(Tool):
+    def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage]:
+        # Parameter, settings and collector errors propagate: the node fails with their text.
+        selector = parse_gpu_selector(tool_parameters.get("gpu"))
+        host = parse_optional_text(tool_parameters.get("host"), "host")
+        model = parse_optional_text(tool_parameters.get("model"), "model")
+        engine = tool_parameters.get("engine") or None
+        focus = tool_parameters.get("focus") or None
+        answer = serving_advice(
+            CollectorFleet.from_settings(collector_settings(self.runtime.credentials)).snapshot(),
+            selector=selector,
+            host=host,
+            model=model,
+            engine=parse_choice(engine, "engine", ENGINES, "vllm") if engine else None,
+            focus=parse_choice(focus, "focus", FOCUSES, "memory") if focus else None,
+        )
+        yield self.create_json_message(answer.as_json())
+        yield self.create_text_message(answer.advice.text())
+        for name, value in answer.as_variables().items():
+            yield self.create_variable_message(name, value)
