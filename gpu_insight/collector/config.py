@@ -63,6 +63,7 @@ class AlertRuleOverride(Section):
     enabled: bool | None = None
     threshold: float | None = None
     for_s: float | None = Field(None, ge=0)
+    resolve_after_s: float | None = Field(None, ge=0)  # condition false this long before resolving
 
 
 class AlertsConfig(Section):

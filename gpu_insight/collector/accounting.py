@@ -1,0 +1,277 @@
+"""GPU usage books: per-minute rollups per GPU × app × team × container × model, in SQLite.
+
+Every published snapshot closes the interval since the previous one; `usage_split` divides it
+between the GPU's processes and the amounts are added to the minute(s) the interval covers
+(an interval that crosses a minute boundary is split in proportion). Time is the snapshots'
+`collected_at`; the clock only decides what retention prunes.
+
+Durability: a minute is committed as soon as a sample of a later minute arrives, so a crash
+(even `kill -9`) loses at most the minute in progress; `close()` also writes that one. Rows are
+added to, never replaced, so a restart within a minute merges with what was written before.
+The database runs in WAL mode with `synchronous=NORMAL`: committed minutes survive a crash of
+the process; only a power loss may take the last few.
+
+Intervals longer than MAX_INTERVAL_S (the collector was stopped or stalled) are not billed:
+nobody knows what ran in them.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import sqlite3
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpu_insight.collector.config import AccountingConfig
+from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
+from gpu_insight.schemas import (
+    GpuProcess,
+    GroupBy,
+    ShareMethod,
+    Snapshot,
+    Source,
+    UsageReport,
+    UsageRow,
+)
+
+MINUTE_S = 60
+MAX_INTERVAL_S = 120.0
+PRUNE_EVERY_S = 3600.0
+UNATTRIBUTED = "unattributed"
+
+# group_by → column. Unknown values are stored as '' (SQLite treats NULLs in a key as distinct,
+# which would defeat the upsert).
+GROUP_COLUMNS: dict[str, str] = {
+    "app": "app",
+    "team": "team",
+    "model": "model",
+    "container": "container",
+    "gpu": "gpu_uuid",
+}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage_minute (
+    minute INTEGER NOT NULL,  -- epoch seconds at the start of the minute
+    gpu_uuid TEXT NOT NULL,
+    app TEXT NOT NULL,
+    team TEXT NOT NULL,
+    container TEXT NOT NULL,
+    model TEXT NOT NULL,
+    method TEXT NOT NULL,  -- schemas.ShareMethod, '' when nothing was split
+    gpu_seconds REAL NOT NULL,
+    memory_mib_seconds REAL NOT NULL,
+    energy_joules REAL NOT NULL,
+    PRIMARY KEY (minute, gpu_uuid, app, team, container, model, method)
+) WITHOUT ROWID
+"""
+
+UPSERT = """
+INSERT INTO usage_minute VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (minute, gpu_uuid, app, team, container, model, method) DO UPDATE SET
+    gpu_seconds = gpu_seconds + excluded.gpu_seconds,
+    memory_mib_seconds = memory_mib_seconds + excluded.memory_mib_seconds,
+    energy_joules = energy_joules + excluded.energy_joules
+"""
+
+
+@dataclass
+class _Amounts:
+    gpu_seconds: float = 0.0
+    memory_mib_seconds: float = 0.0
+    energy_joules: float = 0.0
+
+    def add(self, gpu_seconds: float, memory_mib_seconds: float, energy_joules: float) -> None:
+        self.gpu_seconds += gpu_seconds
+        self.memory_mib_seconds += memory_mib_seconds
+        self.energy_joules += energy_joules
+
+
+OpenMinute = dict[tuple[UsageKey, ShareMethod | None], _Amounts]
+
+
+def minute_of(t: float) -> int:
+    return math.floor(t / MINUTE_S) * MINUTE_S
+
+
+def minute_pieces(start: float, end: float) -> Iterator[tuple[int, float]]:
+    """(minute, fraction of the interval) for each minute that `(start, end]` overlaps."""
+    length = end - start
+    at = start
+    while at < end:
+        minute = minute_of(at)
+        piece_end = min(end, minute + MINUTE_S)
+        yield minute, (piece_end - at) / length
+        at = piece_end
+
+
+class UsageLedger:
+    """Implements runtime.UsageSource; `add` is a store listener. Thread-safe."""
+
+    def __init__(self, config: AccountingConfig, clock: Callable[[], float] = time.time) -> None:
+        self._retention_s = config.retention_days * 86400.0
+        self._clock = clock
+        self._lock = threading.Lock()
+        path = Path(config.db_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._db:
+            self._db.execute(SCHEMA)
+        self._open: dict[int, OpenMinute] = {}
+        self._last_t: float | None = None
+        self._host = socket.gethostname()
+        self._source: Source = "nvml"
+        self._pruned_at = -math.inf
+        self._prune_if_due()
+
+    def add(self, snapshot: Snapshot) -> None:
+        """Accounts the interval since the previous snapshot; commits every minute it closed."""
+        with self._lock:
+            self._host, self._source = snapshot.host, snapshot.source
+            t, previous = snapshot.collected_at, self._last_t
+            self._last_t = t
+            if previous is not None and 0 < t - previous <= MAX_INTERVAL_S:
+                shares = _shares(snapshot, t - previous)
+                for minute, fraction in minute_pieces(previous, t):
+                    books = self._open.setdefault(minute, defaultdict(_Amounts))
+                    for share in shares:
+                        books[(share.key, share.method)].add(
+                            share.gpu_seconds * fraction,
+                            share.memory_mib_seconds * fraction,
+                            share.energy_joules * fraction,
+                        )
+            self._commit(before=minute_of(t))
+
+    def report(
+        self, *, from_t: float, to_t: float, group_by: GroupBy, apps: set[str] | None = None
+    ) -> UsageReport:
+        """Usage between `from_t` and `to_t` (epoch seconds), one row per `group_by` value.
+
+        Books are kept per minute, so every minute that overlaps `[from_t, to_t)` counts in full;
+        the report's `from_t`/`to_t` are the minute-aligned span actually covered. The minute in
+        progress is included. Rows are sorted by GPU-seconds, largest first; unknown values are
+        grouped as "unattributed" (for `gpu`, the group is the GPU's uuid). `apps` (a project
+        token's apps) keeps only their rows, so unattributed usage is left out. Raises
+        ValueError for an unknown `group_by` or `from_t` after `to_t`.
+        """
+        column = GROUP_COLUMNS.get(group_by)
+        if column is None:
+            raise ValueError(f"group_by must be one of {', '.join(GROUP_COLUMNS)}")
+        if from_t > to_t:
+            raise ValueError("from must not be later than to")
+        first, end = minute_of(from_t), math.ceil(to_t / MINUTE_S) * MINUTE_S
+        totals: dict[str, _Amounts] = defaultdict(_Amounts)
+        methods: dict[str, set[str]] = defaultdict(set)
+
+        def count(group: str, method: str, gpu_s: float, mib_s: float, joules: float) -> None:
+            name = group or UNATTRIBUTED
+            totals[name].add(gpu_s, mib_s, joules)
+            if method:
+                methods[name].add(method)
+
+        app_filter = ""
+        params: list[int | str] = [first, end]
+        if apps is not None:
+            app_filter = f" AND app IN ({', '.join('?' * len(apps))})"
+            params.extend(sorted(apps))
+        with self._lock:
+            for row in self._db.execute(
+                f"SELECT {column}, method, SUM(gpu_seconds), SUM(memory_mib_seconds), "
+                f"SUM(energy_joules) FROM usage_minute WHERE minute >= ? AND minute < ?"
+                f"{app_filter} GROUP BY {column}, method",
+                params,
+            ):
+                count(*row)
+            for minute, books in self._open.items():
+                if not first <= minute < end:
+                    continue
+                for (key, method), amounts in books.items():
+                    if apps is not None and key.app not in apps:
+                        continue
+                    group = key.gpu_uuid if column == "gpu_uuid" else getattr(key, column)
+                    count(
+                        group or "",
+                        method or "",
+                        amounts.gpu_seconds,
+                        amounts.memory_mib_seconds,
+                        amounts.energy_joules,
+                    )
+            host, source = self._host, self._source
+        rows = [
+            UsageRow(
+                group=group,
+                gpu_seconds=amounts.gpu_seconds,
+                gpu_hours=amounts.gpu_seconds / 3600,
+                memory_mib_seconds=amounts.memory_mib_seconds,
+                energy_joules=amounts.energy_joules,
+                share_methods=sorted(methods[group]),
+            )
+            for group, amounts in totals.items()
+        ]
+        rows.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+        return UsageReport(
+            host=host,
+            source=source,
+            from_t=first,
+            to_t=end,
+            group_by=group_by,
+            rows=rows,
+            total_gpu_hours=sum(r.gpu_hours for r in rows),
+            total_energy_joules=sum(r.energy_joules for r in rows),
+        )
+
+    def close(self) -> None:
+        """Writes the minute in progress too, and closes the database."""
+        with self._lock:
+            self._commit(before=math.inf)
+            self._db.close()
+
+    def _commit(self, *, before: float) -> None:
+        closed = sorted(minute for minute in self._open if minute < before)
+        if not closed:
+            return
+        rows = [
+            (
+                minute,
+                key.gpu_uuid,
+                key.app or "",
+                key.team or "",
+                key.container or "",
+                key.model or "",
+                method or "",
+                amounts.gpu_seconds,
+                amounts.memory_mib_seconds,
+                amounts.energy_joules,
+            )
+            for minute in closed
+            for (key, method), amounts in self._open[minute].items()
+        ]
+        with self._db:
+            self._db.executemany(UPSERT, rows)
+        # Dropped only once committed: a failed write is retried with the next minute.
+        for minute in closed:
+            del self._open[minute]
+        self._prune_if_due()
+
+    def _prune_if_due(self) -> None:
+        now = self._clock()
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        with self._db:
+            self._db.execute(
+                "DELETE FROM usage_minute WHERE minute < ?", (minute_of(now - self._retention_s),)
+            )
+        self._pruned_at = now
+
+
+def _shares(snapshot: Snapshot, dt_s: float) -> list[Share]:
+    by_gpu: dict[str, list[GpuProcess]] = defaultdict(list)
+    for process in snapshot.processes:
+        by_gpu[process.gpu_uuid].append(process)
+    return [share for gpu in snapshot.gpus for share in split_interval(gpu, by_gpu[gpu.uuid], dt_s)]

@@ -1,0 +1,226 @@
+"""The alert rules: what each one watches, its defaults, and the config overrides on top.
+
+A rule fires when its condition has held for `for_s` seconds and resolves once the condition has
+been false for `resolve_after_s` seconds (Prometheus' `for` and `keep_firing_for`). The same rules
+ship as `deploy/prometheus/gpu-insight-rules.yaml`; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from gpu_insight.collector.config import AlertsConfig, ConfigError
+from gpu_insight.schemas import Gpu, Severity
+
+# Clock-event reasons that mean the GPU slowed itself down to protect itself. `sw_power_cap`
+# is left out on purpose: a GPU at full load sits at its power cap by design.
+THROTTLE_REASONS = (
+    "sw_thermal_slowdown",
+    "hw_thermal_slowdown",
+    "hw_power_brake_slowdown",
+    "hw_slowdown",
+)
+
+# Error counters are alerted on while they increased within this window, like PromQL's
+# `increase(x[10m]) > 0`; the alert resolves by itself once the window holds no new errors.
+COUNTER_WINDOW_S = 600.0
+
+RuleKind = Literal["gpu", "counter", "lost", "stale"]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A rule's condition holds: the value seen, the limit it crossed, and a sentence for people."""
+
+    value: float | None
+    threshold: float | None
+    message: str
+
+
+GpuCheck = Callable[[Gpu, float | None], Reading | None]
+CounterRead = Callable[[Gpu], int | None]
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    id: str
+    kind: RuleKind
+    severity: Severity
+    summary: str
+    threshold: float | None  # None: the rule has no threshold to tune
+    for_s: float
+    resolve_after_s: float
+    enabled: bool = True
+    check: GpuCheck | None = None  # kind "gpu"
+    counter: CounterRead | None = None  # kind "counter"
+    counter_name: str = ""
+
+
+def _utilization_high(gpu: Gpu, threshold: float | None) -> Reading | None:
+    value = gpu.utilization_percent
+    if value is None or threshold is None or value <= threshold:
+        return None
+    return Reading(value, threshold, f"GPU {gpu.index} utilization {value:.0f} % > {threshold:g} %")
+
+
+def _memory_high(gpu: Gpu, threshold: float | None) -> Reading | None:
+    used, total = gpu.memory_used_mib, gpu.memory_total_mib
+    if used is None or not total or threshold is None:
+        return None
+    percent = 100.0 * used / total
+    if percent <= threshold:
+        return None
+    return Reading(
+        percent,
+        threshold,
+        f"GPU {gpu.index} memory {percent:.1f} % used ({used:.0f} of {total:.0f} MiB) "
+        f"> {threshold:g} %",
+    )
+
+
+def _temperature_near_slowdown(gpu: Gpu, margin_celsius: float | None) -> Reading | None:
+    temperature, slowdown = gpu.temperature_celsius, gpu.temperature_slowdown_celsius
+    if temperature is None or slowdown is None or margin_celsius is None:
+        return None
+    limit = slowdown - margin_celsius
+    if temperature < limit:
+        return None
+    return Reading(
+        temperature,
+        limit,
+        f"GPU {gpu.index} at {temperature:.0f} °C, within {margin_celsius:g} °C of its "
+        f"slowdown temperature {slowdown:.0f} °C",
+    )
+
+
+def _throttling(gpu: Gpu, _threshold: float | None) -> Reading | None:
+    reasons = [r for r in gpu.clock_event_reasons if r in THROTTLE_REASONS]
+    if not reasons:
+        return None
+    return Reading(None, None, f"GPU {gpu.index} clocks slowed down: {', '.join(reasons)}")
+
+
+def _lost(gpu: Gpu, _threshold: float | None) -> Reading | None:
+    if gpu.health != "lost":
+        return None
+    reason = f": {gpu.health_reason}" if gpu.health_reason else ""
+    return Reading(None, None, f"GPU {gpu.index} is lost{reason}")
+
+
+DEFAULT_RULES: tuple[AlertRule, ...] = (
+    AlertRule(
+        id="gpu_utilization_high",
+        kind="gpu",
+        severity="warning",
+        summary="GPU utilization above the threshold (percent)",
+        threshold=90.0,
+        for_s=300.0,
+        resolve_after_s=60.0,
+        check=_utilization_high,
+    ),
+    AlertRule(
+        id="gpu_memory_high",
+        kind="gpu",
+        severity="warning",
+        summary="GPU memory used above the threshold (percent of total)",
+        threshold=90.0,
+        for_s=60.0,
+        resolve_after_s=60.0,
+        check=_memory_high,
+    ),
+    AlertRule(
+        id="gpu_temperature_near_slowdown",
+        kind="gpu",
+        severity="warning",
+        summary="GPU temperature within the threshold (°C) of its slowdown temperature",
+        threshold=5.0,
+        for_s=60.0,
+        resolve_after_s=60.0,
+        check=_temperature_near_slowdown,
+    ),
+    AlertRule(
+        id="gpu_throttling",
+        kind="gpu",
+        severity="warning",
+        summary="Clocks slowed by thermal, power-brake or hardware slowdown",
+        threshold=None,
+        for_s=30.0,
+        resolve_after_s=60.0,
+        check=_throttling,
+    ),
+    AlertRule(
+        id="gpu_xid_errors",
+        kind="counter",
+        severity="critical",
+        summary="XID errors: more than the threshold new errors within 10 minutes",
+        threshold=0.0,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        counter=lambda gpu: gpu.xid_errors,
+        counter_name="XID errors",
+    ),
+    AlertRule(
+        id="gpu_ecc_uncorrected_errors",
+        kind="counter",
+        severity="critical",
+        summary="Uncorrected ECC errors: more than the threshold new errors within 10 minutes",
+        threshold=0.0,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        counter=lambda gpu: gpu.ecc_uncorrected_volatile,
+        counter_name="uncorrected ECC errors",
+    ),
+    AlertRule(
+        id="gpu_lost",
+        kind="lost",
+        severity="critical",
+        summary="GPU lost (reported lost, or gone from the samples after being seen)",
+        threshold=None,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        check=_lost,
+    ),
+    AlertRule(
+        id="samples_stale",
+        kind="stale",
+        severity="critical",
+        summary="No fresh sample for longer than the threshold (seconds; alerts.stale_after_s)",
+        threshold=None,  # alerts.stale_after_s unless overridden here
+        for_s=0.0,
+        resolve_after_s=0.0,
+    ),
+)
+
+
+def resolve_rules(config: AlertsConfig) -> list[AlertRule]:
+    """The default rules with `config.rules` applied; raises ConfigError naming a bad key."""
+    defaults = {rule.id: rule for rule in DEFAULT_RULES}
+    unknown = sorted(set(config.rules) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"alerts.rules: unknown rule id {', '.join(repr(u) for u in unknown)}; "
+            f"known rules: {', '.join(defaults)}"
+        )
+    rules: list[AlertRule] = []
+    for rule in DEFAULT_RULES:
+        if rule.kind == "stale":
+            rule = replace(rule, threshold=config.stale_after_s)
+        override = config.rules.get(rule.id)
+        if override is not None:
+            if override.threshold is not None and rule.threshold is None:
+                raise ConfigError(f"alerts.rules.{rule.id}.threshold: this rule has no threshold")
+            rule = replace(
+                rule,
+                enabled=rule.enabled if override.enabled is None else override.enabled,
+                threshold=rule.threshold if override.threshold is None else override.threshold,
+                for_s=rule.for_s if override.for_s is None else override.for_s,
+                resolve_after_s=(
+                    rule.resolve_after_s
+                    if override.resolve_after_s is None
+                    else override.resolve_after_s
+                ),
+            )
+        rules.append(rule)
+    return rules

@@ -1,0 +1,188 @@
+"""The alert engine: advances every rule with each snapshot, pending → firing → resolved.
+
+Time is the engine's clock, not the snapshot's timestamp, so the `samples_stale` rule can be
+judged whenever someone asks, even when the sampler has stopped publishing. A pending alert
+whose condition clears is dropped without a trace (as in Prometheus); a firing one resolves once
+its condition has been false for the rule's `resolve_after_s`, and is kept in a bounded list.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gpu_insight.collector.alert_rules import COUNTER_WINDOW_S, AlertRule, Reading, resolve_rules
+from gpu_insight.collector.config import AlertsConfig
+from gpu_insight.schemas import Alert, Gpu, Snapshot
+
+RESOLVED_KEPT = 200
+
+TrackKey = tuple[str, str | None]  # (rule id, GPU uuid; None for collector-wide rules)
+
+
+@dataclass
+class _Track:
+    alert: Alert
+    false_since: float | None = None
+
+
+class _CounterWindow:
+    """Increases of one error counter over the last COUNTER_WINDOW_S seconds.
+
+    The first value seen is the baseline; a counter that goes down was reset and counts its
+    new value as the increase (PromQL's `increase()` does the same).
+    """
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._increases: deque[tuple[float, int]] = deque()
+
+    def observe(self, value: int | None, now: float) -> int:
+        if value is not None:
+            if self._last is not None and value != self._last:
+                delta = value - self._last if value > self._last else value
+                if delta:
+                    self._increases.append((now, delta))
+            self._last = value
+        while self._increases and self._increases[0][0] <= now - COUNTER_WINDOW_S:
+            self._increases.popleft()
+        return sum(delta for _, delta in self._increases)
+
+
+class AlertEngine:
+    """Implements runtime.AlertSource. Thread-safe: the sampler evaluates, the API reads."""
+
+    def __init__(self, config: AlertsConfig, clock: Callable[[], float] = time.time) -> None:
+        self._rules = [rule for rule in resolve_rules(config) if rule.enabled]
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tracks: dict[TrackKey, _Track] = {}
+        self._resolved: deque[Alert] = deque(maxlen=RESOLVED_KEPT)
+        self._counters: dict[TrackKey, _CounterWindow] = {}
+        self._known_gpus: dict[str, int] = {}  # uuid → index, for GPUs that vanish
+        self._host: str | None = None
+        self._created_at = clock()
+        self._last_collected_at: float | None = None
+
+    def evaluate(self, snapshot: Snapshot) -> list[Alert]:
+        """Advances every rule with this snapshot; returns the pending and firing alerts."""
+        with self._lock:
+            now = self._clock()
+            self._host = snapshot.host
+            present = {gpu.uuid for gpu in snapshot.gpus}
+            for gpu in snapshot.gpus:
+                self._known_gpus[gpu.uuid] = gpu.index
+                for rule in self._rules:
+                    if rule.kind != "stale":
+                        self._step(rule, gpu.uuid, gpu.index, self._read(rule, gpu, now), now)
+            for uuid, index in self._known_gpus.items():
+                if uuid in present:
+                    continue
+                for rule in self._rules:
+                    if rule.kind == "lost":
+                        gone = f"GPU {index} ({uuid}) is gone from the samples"
+                        self._step(rule, uuid, index, Reading(None, None, gone), now)
+                    elif rule.kind != "stale":
+                        self._step(rule, uuid, index, None, now)
+            self._last_collected_at = snapshot.collected_at
+            self._check_stale(now)
+            return self._active()
+
+    def alerts(self, *, include_resolved: bool = False) -> list[Alert]:
+        """Pending and firing alerts (oldest first), then resolved ones (newest first) if asked.
+
+        Re-judges `samples_stale` against the clock first, so a stalled sampler shows up here.
+        """
+        with self._lock:
+            self._check_stale(self._clock())
+            active = self._active()
+            if include_resolved:
+                active.extend(alert.model_copy() for alert in reversed(self._resolved))
+            return active
+
+    def _read(self, rule: AlertRule, gpu: Gpu, now: float) -> Reading | None:
+        if rule.kind == "counter":
+            assert rule.counter is not None
+            window = self._counters.setdefault((rule.id, gpu.uuid), _CounterWindow())
+            increase = window.observe(rule.counter(gpu), now)
+            threshold = rule.threshold or 0.0
+            if increase <= threshold:
+                return None
+            return Reading(
+                float(increase),
+                threshold,
+                f"GPU {gpu.index}: {increase} new {rule.counter_name} in the last "
+                f"{COUNTER_WINDOW_S / 60:g} min",
+            )
+        assert rule.check is not None
+        return rule.check(gpu, rule.threshold)
+
+    def _check_stale(self, now: float) -> None:
+        for rule in self._rules:
+            if rule.kind != "stale" or rule.threshold is None:
+                continue
+            since = self._last_collected_at
+            age = now - (self._created_at if since is None else since)
+            reading = None
+            if age > rule.threshold:
+                what = "no sample yet" if since is None else "last sample"
+                reading = Reading(
+                    age, rule.threshold, f"{what} {age:.0f} s ago (limit {rule.threshold:g} s)"
+                )
+            self._step(rule, None, None, reading, now)
+
+    def _step(
+        self,
+        rule: AlertRule,
+        uuid: str | None,
+        index: int | None,
+        reading: Reading | None,
+        now: float,
+    ) -> None:
+        key = (rule.id, uuid)
+        track = self._tracks.get(key)
+        if reading is not None:
+            if track is None:
+                track = _Track(
+                    Alert(
+                        rule=rule.id,
+                        severity=rule.severity,
+                        state="pending",
+                        gpu_index=index,
+                        gpu_uuid=uuid,
+                        host=self._host,
+                        message=reading.message,
+                        value=reading.value,
+                        threshold=reading.threshold,
+                        started_at=now,
+                    )
+                )
+                self._tracks[key] = track
+            else:
+                track.alert.message = reading.message
+                track.alert.value = reading.value
+                track.alert.threshold = reading.threshold
+                track.false_since = None
+            if track.alert.state == "pending" and now - track.alert.started_at >= rule.for_s:
+                track.alert.state = "firing"
+                track.alert.fired_at = now
+            return
+        if track is None:
+            return
+        if track.alert.state == "pending":
+            del self._tracks[key]
+            return
+        if track.false_since is None:
+            track.false_since = now
+        if now - track.false_since >= rule.resolve_after_s:
+            track.alert.state = "resolved"
+            track.alert.resolved_at = now
+            self._resolved.append(track.alert)
+            del self._tracks[key]
+
+    def _active(self) -> list[Alert]:
+        alerts = sorted(self._tracks.values(), key=lambda t: (t.alert.started_at, t.alert.rule))
+        return [track.alert.model_copy() for track in alerts]

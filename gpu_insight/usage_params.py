@@ -1,0 +1,88 @@
+"""Parameters of a usage report (tool and `/usage.csv`): the time range, grouping and price.
+
+`from`/`to` take precedence over `window`: `from` alone runs to now, `to` alone starts one
+`window` earlier. Times are ISO-8601 (a time without a zone is UTC; a date alone is midnight UTC)
+or epoch seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gpu_insight.schemas import GroupBy
+from gpu_insight.settings import SettingsError, parse_price_per_gpu_hour
+from gpu_insight.tool_params import ParameterError, parse_choice
+
+WINDOWS_S: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+DEFAULT_WINDOW = "24h"
+GROUP_BYS: tuple[GroupBy, ...] = ("app", "team", "model", "container", "gpu")
+DEFAULT_GROUP_BY: GroupBy = "app"
+TIME_EXAMPLE = "2025-06-01T00:00:00Z or 1748736000"
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    from_t: float
+    to_t: float
+    group_by: GroupBy
+    price_per_gpu_hour: float | None  # None: no price known, so no cost
+    window: str | None  # the window used, or None for an explicit from/to
+
+
+def parse_time(value: Any, name: str) -> float | None:
+    """Epoch seconds from ISO-8601 text or a number; None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ParameterError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise ParameterError(
+                f"{name}: {text[:60]!r} is not an ISO-8601 time or epoch seconds; use e.g. "
+                f"{TIME_EXAMPLE}."
+            ) from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        seconds = parsed.timestamp()
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ParameterError(f"{name}: {text[:60]!r} is out of range; use e.g. {TIME_EXAMPLE}.")
+    return seconds
+
+
+def parse_price(value: Any, name: str, default: float | None) -> float | None:
+    """The price per GPU-hour: a number of 0 or more; empty falls back to `default`."""
+    try:
+        price = parse_price_per_gpu_hour(value)
+    except SettingsError:
+        raise ParameterError(
+            f"{name}: {str(value)[:60]!r} is not accepted; use a number of 0 or more, e.g. 2.5, "
+            "or leave it empty."
+        ) from None
+    return default if price is None else price
+
+
+def parse_usage_query(
+    params: dict[str, Any], *, now: float, default_price: float | None, price_name: str
+) -> UsageQuery:
+    """Reads `window`, `from`, `to`, `group_by` and the price (`price_name`) from `params`."""
+    window = parse_choice(params.get("window"), "window", tuple(WINDOWS_S), DEFAULT_WINDOW)
+    group_by = parse_choice(params.get("group_by"), "group_by", GROUP_BYS, DEFAULT_GROUP_BY)
+    price = parse_price(params.get(price_name), price_name, default_price)
+    from_t, to_t = parse_time(params.get("from"), "from"), parse_time(params.get("to"), "to")
+    if from_t is None and to_t is None:
+        return UsageQuery(now - WINDOWS_S[window], now, group_by, price, window)
+    if to_t is None:
+        to_t = now
+    if from_t is None:
+        from_t = to_t - WINDOWS_S[window]
+    if from_t >= to_t:
+        raise ParameterError("from: must be earlier than to (and than now when to is empty).")
+    return UsageQuery(from_t, to_t, group_by, price, None)
