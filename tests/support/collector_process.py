@@ -8,6 +8,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -39,6 +40,17 @@ class CollectorProcess:
         self._extra_args = extra_args or []
         self._process: subprocess.Popen[bytes] | None = None
         self._output_tail: collections.deque[str] = collections.deque(maxlen=200)
+        self._state_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def _isolated_books_args(self) -> list[str]:
+        """Keeps the usage books in a temporary folder, never in the working tree."""
+        if "--config" in self._extra_args:
+            return []
+        self._state_dir = tempfile.TemporaryDirectory(prefix="gpu-insight-collector-")
+        config = Path(self._state_dir.name) / "collector.yaml"
+        db_path = Path(self._state_dir.name) / "usage.sqlite3"
+        config.write_text(json.dumps({"accounting": {"db_path": str(db_path)}}), encoding="utf-8")
+        return ["--config", str(config)]
 
     def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> CollectorProcess:
         self._process = subprocess.Popen(
@@ -55,6 +67,7 @@ class CollectorProcess:
                 "--token",
                 self.token,
                 *self._extra_args,
+                *self._isolated_books_args(),
             ],
             cwd=PLUGIN_ROOT,
             stdin=subprocess.DEVNULL,
@@ -80,14 +93,16 @@ class CollectorProcess:
 
     def stop(self) -> None:
         process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_S)
+        if self._state_dir is not None:
+            self._state_dir.cleanup()
+            self._state_dir = None
 
     def __enter__(self) -> CollectorProcess:
         return self.start()
