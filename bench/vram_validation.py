@@ -87,8 +87,9 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "google/gemma-3-1b-it",
-        ((1, 1024), (1, 16384), (8, 4096)),
-        why="5 local(512) : 1 global layers, 1 KV head",
+        ((1, 1024), (1, 16384), (8, 4096), (1, 32768)),
+        why="5 local(512) : 1 global layers, 1 KV head; at 32k the sliding layers' SDPA mask "
+        "copy outgrows the MLP",
     ),
     Case("Qwen/Qwen2.5-14B-Instruct", ((1, 2048), (2, 8192)), why="larger dense GQA model"),
     Case(
@@ -179,6 +180,38 @@ def measure_point(
     return point
 
 
+def sdpa_backend_with_mask(torch: Any, config: Any) -> str | None:
+    """The kernel torch's SDPA picks for a sliding layer's call as transformers makes it.
+
+    Query transposed from (B, S, H, D), K/V already `repeat_kv`'d to every head (no GQA with a
+    mask), an explicit boolean (B, 1, Q, K) mask.
+    """
+    heads = int(config.num_attention_heads)
+    head_dim = int(getattr(config, "head_dim", None) or config.hidden_size // heads)
+    seq = 256
+    query = torch.zeros(1, seq, heads, head_dim, dtype=torch.bfloat16, device="cuda")
+    query = query.transpose(1, 2)
+    key = torch.zeros(1, heads, seq, head_dim, dtype=torch.bfloat16, device="cuda")
+    mask = torch.ones(seq, seq, dtype=torch.bool, device="cuda").tril()[None, None]
+    try:
+        choice = torch._fused_sdp_choice(query, key, key, attn_mask=mask)
+    except Exception as exc:  # private API: record why rather than fail the run
+        return f"unknown ({type(exc).__name__})"
+    names = {int(v): k for k, v in torch.nn.attention.SDPBackend.__members__.items()}
+    return names.get(int(choice), str(choice))
+
+
+def sdpa_settings(torch: Any) -> dict[str, Any]:
+    cuda = torch.backends.cuda
+    return {
+        "flash_sdp_enabled": cuda.flash_sdp_enabled(),
+        "mem_efficient_sdp_enabled": cuda.mem_efficient_sdp_enabled(),
+        "cudnn_sdp_enabled": cuda.cudnn_sdp_enabled(),
+        "math_sdp_enabled": cuda.math_sdp_enabled(),
+        "cudnn_version": torch.backends.cudnn.version(),
+    }
+
+
 def build_model(
     torch: Any, transformers: Any, case: Case, catalog: dict[str, dict[str, Any]]
 ) -> tuple[Any, dict[str, Any]]:
@@ -221,6 +254,7 @@ def run_case(
         result["parameter_bytes"] = sum(p.numel() * p.element_size() for p in model.parameters())
         result["buffer_bytes"] = sum(b.numel() * b.element_size() for b in model.buffers())
         result["parameter_count"] = sum(p.numel() for p in model.parameters())
+        result["sdpa_backend_with_mask"] = sdpa_backend_with_mask(torch, model.config)
         vocab = int(config.get("vocab_size") or model.config.vocab_size)
         points = case.points[:1] if quick else case.points
         for batch, seq in points:
@@ -299,6 +333,7 @@ def main() -> int:
         "nvml_used_after_init_bytes": used_after_init,
         "cuda_context_bytes": context_bytes,
         "process_used_after_init_bytes": process_used_bytes(handle),
+        "sdpa": sdpa_settings(torch),
         "method": "prefill forward, use_cache=True, logits_to_keep=1, bf16 random weights",
         "total_s": round(time.perf_counter() - started, 1),
         "models": runs,

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 from gpu_insight.estimate.activations import (
     CUBLAS_WORKSPACE_BYTES,
+    masked_attention_bytes,
     mlp_intermediate,
     prefill_bytes,
     sliding_mask_bytes,
+    transformers_mlp_tensors,
     vllm_profile_bytes,
 )
 from gpu_insight.estimate.kv_cache import KvLayout, kv_layout
@@ -142,32 +144,51 @@ def _kv_line(
     )
 
 
-def plan_transformers(s: Settings, gpu: GpuTarget | None) -> Plan:
-    """No reservation: weights + KV (DynamicCache) + prefill activations + process context."""
-    layout = kv_for(s)
-    weights, w_line = _weights_line(s)
+def _transformers_lines(s: Settings, layout: KvLayout, context: int) -> list[BreakdownLine]:
+    """What transformers holds at the peak of one prefill of `context` tokens per sequence."""
+    spec, batch = s.spec, s.concurrency
+    _, w_line = _weights_line(s)
     # transformers' sliding-window cache keeps window − 1 tokens.
-    _, k_line = _kv_line(s, layout, s.context_length, s.concurrency, slack=1)
-    tokens = s.context_length * s.concurrency
-    act = prefill_bytes(s.spec, tokens)
-    mask = sliding_mask_bytes(s.spec, s.concurrency, s.context_length)
-    lines = [
-        w_line,
-        k_line,
+    _, k_line = _kv_line(s, layout, context, batch, slack=1)
+    lines = [w_line, k_line]
+    # DynamicSlidingWindowLayer.update keeps `full_key_states[:, :, -window + 1 :, :]`, a view:
+    # the prefill's whole K/V stays allocated behind the window the cache reports.
+    if layout.window is not None and context > layout.window - 1:
+        held = layout.window - 1
+        behind = layout.bytes_per_token_layer * layout.sliding_layers * (context - held) * batch
+        lines.append(
+            _line(
+                "sliding_kv_storage",
+                behind,
+                f"{batch} × ({context:,} − {held:,}) tokens × {layout.sliding_layers} sliding "
+                f"layers × {layout.bytes_per_token_layer:g} B (the cached window is a view into "
+                "the prefill's K/V, which stays allocated)",
+            )
+        )
+    tokens = context * batch
+    mlp_tensors = transformers_mlp_tensors(spec)
+    mlp = prefill_bytes(spec, tokens, mlp_tensors=mlp_tensors)
+    attention = masked_attention_bytes(spec, batch, context)
+    heads_width = spec.num_attention_heads * spec.head_dim
+    lines.append(
         _line(
             "activations",
-            act,
-            f"{tokens:,} tokens × (3·{mlp_intermediate(s.spec)} + 4·{s.spec.hidden_size}) × 2 B "
-            "(prefill peak, logits_to_keep=1)",
-        ),
-        _line("cublas_workspace", CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace, 32 MiB"),
-    ]
+            max(mlp, attention),
+            f"{tokens:,} tokens × ({mlp_tensors}·{mlp_intermediate(spec)} + "
+            f"4·{spec.hidden_size}) × 2 B (MLP peak, logits_to_keep=1)"
+            if mlp >= attention
+            else f"{batch} × {context:,}² × 2 B additive mask + {tokens:,} tokens × "
+            f"(4·{heads_width} + 2·{spec.hidden_size}) × 2 B (sliding-layer SDPA peak)",
+        )
+    )
+    lines.append(_line("cublas_workspace", CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace, 32 MiB"))
+    mask = sliding_mask_bytes(spec, context)
     if mask:
         lines.append(
             _line(
                 "sliding_window_mask",
                 mask,
-                f"{s.concurrency} × {s.context_length:,}² × 10 B (SDPA explicit mask)",
+                f"{context:,}² × 1 B boolean mask, built once and expanded over the batch",
             )
         )
     lines.append(
@@ -177,13 +198,25 @@ def plan_transformers(s: Settings, gpu: GpuTarget | None) -> Plan:
             f"CUDA context + library handles per process ({TORCH_PROCESS_MIB} MiB, H100)",
         )
     )
+    return lines
+
+
+def plan_transformers(s: Settings, gpu: GpuTarget | None) -> Plan:
+    """No reservation: weights + KV (DynamicCache) + prefill activations + process context."""
+    layout = kv_for(s)
+    lines = _transformers_lines(s, layout, s.context_length)
     need = sum(line.mib for line in lines)
     max_ctx = s.spec.max_position_embeddings
     if gpu is not None:
         room = min(gpu.total_mib, gpu.free_mib if gpu.free_mib is not None else gpu.total_mib)
-        fixed = weights + CUBLAS_WORKSPACE_BYTES + TORCH_PROCESS_MIB * MIB
-        per_token = layout.bytes_per_token + prefill_bytes(s.spec, 1)
-        max_ctx = min(max_ctx, max(0, int((room * MIB - fixed) / (per_token * s.concurrency))))
+        lo, hi = 0, max_ctx
+        while lo < hi:  # every line grows with the context, so the need is monotone
+            mid = (lo + hi + 1) // 2
+            if sum(line.mib for line in _transformers_lines(s, layout, mid)) <= room:
+                lo = mid
+            else:
+                hi = mid - 1
+        max_ctx = lo
     return Plan(
         lines,
         need,

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import pytest
 
+from gpu_insight.estimate import VramRequest
+from gpu_insight.estimate.activations import (
+    masked_attention_bytes,
+    prefill_bytes,
+    sliding_mask_bytes,
+    transformers_mlp_tensors,
+)
 from gpu_insight.estimate.catalog import lookup
+from gpu_insight.estimate.engines import plan
 from gpu_insight.estimate.kv_cache import kv_layout
 from gpu_insight.estimate.parallel import capability_problem, tp_problem, valid_tp_sizes
+from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.estimate.spec import SpecError, from_hf_config
 from gpu_insight.estimate.weights import weight_bytes
 
 GIB = 2**30
+MIB = 2**20
+
+
+def transformers_lines(model: str, context: int, concurrency: int) -> dict[str, float]:
+    spec = lookup(model).spec()
+    request = VramRequest(
+        model=model,
+        engine="transformers",
+        quantization="bf16",
+        context_length=context,
+        concurrency=concurrency,
+    )
+    return {line.name: line.mib for line in plan(settings_for(request, spec, 1), None).lines}
 
 
 @pytest.mark.parametrize(
@@ -130,3 +152,35 @@ def test_encoders_have_no_kv_cache() -> None:
     spec = lookup("bge-m3").spec()
     assert spec.kind == "embedding" and kv_layout(spec, 2).bytes_per_token == 0
     assert lookup("bge-reranker-v2-m3").spec().kind == "rerank"
+
+
+def test_transformers_sliding_layers_keep_the_whole_prefill_behind_their_window() -> None:
+    # The cached window is a view into the prefill's K/V, so all of it stays allocated.
+    lines = transformers_lines("mistralai/Mistral-7B-v0.1", 8192, 2)
+    full = kv_layout(lookup("mistralai/Mistral-7B-v0.1").spec(), 2).bytes_per_token * 8192 * 2
+    assert (lines["kv_cache"] + lines["sliding_kv_storage"]) * MIB == pytest.approx(full, abs=MIB)
+
+
+def test_the_sliding_mask_is_built_once_the_sequence_reaches_the_window() -> None:
+    spec = lookup("mistralai/Mistral-7B-v0.1").spec()  # window 4096
+    assert sliding_mask_bytes(spec, 4095) == 0
+    assert sliding_mask_bytes(spec, 4096) == 4096 * 4096
+    assert sliding_mask_bytes(lookup("meta-llama/Llama-3.1-8B-Instruct").spec(), 32768) == 0
+
+
+def test_one_boolean_mask_serves_the_whole_batch() -> None:
+    one = transformers_lines("google/gemma-3-1b-it", 4096, 1)["sliding_window_mask"]
+    assert transformers_lines("google/gemma-3-1b-it", 4096, 8)["sliding_window_mask"] == one
+
+
+def test_a_fused_gate_up_mlp_holds_four_intermediates() -> None:
+    assert transformers_mlp_tensors(lookup("microsoft/Phi-3-mini-4k-instruct").spec()) == 4
+    assert transformers_mlp_tensors(lookup("meta-llama/Llama-3.1-8B-Instruct").spec()) == 3
+
+
+def test_at_long_context_the_sliding_layers_sdpa_mask_copy_outgrows_the_mlp() -> None:
+    spec = lookup("google/gemma-3-1b-it").spec()
+    # SDPA's additive bf16 copy of the mask is batch × seq² × 2 B.
+    assert masked_attention_bytes(spec, 1, 32768) > 32768**2 * 2
+    assert masked_attention_bytes(spec, 1, 32768) > prefill_bytes(spec, 32768)
+    assert masked_attention_bytes(spec, 8, 4096) < prefill_bytes(spec, 8 * 4096)
