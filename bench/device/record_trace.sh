@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Records the replay trace on a GPU host: starts the load generators, then the collector with
+# --record, records RECORD_S seconds (default 170) of idle and busy phases with both load
+# processes on the GPU, stops everything it started, and checks and thins the trace.
+#
+#   bench/device/record_trace.sh OUT_DIR      -> OUT_DIR/h100-trace.jsonl (+ .log files)
+#
+# Ship the result as gpu_insight/collector/traces/h100-replay.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+[ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
+out_dir=$1
+record_s=${RECORD_S:-170}
+port=${COLLECTOR_PORT:-9470}
+mkdir -p "$out_dir"
+work=$(mktemp -d /tmp/gpu-insight-trace.XXXXXX)
+
+if ! python3 -c 'import fastapi, pynvml, gpu_insight.collector' 2>/dev/null; then
+  # shellcheck source=bench/device/setup.sh
+  source bench/device/setup.sh || { echo "record_trace: setup failed" >&2; exit 1; }
+fi
+
+load_pid=""
+collector_pid=""
+cleanup() {
+  if [ -n "$collector_pid" ]; then kill -TERM "$collector_pid" 2>/dev/null || true; fi
+  if [ -n "$load_pid" ]; then kill -TERM "$load_pid" 2>/dev/null || true; fi
+  for pid in $collector_pid $load_pid; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+}
+trap 'cleanup; rm -rf "$work"' EXIT
+trap 'exit 143' TERM INT
+
+fail() {
+  echo "record_trace: $1" >&2
+  for log in "$work"/*.log; do
+    [ -f "$log" ] || continue
+    echo "--- $(basename "$log") (tail)" >&2
+    tail -n 25 "$log" >&2
+  done
+  exit 1
+}
+
+export LOAD_DIR="$work/load"
+load_s=$((record_s + 60))  # warm-up and margin: the load outlives the recording
+bench/load/run_load.sh "$load_s" phases >"$work/load.log" 2>&1 &
+load_pid=$!
+echo "record_trace: load starting (pid $load_pid)"
+for _ in $(seq 150); do
+  [ -f "$LOAD_DIR/ready" ] && break
+  kill -0 "$load_pid" 2>/dev/null || fail "the load generators failed to start"
+  sleep 1
+done
+[ -f "$LOAD_DIR/ready" ] || fail "the load generators were not ready within 150 s"
+cp "$LOAD_DIR"/*.log "$work/" 2>/dev/null || true
+echo "record_trace: $(tail -n 1 "$work/load.log")"
+
+token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+cat >"$work/collector.yaml" <<YAML
+hostname: h100-bench
+accounting:
+  db_path: $work/usage.sqlite3
+YAML
+raw="$work/raw-trace.jsonl"
+python3 -m gpu_insight.collector --config "$work/collector.yaml" --record "$raw" \
+  --port "$port" --token "$token" >"$work/collector.log" 2>&1 &
+collector_pid=$!
+healthy=0
+for _ in $(seq 60); do
+  if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+      "http://127.0.0.1:$port/healthz" 2>/dev/null; then
+    healthy=1
+    break
+  fi
+  kill -0 "$collector_pid" 2>/dev/null || fail "the collector exited during start-up"
+  sleep 0.5
+done
+[ "$healthy" -eq 1 ] || fail "the collector's /healthz did not answer 200 within 30 s"
+echo "record_trace: collector up (pid $collector_pid); recording $record_s s"
+
+started=$(date +%s)
+while [ $(($(date +%s) - started)) -lt "$record_s" ]; do
+  kill -0 "$collector_pid" 2>/dev/null || fail "the collector died while recording"
+  kill -0 "$load_pid" 2>/dev/null || fail "the load ended while recording"
+  sleep 2
+done
+
+echo "record_trace: last snapshot's processes:"
+python3 - "http://127.0.0.1:$port/v1/snapshot" "$token" <<'PY' || true
+import json
+import sys
+import urllib.request
+
+request = urllib.request.Request(sys.argv[1], headers={"Authorization": f"Bearer {sys.argv[2]}"})
+with urllib.request.urlopen(request, timeout=5) as response:
+    snapshot = json.load(response)
+for gpu in snapshot["gpus"]:
+    print(f"  GPU {gpu['index']} {gpu['name']}: {gpu.get('memory_used_mib')} MiB used, "
+          f"{gpu.get('utilization_percent')} %")
+for process in snapshot["processes"]:
+    attribution = process.get("attribution", {})
+    print(f"  pid {process['pid']} {process.get('used_memory_mib')} MiB "
+          f"engine={attribution.get('engine')} model={attribution.get('model')}")
+for engine in snapshot.get("engines", []):
+    print(f"  engine {engine['engine']} {engine.get('model')} up={engine.get('up')} "
+          f"running={engine.get('requests_running')}")
+PY
+
+cleanup
+collector_pid=""
+load_pid=""
+cp "$LOAD_DIR"/*.log "$work/" 2>/dev/null || true
+cp "$work"/collector.log "$out_dir/trace-collector.log"
+cat "$work"/vllm.log "$work"/hf.log "$work"/load.log >"$out_dir/trace-load.log" 2>/dev/null || true
+[ -s "$raw" ] || fail "the collector recorded nothing"
+python3 bench/prepare_trace.py "$raw" "$out_dir/h100-trace.jsonl" --max-bytes 3000000 \
+  || fail "the recorded trace does not meet the replay's needs (see above)"
+echo "record_trace: wrote $out_dir/h100-trace.jsonl"

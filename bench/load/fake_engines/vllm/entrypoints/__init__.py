@@ -1,0 +1,1 @@
+"""Part of a load generator shaped like vLLM (see vllm/entrypoints/openai/api_server.py)."""
