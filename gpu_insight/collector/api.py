@@ -27,8 +27,9 @@ from gpu_insight.collector.auth import (
     Principal,
 )
 from gpu_insight.collector.history import HistoryNotReadyError
-from gpu_insight.collector.metrics import metrics_registry, render_metrics
+from gpu_insight.collector.metrics import MetricsPage
 from gpu_insight.collector.params import GROUP_BY_VALUES, parse_group_by, usage_window
+from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import scope_snapshot, visible_engines, visible_processes
 from gpu_insight.schemas import (
@@ -107,7 +108,8 @@ def health_of(runtime: CollectorRuntime, now: float) -> Health:
 def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time) -> FastAPI:
     authenticator = Authenticator(runtime.config.auth)
     principals = authenticator.principals() if authenticator.required else [ANONYMOUS]
-    registries = {p.name: metrics_registry(runtime, p.apps, clock) for p in principals}
+    metrics_pages = {p.name: MetricsPage(runtime, p.apps) for p in principals}
+    snapshot_bodies = PerSampleCache[str]()  # per token scope
     history_max_s = max(
         runtime.config.history.fine_retention_s, runtime.config.history.coarse_retention_s
     )
@@ -184,7 +186,11 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
     @app.get("/v1/snapshot", response_model=Snapshot, responses=ERROR_RESPONSES, tags=["v1"])
     async def snapshot(who: authorized) -> Response:
         """The latest sample: GPUs, processes with attribution, engines, active alerts."""
-        return _json(scope_snapshot(current_snapshot(), who.apps))
+        snapshot = current_snapshot()
+        body = snapshot_bodies.get(
+            snapshot, who.name, lambda: scope_snapshot(snapshot, who.apps).model_dump_json()
+        )
+        return Response(body, headers=NO_STORE, media_type="application/json")
 
     @app.get(
         "/v1/gpus/{gpu}",
@@ -290,7 +296,7 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
     )
     async def metrics(request: Request, who: authorized) -> Response:
         """Prometheus exposition (text 0.0.4 or OpenMetrics, as the scraper's Accept asks)."""
-        body, content_type = render_metrics(registries[who.name], request.headers.get("accept"))
+        body, content_type = metrics_pages[who.name].render(request.headers.get("accept"))
         return Response(body, headers=NO_STORE, media_type=content_type)
 
     @app.get("/", include_in_schema=False)

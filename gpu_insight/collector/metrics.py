@@ -11,7 +11,6 @@ summed per app/container. Label names avoid Prometheus target labels (`container
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import Apps, scope_snapshot
 from gpu_insight.schemas import EngineMetrics, Gpu, GpuHealth, GpuProcess, Snapshot
@@ -238,7 +238,6 @@ LAST_SAMPLE = _Spec(
     "gpu_insight_last_sample_timestamp_seconds", "When the last sample was taken (epoch seconds)."
 )
 SAMPLE_DURATION = _Spec("gpu_insight_sample_duration_seconds", "How long the last sample took.")
-SNAPSHOT_AGE = _Spec("gpu_insight_snapshot_age_seconds", "Age of the snapshot this scrape reads.")
 SAMPLES = _Spec("gpu_insight_samples_total", "Samples taken since start.", counter=True)
 COLLECT_ERRORS = _Spec(
     "gpu_insight_collect_errors_total", "Failed source calls since start, by call.", counter=True
@@ -254,12 +253,9 @@ class SnapshotCollector(Collector):
     """Renders the runtime's latest snapshot; `apps` (a project token's) limits app and engine
     series."""
 
-    def __init__(
-        self, runtime: CollectorRuntime, apps: Apps = None, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, runtime: CollectorRuntime, apps: Apps = None) -> None:
         self._runtime = runtime
         self._apps = apps
-        self._clock = clock
 
     def describe(self) -> Iterator[Metric]:
         yield InfoMetricFamily(GPU_INFO.name, GPU_INFO.doc, labels=[])
@@ -288,14 +284,14 @@ class SnapshotCollector(Collector):
     def _self_families(self) -> Iterator[Metric]:
         yield ALERTS.family(("rule", "severity", "state", "uuid"))
         yield UP.family(("source",))
-        for spec in (LAST_SAMPLE, SAMPLE_DURATION, SNAPSHOT_AGE, SAMPLES, LISTENER_ERRORS):
+        for spec in (LAST_SAMPLE, SAMPLE_DURATION, SAMPLES, LISTENER_ERRORS):
             yield spec.family(())
         yield COLLECT_ERRORS.family(("call",))
 
     def _self_metrics(self, snapshot: Snapshot | None) -> Iterator[Metric]:
         runtime = self._runtime
         counters = runtime.self_metrics
-        alerts, up, last, duration, age, samples, listener_errors, errors = self._self_families()
+        alerts, up, last, duration, samples, listener_errors, errors = self._self_families()
 
         up.add_metric(
             [runtime.source], 1.0 if snapshot is not None and snapshot.health != "down" else 0.0
@@ -314,14 +310,13 @@ class SnapshotCollector(Collector):
         if last_duration is not None:
             duration.add_metric([], last_duration)
         if snapshot is not None:
-            age.add_metric([], max(0.0, self._clock() - snapshot.collected_at))
             active: dict[tuple[str, ...], int] = defaultdict(int)
             for alert in snapshot.alerts:
                 if alert.state != "resolved":
                     active[(alert.rule, alert.severity, alert.state, alert.gpu_uuid or "")] += 1
             for labels, count in sorted(active.items()):
                 alerts.add_metric(list(labels), count)
-        yield from (alerts, up, last, duration, age, samples, listener_errors, errors)
+        yield from (alerts, up, last, duration, samples, listener_errors, errors)
 
 
 def _gpu_labels(gpu: Gpu) -> list[str]:
@@ -425,16 +420,31 @@ def _engine_metrics(engines: list[EngineMetrics]) -> Iterator[Metric]:
         yield family
 
 
-def metrics_registry(
-    runtime: CollectorRuntime, apps: Apps = None, clock: Callable[[], float] = time.time
-) -> CollectorRegistry:
+def metrics_registry(runtime: CollectorRuntime, apps: Apps = None) -> CollectorRegistry:
     """A private registry holding only this runtime's collector: no global state, no defaults."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(runtime, apps, clock))
+    registry.register(SnapshotCollector(runtime, apps))
     return registry
 
 
-def render_metrics(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
-    """The exposition body and content type the scraper asked for (OpenMetrics or text 0.0.4)."""
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
+class MetricsPage:
+    """One scope's exposition, rendered once per sample and format.
+
+    Every series derives from the latest sample and the sampler's own counters, so scrapes
+    between two samples share one rendering: a burst of scrapers costs no more than one.
+    """
+
+    def __init__(self, runtime: CollectorRuntime, apps: Apps = None) -> None:
+        self._runtime = runtime
+        self._registry = metrics_registry(runtime, apps)
+        self._cache = PerSampleCache[bytes]()
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The body and content type the scraper asked for (OpenMetrics or text 0.0.4)."""
+        encoder, content_type = choose_encoder(accept or "")
+        runtime = self._runtime
+        counters = (runtime.self_metrics.samples_total, runtime.store.listener_errors_total)
+        body = self._cache.get(
+            runtime.store.latest(), content_type, lambda: encoder(self._registry), counters
+        )
+        return body, content_type

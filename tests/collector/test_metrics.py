@@ -11,7 +11,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpu_insight.collector.metrics import SnapshotCollector
+from gpu_insight.collector.metrics import MetricsPage, SnapshotCollector
 from tests.collector.api_support import (
     GPU0_UUID,
     GPU1_UUID,
@@ -219,7 +219,6 @@ def test_self_metrics(samples: Samples) -> None:
     assert value(samples, "gpu_insight_samples_total") == 1.0
     assert value(samples, "gpu_insight_last_sample_timestamp_seconds") == NOW - 0.5
     assert value(samples, "gpu_insight_sample_duration_seconds") == 0.0042
-    assert value(samples, "gpu_insight_snapshot_age_seconds") == 0.5
     assert value(samples, "gpu_insight_listener_errors_total") == 0.0
 
 
@@ -244,7 +243,17 @@ def test_before_the_first_sample_only_self_metrics_are_exported_and_up_is_zero()
 def test_describe_names_every_family_that_collect_yields() -> None:
     runtime = make_runtime()
     publish(runtime, sample_snapshot())
-    collector = SnapshotCollector(runtime, clock=lambda: NOW)
+    collector = SnapshotCollector(runtime)
     described = {family.name for family in collector.describe()}
     collected = {family.name for family in collector.collect()}
     assert collected == described
+
+
+def test_scrapes_between_two_samples_share_one_rendering() -> None:
+    runtime = make_runtime()
+    runtime.store.publish(sample_snapshot())
+    page = MetricsPage(runtime)
+    first, _ = page.render(None)
+    assert page.render(None)[0] is first
+    runtime.store.publish(sample_snapshot())
+    assert page.render(None)[0] is not first

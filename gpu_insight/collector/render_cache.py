@@ -1,0 +1,38 @@
+"""Renderings kept for as long as the sample they were made from is the latest one.
+
+Readers between two samples (scrapers, dashboards, a burst of API calls) then share one
+rendering instead of each serialising the same snapshot again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+
+
+class PerSampleCache[T]:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sample: object | None = None
+        self._counters: tuple[int, ...] = ()
+        self._entries: dict[Hashable, T] = {}
+
+    def get(
+        self,
+        sample: object | None,
+        key: Hashable,
+        render: Callable[[], T],
+        counters: tuple[int, ...] = (),
+    ) -> T:
+        """`sample` is compared by identity (snapshots are replaced, never mutated in place);
+        `counters` are small values that change with it (e.g. samples taken)."""
+        with self._lock:
+            if sample is not self._sample or counters != self._counters:
+                self._sample, self._counters, self._entries = sample, counters, {}
+            elif key in self._entries:
+                return self._entries[key]
+        value = render()
+        with self._lock:
+            if sample is self._sample and counters == self._counters:
+                self._entries[key] = value
+        return value
