@@ -23,10 +23,12 @@ fi
 
 load_pid=""
 collector_pid=""
+containers_pid=""
 cleanup() {
   if [ -n "$collector_pid" ]; then kill -TERM "$collector_pid" 2>/dev/null || true; fi
   if [ -n "$load_pid" ]; then kill -TERM "$load_pid" 2>/dev/null || true; fi
-  for pid in $collector_pid $load_pid; do
+  if [ -n "$containers_pid" ]; then kill -TERM "$containers_pid" 2>/dev/null || true; fi
+  for pid in $collector_pid $load_pid $containers_pid; do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
@@ -58,9 +60,22 @@ done
 cp "$LOAD_DIR"/*.log "$work/" 2>/dev/null || true
 echo "record_trace: $(tail -n 1 "$work/load.log")"
 
+# No Docker engine on the recording host: place the two load processes in Docker-style cgroup
+# scopes and answer the Docker API for them, so the trace carries containers, apps and teams.
+docker_socket="$work/docker.sock"
+python3 bench/load/container_stand_in.py "$docker_socket" \
+  "$(cat "$LOAD_DIR/vllm.pid"):vllm-qwen2.5-1.5b:support-bot:customer-care:8000" \
+  "$(cat "$LOAD_DIR/hf.pid"):hf-eval-tinyllama:nightly-eval:research" >"$work/containers.log" 2>&1 &
+containers_pid=$!
+for _ in $(seq 50); do [ -S "$docker_socket" ] && break; sleep 0.1; done
+[ -S "$docker_socket" ] || fail "the container stand-in did not start"
+echo "record_trace: $(head -n 2 "$work/containers.log" | tr '\n' ' ')"
+
 token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
 cat >"$work/collector.yaml" <<YAML
 hostname: h100-bench
+attribution:
+  docker_socket: $docker_socket
 accounting:
   db_path: $work/usage.sqlite3
 YAML
@@ -103,7 +118,9 @@ for gpu in snapshot["gpus"]:
 for process in snapshot["processes"]:
     attribution = process.get("attribution", {})
     print(f"  pid {process['pid']} {process.get('used_memory_mib')} MiB "
-          f"engine={attribution.get('engine')} model={attribution.get('model')}")
+          f"engine={attribution.get('engine')} model={attribution.get('model')} "
+          f"container={attribution.get('container_name')} app={attribution.get('app')} "
+          f"team={attribution.get('team')}")
 for engine in snapshot.get("engines", []):
     print(f"  engine {engine['engine']} {engine.get('model')} up={engine.get('up')} "
           f"running={engine.get('requests_running')}")
@@ -112,6 +129,7 @@ PY
 cleanup
 collector_pid=""
 load_pid=""
+containers_pid=""
 cp "$LOAD_DIR"/*.log "$work/" 2>/dev/null || true
 cp "$work"/collector.log "$out_dir/trace-collector.log"
 cat "$work"/vllm.log "$work"/hf.log "$work"/load.log >"$out_dir/trace-load.log" 2>/dev/null || true
