@@ -23,6 +23,20 @@ Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
 
+# NVML's clock-event (throttle) reasons by their names on the wire (`Gpu.clock_event_reasons`),
+# in NVML's bit order; a reason NVML adds later arrives as its hex bit.
+CLOCK_EVENT_REASONS: tuple[str, ...] = (
+    "gpu_idle",
+    "applications_clocks_setting",
+    "sw_power_cap",
+    "hw_slowdown",
+    "sync_boost",
+    "sw_thermal_slowdown",
+    "hw_thermal_slowdown",
+    "hw_power_brake_slowdown",
+    "display_clock_setting",
+)
+
 
 class WireModel(BaseModel):
     """Base for wire models: unknown fields from a newer collector are kept, not rejected."""
@@ -57,6 +71,7 @@ class Gpu(WireModel):
     clock_event_reasons: list[str] = Field(default_factory=list)  # decoded names, e.g. sw_power_cap
     ecc_uncorrected_volatile: int | None = None
     xid_errors: int | None = None  # XID events seen since the collector started
+    xid_last: int | None = None  # XID code of the newest of those events
     energy_joules: float | None = None  # since driver load (slow tier)
     pcie_tx_bytes_per_s: float | None = None  # only when enabled in config
     pcie_rx_bytes_per_s: float | None = None

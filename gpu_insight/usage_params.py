@@ -7,11 +7,10 @@ or epoch seconds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from gpu_insight.instants import INSTANT_EXAMPLE, InstantError, parse_instant
 from gpu_insight.schemas import GroupBy
 from gpu_insight.settings import SettingsError, parse_price_per_gpu_hour
 from gpu_insight.tool_params import ParameterError, parse_choice
@@ -20,7 +19,7 @@ WINDOWS_S: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, 
 DEFAULT_WINDOW = "24h"
 GROUP_BYS: tuple[GroupBy, ...] = ("app", "team", "model", "container", "gpu")
 DEFAULT_GROUP_BY: GroupBy = "app"
-TIME_EXAMPLE = "2025-06-01T00:00:00Z or 1748736000"
+TIME_EXAMPLE = INSTANT_EXAMPLE
 
 
 @dataclass(frozen=True)
@@ -40,21 +39,12 @@ def parse_time(value: Any, name: str) -> float | None:
         raise ParameterError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
     text = str(value).strip()
     try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise ParameterError(
-                f"{name}: {text[:60]!r} is not an ISO-8601 time or epoch seconds; use e.g. "
-                f"{TIME_EXAMPLE}."
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        seconds = parsed.timestamp()
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ParameterError(f"{name}: {text[:60]!r} is out of range; use e.g. {TIME_EXAMPLE}.")
-    return seconds
+        return parse_instant(text)
+    except InstantError as exc:
+        problem = (
+            "is out of range" if exc.out_of_range else "is not an ISO-8601 time or epoch seconds"
+        )
+        raise ParameterError(f"{name}: {text[:60]!r} {problem}; use e.g. {TIME_EXAMPLE}.") from None
 
 
 def parse_price(value: Any, name: str, default: float | None) -> float | None:

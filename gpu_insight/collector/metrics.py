@@ -28,7 +28,14 @@ from prometheus_client.registry import Collector
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import Apps, scope_snapshot
-from gpu_insight.schemas import EngineMetrics, Gpu, GpuHealth, GpuProcess, Snapshot
+from gpu_insight.schemas import (
+    CLOCK_EVENT_REASONS,
+    EngineMetrics,
+    Gpu,
+    GpuHealth,
+    GpuProcess,
+    Snapshot,
+)
 
 BYTES_PER_MIB = 1024 * 1024
 HERTZ_PER_MHZ = 1_000_000
@@ -36,19 +43,6 @@ GPU_LABELS = ("uuid", "gpu")
 APP_LABELS = (*GPU_LABELS, "app", "team", "app_container", "model", "engine")
 ENGINE_LABELS = ("engine", "model", "app", "team", "instance_url")
 GPU_HEALTH_STATES: tuple[GpuHealth, ...] = ("ok", "degraded", "lost")
-# NVML's clock-event (throttle) reasons as the backends decode them; always exported as 0/1 so
-# that `== 1` alerts and graphs see a value, not a gap. Reasons outside this list still show as 1.
-CLOCK_EVENT_REASONS = (
-    "gpu_idle",
-    "applications_clocks_setting",
-    "sw_power_cap",
-    "hw_slowdown",
-    "sync_boost",
-    "sw_thermal_slowdown",
-    "hw_thermal_slowdown",
-    "hw_power_brake_slowdown",
-    "display_clock_setting",
-)
 UNATTRIBUTED = "unattributed"
 
 
@@ -351,6 +345,7 @@ def _gpu_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
     health = HEALTH.family((*GPU_LABELS, "state"))
     for gpu in gpus:
         active = set(gpu.clock_event_reasons)
+        # Known reasons always export 0/1, so `== 1` alerts and graphs see a value, not a gap.
         for reason in sorted(active.union(CLOCK_EVENT_REASONS)):
             clock_events.add_metric([*_gpu_labels(gpu), reason], 1.0 if reason in active else 0.0)
         for state in GPU_HEALTH_STATES:

@@ -5,10 +5,9 @@ Errors are `ValueError`s whose text names the parameter and what it accepts.
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
 from typing import get_args
 
+from gpu_insight import instants
 from gpu_insight.schemas import GroupBy
 
 DEFAULT_USAGE_WINDOW_S = 86400.0
@@ -17,23 +16,15 @@ GROUP_BY_VALUES: tuple[str, ...] = get_args(GroupBy)
 
 def parse_instant(raw: str, name: str) -> float:
     """Epoch seconds from `raw`: a number of epoch seconds, or ISO-8601 (UTC when no offset)."""
-    text = raw.strip()
     try:
-        value = float(text)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{name} must be epoch seconds or an ISO-8601 time such as "
-                f"2025-01-31T12:00:00Z, got {raw!r}"
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be non-negative epoch seconds, got {raw!r}")
-    return value
+        return instants.parse_instant(raw)
+    except instants.InstantError as exc:
+        if exc.out_of_range:
+            raise ValueError(f"{name} must be non-negative epoch seconds, got {raw!r}") from None
+        raise ValueError(
+            f"{name} must be epoch seconds or an ISO-8601 time such as "
+            f"2025-01-31T12:00:00Z, got {raw!r}"
+        ) from None
 
 
 def usage_window(raw_from: str | None, raw_to: str | None, now: float) -> tuple[float, float]:

@@ -334,7 +334,7 @@ def plan_sglang(s: Settings, gpu: GpuTarget | None) -> Plan:
     flags = [
         f"--context-length {s.context_length}",
         f"--tp {s.tensor_parallel}" if s.tensor_parallel > 1 else "",
-        *_sglang_quant_flags(s),
+        *_quant_flags(s, kv_fp8="fp8_e4m3", nf4=None),
     ]
     flags = [f for f in flags if f]
     if gpu is None:
@@ -506,29 +506,18 @@ def _parallel_flags(s: Settings) -> list[str]:
     return flags
 
 
-def _quant_flags(s: Settings) -> list[str]:
+def _quant_flags(s: Settings, kv_fp8: str = "fp8", nf4: str | None = "bitsandbytes") -> list[str]:
+    """Quantization flags; the engines differ in the FP8 KV name and in bitsandbytes support."""
     flags = []
     if (
         s.quantization in {"fp8", "awq", "gptq"}
         and s.quantization != s.spec.checkpoint_quantization
     ):
         flags.append(f"--quantization {s.quantization}")
-    if s.quantization == "nf4":
-        flags.append("--quantization bitsandbytes")
+    if s.quantization == "nf4" and nf4:
+        flags.append(f"--quantization {nf4}")
     if s.kv_dtype == "fp8":
-        flags.append("--kv-cache-dtype fp8")
-    return flags
-
-
-def _sglang_quant_flags(s: Settings) -> list[str]:
-    flags = []
-    if (
-        s.quantization in {"fp8", "awq", "gptq"}
-        and s.quantization != s.spec.checkpoint_quantization
-    ):
-        flags.append(f"--quantization {s.quantization}")
-    if s.kv_dtype == "fp8":
-        flags.append("--kv-cache-dtype fp8_e4m3")
+        flags.append(f"--kv-cache-dtype {kv_fp8}")
     return flags
 
 

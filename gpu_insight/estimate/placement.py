@@ -70,19 +70,8 @@ def verdicts(settings: Settings, gpus: list[Gpu]) -> list[GpuVerdict]:
             settings.quantization, settings.kv_dtype, gpu.compute_capability
         )
         if gpu.health == "lost" or total is None or free is None:
-            out.append(
-                GpuVerdict(
-                    host=gpu.host,
-                    index=gpu.index,
-                    name=gpu.name,
-                    total_mib=total,
-                    free_mib=free,
-                    fits_alone=False,
-                    verdict="no memory reading for this GPU",
-                )
-            )
-            continue
-        if problem:
+            verdict, ok = "no memory reading for this GPU", False
+        elif problem:
             verdict, ok = f"unsupported: {problem}", False
         elif single is None:
             verdict, ok = f"part of a {settings.gpus}-GPU placement at most", False

@@ -9,7 +9,7 @@ of llama.cpp's own size table, since GGUF mixes quantize the embedding and outpu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from gpu_insight.estimate.spec import ModelSpec
 
@@ -30,23 +30,7 @@ WeightFormat = Literal[
     "q4_0",
     "iq4_xs",
 ]
-WEIGHT_FORMATS: tuple[WeightFormat, ...] = (
-    "bf16",
-    "fp16",
-    "fp32",
-    "fp8",
-    "int8",
-    "awq",
-    "gptq",
-    "nf4",
-    "q8_0",
-    "q6_k",
-    "q5_k_m",
-    "q4_k_m",
-    "q4_k_s",
-    "q4_0",
-    "iq4_xs",
-)
+WEIGHT_FORMATS: tuple[WeightFormat, ...] = get_args(WeightFormat)
 GGUF_FORMATS: frozenset[str] = frozenset(
     {"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q4_0", "iq4_xs"}
 )
