@@ -3,13 +3,14 @@
 
 It simulates GPUs and processes, and the faults the collector must survive: a missing library
 or driver at init (then recovery), NotSupported / FunctionNotFound per call, a lost GPU, any
-NVML error on any call, NotFound from process utilization, out-of-range utilization values.
+NVML error on any call, NotFound from process utilization, out-of-range utilization values,
+XID events (`inject_xid`) delivered to the event sets a GPU is registered on.
 Every call is counted in `calls` by (function name, GPU index or None).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -83,6 +84,8 @@ ERRORS: dict[int, type[NVMLError]] = {
 }
 
 MIB = 1024 * 1024
+EVENT_TYPE_XID_CRITICAL_ERROR = 0x8
+H100_SUPPORTED_EVENT_TYPES = 0xFF9F  # as nvmlDeviceGetSupportedEventTypes reports on an H100
 
 
 @dataclass
@@ -101,6 +104,11 @@ class UtilizationSample:
     memUtil: int
     encUtil: int = 0
     decUtil: int = 0
+
+
+@dataclass(frozen=True)
+class FakeHandle:
+    index: int
 
 
 @dataclass
@@ -131,11 +139,23 @@ class FakeGpu:
     processes: list[FakeProcess] = field(default_factory=list)
     utilization_samples: list[UtilizationSample] = field(default_factory=list)
     lost: bool = False
+    supported_event_types: int = H100_SUPPORTED_EVENT_TYPES
 
 
 @dataclass(frozen=True)
-class FakeHandle:
-    index: int
+class FakeEventData:
+    device: FakeHandle
+    eventType: int
+    eventData: int  # the XID code for an XID event
+    gpuInstanceId: int = 0xFFFFFFFF
+    computeInstanceId: int = 0xFFFFFFFF
+
+
+@dataclass
+class FakeEventSet:
+    registered: dict[int, int] = field(default_factory=dict)  # GPU index -> event type mask
+    queue: deque[FakeEventData] = field(default_factory=deque)
+    freed: bool = False
 
 
 class FakeNvml:
@@ -160,6 +180,7 @@ class FakeNvml:
     nvmlClocksEventReasonHwThermalSlowdown = 0x40
     nvmlClocksEventReasonHwPowerBrakeSlowdown = 0x80
     nvmlClocksEventReasonDisplayClockSetting = 0x100
+    nvmlEventTypeXidCriticalError = EVENT_TYPE_XID_CRITICAL_ERROR
 
     NVMLError = NVMLError
     NVMLError_Uninitialized = NVMLError_Uninitialized
@@ -182,6 +203,7 @@ class FakeNvml:
         self.cuda_version = 13000
         self.nvml_version = "13.580.159.04"
         self._failures: dict[tuple[str, int | None, int | None], int] = {}
+        self.event_sets: list[FakeEventSet] = []  # every set created, freed ones included
 
     # -- fault injection ---------------------------------------------------------------------
 
@@ -198,6 +220,15 @@ class FakeNvml:
     def remove(self, function: str) -> None:
         """Simulates an older binding that lacks `function` altogether."""
         setattr(self, function, None)
+
+    def inject_xid(self, gpu: int, code: int) -> None:
+        """An XID error on GPU `gpu`: queued on every live event set registered for it."""
+        for event_set in self.event_sets:
+            mask = event_set.registered.get(gpu, 0)
+            if not event_set.freed and mask & EVENT_TYPE_XID_CRITICAL_ERROR:
+                event_set.queue.append(
+                    FakeEventData(FakeHandle(gpu), EVENT_TYPE_XID_CRITICAL_ERROR, code)
+                )
 
     def _enter(
         self, function: str, handle: FakeHandle | None = None, arg: int | None = None
@@ -348,6 +379,37 @@ class FakeNvml:
     def nvmlDeviceGetPcieThroughput(self, handle: FakeHandle, counter: int) -> int:
         gpu = self._enter("nvmlDeviceGetPcieThroughput", handle, counter)
         return gpu.pcie_tx_kb_s if counter == self.NVML_PCIE_UTIL_TX_BYTES else gpu.pcie_rx_kb_s
+
+    # -- events ------------------------------------------------------------------------------
+
+    def nvmlDeviceGetSupportedEventTypes(self, handle: FakeHandle) -> int:
+        return self._enter("nvmlDeviceGetSupportedEventTypes", handle).supported_event_types
+
+    def nvmlEventSetCreate(self) -> FakeEventSet:
+        self._enter("nvmlEventSetCreate")
+        event_set = FakeEventSet()
+        self.event_sets.append(event_set)
+        return event_set
+
+    def nvmlDeviceRegisterEvents(
+        self, handle: FakeHandle, event_types: int, event_set: FakeEventSet
+    ) -> None:
+        gpu = self._enter("nvmlDeviceRegisterEvents", handle)
+        if event_types & ~gpu.supported_event_types:
+            raise NVMLError_NotSupported()
+        registered = event_set.registered.get(handle.index, 0)
+        event_set.registered[handle.index] = registered | event_types
+
+    def nvmlEventSetWait(self, event_set: FakeEventSet, timeoutms: int) -> FakeEventData:
+        """Returns at once: the oldest queued event, else Timeout (no event within timeoutms)."""
+        self._enter("nvmlEventSetWait")
+        if not event_set.queue:
+            raise NVMLError_Timeout()
+        return event_set.queue.popleft()
+
+    def nvmlEventSetFree(self, event_set: FakeEventSet) -> None:
+        self._enter("nvmlEventSetFree")
+        event_set.freed = True
 
 
 def _process_info(process: FakeProcess) -> Any:

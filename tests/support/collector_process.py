@@ -104,6 +104,12 @@ class CollectorProcess:
             self._state_dir.cleanup()
             self._state_dir = None
 
+    def kill(self) -> int:
+        """SIGKILL, as a crash would: nothing is flushed or closed. Returns the exit status."""
+        assert self._process is not None, "the collector was never started"
+        self._process.kill()
+        return self._process.wait(timeout=STOP_TIMEOUT_S)
+
     def __enter__(self) -> CollectorProcess:
         return self.start()
 

@@ -8,12 +8,17 @@ goes through `_call`, which turns NVML's errors into data:
 - Uninitialized / DriverNotLoaded / library missing or mismatched: the backend is down and
   re-initialises with backoff (1 s doubling to 60 s);
 - anything else: counted in the self-metrics, the field is absent, the GPU `degraded`.
+
+XID errors arrive as NVML events, not as a value to read: every GPU that supports them is
+registered on one event set at init, and each fast tick drains what queued up without waiting.
+A GPU that cannot report them keeps `xid_errors` None (unknown), never 0.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,26 +32,14 @@ from gpu_insight.collector.backends.base import (
 )
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
-from gpu_insight.schemas import Gpu, GpuProcess, Source
+from gpu_insight.schemas import CLOCK_EVENT_REASONS, Gpu, GpuProcess, Source
 
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 INITIAL_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
-
-# (suffix of the pynvml constant, name on the wire), in bit order.
-_CLOCK_EVENT_REASONS = (
-    ("GpuIdle", "gpu_idle"),
-    ("ApplicationsClocksSetting", "applications_clocks_setting"),
-    ("SwPowerCap", "sw_power_cap"),
-    ("HwSlowdown", "hw_slowdown"),
-    ("SyncBoost", "sync_boost"),
-    ("SwThermalSlowdown", "sw_thermal_slowdown"),
-    ("HwThermalSlowdown", "hw_thermal_slowdown"),
-    ("HwPowerBrakeSlowdown", "hw_power_brake_slowdown"),
-    ("DisplayClockSetting", "display_clock_setting"),
-)
+MAX_XID_EVENTS_PER_TICK = 64  # the rest waits in NVML's queue for the next tick
 
 # Errors meaning "this call does not exist here"; remembered, never retried.
 _ABSENT_ERRORS = (
@@ -74,11 +67,18 @@ class _NvmlDownError(Exception):
 
 
 @dataclass
+class _XidCount:
+    total: int = 0
+    last: int | None = None  # XID code of the newest event
+
+
+@dataclass
 class _Device:
     index: int
     handle: Any
     static: dict[str, Any] = field(default_factory=dict)  # values that never change
     last_utilization_us: int = 0  # NVML's timestamp of the newest process sample seen
+    xid_watched: bool = False  # registered for XID events on the current event set
 
     @property
     def uuid(self) -> str:
@@ -90,7 +90,8 @@ def decode_clock_event_reasons(mask: int, nvml: Any) -> list[str]:
     """Names for the bits set in a clocks-event (throttle) reasons mask, unknown bits in hex."""
     names: list[str] = []
     known = 0
-    for suffix, name in _CLOCK_EVENT_REASONS:
+    for name in CLOCK_EVENT_REASONS:
+        suffix = "".join(part.capitalize() for part in name.split("_"))  # sw_power_cap → SwPowerCap
         bit = getattr(nvml, "nvmlClocksEventReason" + suffix, None)
         if bit is None:
             bit = getattr(nvml, "nvmlClocksThrottleReason" + suffix, None)
@@ -130,6 +131,7 @@ class NvmlBackend:
         self._down_errors = _error_classes(self._nvml, _DOWN_ERRORS)
         self._lost_error = _error_classes(self._nvml, ("NVMLError_GpuIsLost",))
         self._not_found_error = _error_classes(self._nvml, ("NVMLError_NotFound",))
+        self._timeout_error = _error_classes(self._nvml, ("NVMLError_Timeout",))
         self._initialized = False
         self._devices: list[_Device] = []
         self._absent: set[tuple[int | None, str, int | None]] = set()
@@ -137,6 +139,9 @@ class NvmlBackend:
         self._down_reason: str | None = None
         self._retry_at = float("-inf")
         self._backoff_s = INITIAL_BACKOFF_S
+        self._event_set: Any = None
+        # By GPU UUID, kept across re-initialisations: counts are since the collector started.
+        self._xid_counts: dict[str, _XidCount] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -154,6 +159,7 @@ class NvmlBackend:
         self._initialized = True
         self._absent.clear()
         try:
+            self._event_set = self._call(None, "nvmlEventSetCreate")
             self._devices = self._open_devices()
         except _NvmlDownError as exc:
             self._go_down(now, str(exc))
@@ -178,6 +184,8 @@ class NvmlBackend:
             device.handle = self._call(device.index, "nvmlDeviceGetHandleByIndex", device.index)
         except _GpuLostError:
             device.handle = None
+        if device.handle is not None:
+            self._watch_xid(device)
 
     def _schedule_retry(self, now: float, reason: str) -> None:
         self._down_reason = f"{reason}; retrying in {self._backoff_s:g} s"
@@ -194,6 +202,10 @@ class NvmlBackend:
             return
         self._initialized = False
         self._devices = []
+        if self._event_set is not None:
+            with suppress(_NvmlDownError):  # counted; NVML goes away next anyway
+                self._call(None, "nvmlEventSetFree", self._event_set)
+            self._event_set = None
         try:
             self._nvml.nvmlShutdown()
         except Exception as exc:
@@ -269,6 +281,7 @@ class NvmlBackend:
         gpus: list[Gpu] = []
         processes: list[GpuProcess] = []
         try:
+            self._count_xid_events()
             for device in self._devices:
                 gpu, gpu_processes = self._sample_device(device)
                 gpus.append(gpu)
@@ -319,6 +332,7 @@ class NvmlBackend:
         static = device.static
         pci = static.get("pci")
         cc = static.get("cc")
+        xid = self._xid_counts.get(device.uuid) if device.xid_watched else None
         return Gpu(
             index=device.index,
             uuid=device.uuid,
@@ -331,6 +345,8 @@ class NvmlBackend:
             temperature_shutdown_celsius=static.get("shutdown"),
             sm_clock_max_mhz=static.get("sm_max"),
             memory_clock_max_mhz=static.get("mem_max"),
+            xid_errors=xid.total if xid is not None else None,
+            xid_last=xid.last if xid is not None else None,
         )
 
     def _read_state(self, device: _Device, gpu: Gpu, failures: list[str]) -> None:
@@ -415,6 +431,49 @@ class NvmlBackend:
                 if seen.used_memory_mib is None:
                     seen.used_memory_mib = used_mib
         return list(by_pid.values())
+
+    # -- XID events --------------------------------------------------------------------------
+
+    def _watch_xid(self, device: _Device) -> None:
+        """Registers the GPU for XID events on the event set where it supports them."""
+        if self._event_set is None:
+            return
+        xid = self._nvml.nvmlEventTypeXidCriticalError
+        name = "nvmlDeviceRegisterEvents"
+        try:
+            uuid = self._static(device, "uuid", "nvmlDeviceGetUUID")
+            supported = self._call(device.index, "nvmlDeviceGetSupportedEventTypes", device.handle)
+            if uuid is None or supported is None or not supported & xid:
+                return
+            failures: list[str] = []
+            self._call(device.index, name, device.handle, xid, self._event_set, failures=failures)
+        except _GpuLostError:
+            return
+        if failures or self._is_absent(device, name):
+            return
+        device.xid_watched = True
+        self._xid_counts.setdefault(_text(uuid), _XidCount())
+
+    def _count_xid_events(self) -> None:
+        """Counts the XID events queued since the last tick; never waits for new ones."""
+        if self._event_set is None:
+            return
+        for _ in range(MAX_XID_EVENTS_PER_TICK):
+            event = self._call(
+                None, "nvmlEventSetWait", self._event_set, 0, no_data=self._timeout_error
+            )
+            if event is None:  # queue empty, or the wait failed (counted)
+                return
+            try:
+                uuid = self._call(None, "nvmlDeviceGetUUID", event.device)
+            except _GpuLostError:
+                uuid = None
+            count = self._xid_counts.get(_text(uuid)) if uuid is not None else None
+            if count is None:
+                log.warning("XID %s from a GPU that cannot be identified", event.eventData)
+                continue
+            count.total += 1
+            count.last = event.eventData
 
     # -- process-utilization tier ------------------------------------------------------------
 
