@@ -8,8 +8,9 @@ import pytest
 
 from gpu_insight.collector.alerts import RESOLVED_KEPT, AlertEngine
 from gpu_insight.collector.config import AlertsConfig, ConfigError
-from gpu_insight.schemas import Alert
+from gpu_insight.schemas import Alert, Snapshot
 from tests.collector.synthetic import FakeClock, make_gpu, make_snapshot
+from tests.conftest import RECORDED_TRACE
 
 
 def engine_with(clock: FakeClock, **config: Any) -> AlertEngine:
@@ -285,3 +286,22 @@ def test_resolved_alerts_are_kept_in_a_bounded_list_newest_first() -> None:
     assert len(resolved) == RESOLVED_KEPT
     assert resolved[0].resolved_at == clock.now
     assert all(a.state == "resolved" for a in resolved)
+
+
+def test_the_recorded_h100_trace_fires_and_resolves_utilization_alerts_with_its_phases() -> None:
+    # The trace alternates ~35 s busy (100 %) and ~25 s idle phases: with `for_s` 20 the
+    # utilization rule fires in each busy phase and resolves in the idle one after it.
+    lines = RECORDED_TRACE.read_text(encoding="utf-8").splitlines()
+    snapshots = [Snapshot.model_validate_json(line) for line in lines]
+    clock = FakeClock(snapshots[0].collected_at)
+    engine = engine_with(clock, rules={"gpu_utilization_high": {"for_s": 20, "resolve_after_s": 5}})
+    fired = 0
+    for snapshot in snapshots:
+        clock.now = snapshot.collected_at
+        active = engine.evaluate(snapshot)
+        fired += any(a.fired_at == clock.now for a in active)
+    resolved = [a for a in engine.alerts(include_resolved=True) if a.state == "resolved"]
+    assert fired >= 2
+    assert len(resolved) >= 1
+    assert all(a.rule == "gpu_utilization_high" for a in resolved)
+    assert all(a.fired_at - a.started_at >= 20 for a in resolved)
