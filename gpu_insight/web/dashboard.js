@@ -577,62 +577,118 @@
 
   // --- will it fit? (only through the Dify endpoint, where the estimator runs) --------------
 
+  // Fixed locale: the figures read the same for everyone, thousands grouped.
+  const wholeNumber = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  const fmtWhole = (v) => (isNum(v) ? wholeNumber.format(v) : dash);
+  const fmtMib = (mib) => (isNum(mib) ? `${wholeNumber.format(mib)} MiB (${fmtGib(mib)})` : dash);
+
+  // The form's fields are POST /vram-check's parameters; empty ones are left to its defaults.
+  function fitRequestBody(form) {
+    const body = {};
+    for (const [name, value] of new FormData(form)) {
+      if (value === "") continue;
+      body[name] = form.elements[name].type === "number" ? Number(value) : value;
+    }
+    return body;
+  }
+
+  function showFitStatus(text, level) {
+    const status = $("fit-status");
+    status.hidden = !text;
+    setText(status, text ?? "");
+    setLevel(status, level ?? "info");
+  }
+
   function initFitForm() {
     if (!api.vramCheck) return;
     $("fit-panel").hidden = false;
     const form = $("fit-form");
-    const result = $("fit-result");
+    const button = form.querySelector("button[type=submit]");
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const body = {};
-      for (const [name, value] of new FormData(form)) {
-        if (value === "") continue;
-        body[name] = form.elements[name].type === "number" ? Number(value) : value;
-      }
-      setText(result, "Checking…");
-      result.dataset.level = "info";
+      button.disabled = true;
+      $("fit-answer").hidden = true;
+      showFitStatus("Checking…", "info");
       try {
         const answer = await request(api.vramCheck, {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(body),
+          body: JSON.stringify(fitRequestBody(form)),
         });
-        renderFit(result, answer);
+        showFitStatus(null);
+        renderFit(answer);
       } catch (error) {
-        setLevel(result, "bad");
-        setText(
-          result,
+        showFitStatus(
           error.status === 404 ? "This plugin version has no POST /vram-check endpoint." : error.message,
+          "bad",
         );
+      } finally {
+        button.disabled = false;
       }
     });
   }
 
-  function renderFit(result, answer) {
-    setLevel(result, answer.fits ? "ok" : "bad");
-    const lines = [
-      answer.fits ? "Fits." : "Does not fit.",
-      `Needs ${fmtGib(answer.required_mib)}`,
-    ];
-    if (answer.best_gpu !== undefined && answer.best_gpu !== null) lines.push(`best GPU: ${answer.best_gpu}`);
-    if (isNum(answer.headroom_mib)) lines.push(`headroom ${fmtGib(answer.headroom_mib)}`);
-    if (isNum(answer.max_context_tokens)) lines.push(`largest context ${answer.max_context_tokens} tokens`);
-    const summary = document.createElement("p");
-    summary.textContent = lines.join(" · ");
-    const children = [summary];
-    const flags = Array.isArray(answer.flags) ? answer.flags.join(" ") : answer.flags;
-    if (flags) {
-      const code = document.createElement("code");
-      code.textContent = flags;
-      children.push(code);
+  function fillList(list, items) {
+    list.replaceChildren(
+      ...items.map((text) => {
+        const item = document.createElement("li");
+        item.textContent = text;
+        return item;
+      }),
+    );
+    list.closest("div").hidden = items.length === 0;
+  }
+
+  function bestGpuText(placement) {
+    if (!placement) return "none";
+    const where = `GPU ${placement.gpu_indices.join(", ")}`;
+    const names = [...new Set(placement.gpu_names)].join(", ");
+    return `${placement.host ? `${placement.host} ` : ""}${where} · ${names}`;
+  }
+
+  // One unbreakable piece per flag and its value, so a narrow screen wraps between flags only.
+  function renderFlags(code, flags) {
+    const pieces = flags ? flags.split(/ (?=--)/) : [dash];
+    code.replaceChildren(
+      ...pieces.flatMap((piece, i) => {
+        const span = document.createElement("span");
+        span.className = "flag";
+        span.textContent = piece;
+        return i ? [" ", span] : [span];
+      }),
+    );
+  }
+
+  function renderFit(answer) {
+    const fits = $("fit-fits");
+    if (answer.fits === null) {
+      setText(fits, "unknown: no live GPU data");
+      setLevel(fits, "warn");
+    } else {
+      setText(fits, answer.fits ? "yes" : "no");
+      setLevel(fits, answer.fits ? "ok" : "bad");
     }
-    for (const note of answer.notes ?? []) {
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = typeof note === "string" ? note : (note.text ?? JSON.stringify(note));
-      children.push(p);
-    }
-    result.replaceChildren(...children);
+    const parallel = answer.tensor_parallel > 1 ? `, tensor parallel ${answer.tensor_parallel}` : "";
+    setText(
+      $("fit-request"),
+      `${answer.model} on ${answer.engine}, ${answer.quantization}, ` +
+        `${fmtWhole(answer.context_length)} tokens × ${answer.concurrency}${parallel}`,
+    );
+    setText(
+      $("fit-required"),
+      `${fmtMib(answer.required_mib)} held; needs at least ${fmtWhole(answer.need_mib_per_gpu)} MiB per GPU`,
+    );
+    const placement = answer.placement;
+    setText($("fit-best-gpu"), bestGpuText(placement));
+    setText($("fit-headroom"), placement ? fmtMib(placement.headroom_mib) : dash);
+    setText(
+      $("fit-max-context"),
+      isNum(answer.max_context_tokens) ? `${fmtWhole(answer.max_context_tokens)} tokens` : dash,
+    );
+    renderFlags($("fit-flags"), answer.flags);
+    fillList($("fit-errors"), answer.errors);
+    fillList($("fit-notes"), answer.notes);
+    $("fit-answer").hidden = false;
   }
 
   initCharts();

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
-from playwright.sync_api import Page, Route
+from playwright.sync_api import Page, Response, Route
 
+from gpu_insight.estimate.kv_cache import KvCacheDtype
+from gpu_insight.estimate.request import ENGINES
+from gpu_insight.estimate.weights import WEIGHT_FORMATS
 from tests.support.collector_process import CollectorProcess
 from tests.web.collector_http import get_json
 from tests.web.conftest import ENDPOINT_API_KEY, WatchedPage
@@ -315,3 +321,189 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
         path=str(artifacts_dir / "dashboard-endpoint-1440x900-light.png"), full_page=True
     )
     assert watched_page.errors == []
+
+
+# --- the "Will it fit?" form, which posts to the plugin's POST /vram-check ----------------------
+
+FIT_FORM_BODY = {
+    "model": "Qwen/Qwen2.5-7B-Instruct",
+    "engine": "vllm",
+    "quantization": "none",
+    "kv_cache_dtype": "auto",
+    "context_length": 8192,
+}
+
+READ_FIT = """() => {
+  const text = (id) => document.getElementById(id).textContent;
+  const items = (id) => [...document.getElementById(id).children].map((li) => li.textContent);
+  return {
+    fits: text("fit-fits"),
+    fitsLevel: document.getElementById("fit-fits").dataset.level,
+    request: text("fit-request"),
+    required: text("fit-required"),
+    bestGpu: text("fit-best-gpu"),
+    headroom: text("fit-headroom"),
+    maxContext: text("fit-max-context"),
+    flags: text("fit-flags"),
+    errors: document.getElementById("fit-errors-row").hidden ? null : items("fit-errors"),
+    notes: document.getElementById("fit-notes-row").hidden ? null : items("fit-notes"),
+  };
+}"""
+
+SELECT_OPTIONS = """(name) =>
+  [...document.querySelector(`#fit-form select[name="${name}"]`).options].map((o) => o.value)"""
+
+
+def post_vram_check(endpoint_base_url: str, body: dict[str, Any]) -> tuple[int, Any]:
+    """POST /vram-check through the gateway with the endpoint key, as the page does."""
+    request = urllib.request.Request(
+        f"{endpoint_base_url}/vram-check",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"X-Api-Key": ENDPOINT_API_KEY, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def mib(value: float) -> str:
+    return f"{int(rounded(value, '1')):,} MiB ({gib(value)})"
+
+
+def expected_fit(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the result panel shows for an answer of POST /vram-check."""
+    placement = answer["placement"]
+    best_gpu = "none"
+    if placement is not None:
+        host = f"{placement['host']} " if placement["host"] else ""
+        indices = ", ".join(str(i) for i in placement["gpu_indices"])
+        names = ", ".join(dict.fromkeys(placement["gpu_names"]))
+        best_gpu = f"{host}GPU {indices} · {names}"
+    parallel = (
+        f", tensor parallel {answer['tensor_parallel']}" if answer["tensor_parallel"] > 1 else ""
+    )
+    fits = {True: "yes", False: "no", None: "unknown: no live GPU data"}[answer["fits"]]
+    return {
+        "fits": fits,
+        "fitsLevel": {True: "ok", False: "bad", None: "warn"}[answer["fits"]],
+        "request": (
+            f"{answer['model']} on {answer['engine']}, {answer['quantization']}, "
+            f"{answer['context_length']:,} tokens × {answer['concurrency']}{parallel}"
+        ),
+        "required": (
+            f"{mib(answer['required_mib'])} held; needs at least "
+            f"{int(rounded(answer['need_mib_per_gpu'], '1')):,} MiB per GPU"
+        ),
+        "bestGpu": best_gpu,
+        "headroom": mib(placement["headroom_mib"]) if placement else DASH,
+        "maxContext": (
+            DASH
+            if answer["max_context_tokens"] is None
+            else f"{answer['max_context_tokens']:,} tokens"
+        ),
+        "flags": answer["flags"] or DASH,
+        "errors": answer["errors"] or None,
+        "notes": answer["notes"] or None,
+    }
+
+
+# The rows of an answer that do not move with the replayed free memory.
+STEADY_ROWS = ("fits", "fitsLevel", "request", "bestGpu")
+
+
+@pytest.fixture
+def endpoint_dashboard(watched_page: WatchedPage, endpoint_base_url: str) -> WatchedPage:
+    """The dashboard served through the endpoint gateway, its fit form shown."""
+    watched_page.page.set_viewport_size({"width": 1440, "height": 900})
+    watched_page.page.goto(f"{endpoint_base_url}/dashboard#key={ENDPOINT_API_KEY}")
+    watched_page.page.wait_for_selector("#fit-panel", state="visible")
+    return watched_page
+
+
+def submit_fit_form(page: Page, model: str) -> Response:
+    """Fill the form as a user would for FIT_FORM_BODY (with `model`); the POST's response."""
+    page.fill('#fit-form input[name="model"]', model)
+    page.select_option('#fit-form select[name="engine"]', FIT_FORM_BODY["engine"])
+    page.fill('#fit-form input[name="context_length"]', str(FIT_FORM_BODY["context_length"]))
+    with page.expect_response(lambda r: r.url.endswith("/vram-check")) as posted:
+        page.click("#fit-form button[type=submit]")
+    return posted.value
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [
+        ("engine", list(ENGINES)),
+        ("quantization", ["none", *WEIGHT_FORMATS]),
+        ("kv_cache_dtype", list(get_args(KvCacheDtype))),
+    ],
+)
+def test_fit_form_choices_are_the_values_vram_check_accepts(
+    endpoint_dashboard: WatchedPage, name: str, accepted: list[str]
+) -> None:
+    assert endpoint_dashboard.page.evaluate(SELECT_OPTIONS, name) == accepted
+
+
+def test_fit_form_posts_exactly_the_vram_check_parameters(
+    endpoint_dashboard: WatchedPage,
+) -> None:
+    response = submit_fit_form(endpoint_dashboard.page, FIT_FORM_BODY["model"])
+    assert response.request.post_data_json == FIT_FORM_BODY
+    assert response.request.headers["x-api-key"] == ENDPOINT_API_KEY
+    assert response.status == 200
+
+
+def test_fit_form_shows_the_answer_of_vram_check(
+    endpoint_dashboard: WatchedPage, endpoint_base_url: str
+) -> None:
+    page = endpoint_dashboard.page
+    answer = submit_fit_form(page, FIT_FORM_BODY["model"]).json()
+    page.wait_for_selector("#fit-answer", state="visible")
+    shown = page.evaluate(READ_FIT)
+    assert shown == expected_fit(answer)
+    status, direct = post_vram_check(endpoint_base_url, FIT_FORM_BODY)
+    assert status == 200
+    assert direct["live_data"], "the gateway's collector gave no live GPU data"
+    assert {row: shown[row] for row in STEADY_ROWS} == {
+        row: expected_fit(direct)[row] for row in STEADY_ROWS
+    }
+    assert page.locator("#fit-status").is_hidden()
+    assert endpoint_dashboard.errors == []
+
+
+def test_fit_form_shows_the_message_of_a_rejected_request(
+    endpoint_dashboard: WatchedPage, endpoint_base_url: str, artifacts_dir: Path
+) -> None:
+    page = endpoint_dashboard.page
+    response = submit_fit_form(page, "no-such-model")
+    body = {**FIT_FORM_BODY, "model": "no-such-model"}
+    status, refusal = post_vram_check(endpoint_base_url, body)
+    assert (response.status, response.json()) == (status, refusal)
+    assert status == 400 and refusal["error"] == "bad_request"
+    page.wait_for_selector('#fit-status[data-level="bad"]')
+    assert page.locator("#fit-status").inner_text() == refusal["message"]
+    assert page.locator("#fit-answer").is_hidden()
+    page.locator("#fit-panel").screenshot(
+        path=str(artifacts_dir / "dashboard-endpoint-fit-refused-1440x900-light.png")
+    )
+    # Chromium reports every 4xx fetch on the console; nothing else may appear there.
+    assert [e for e in endpoint_dashboard.errors if "status of 400" not in e] == []
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_fit_result_screenshots_are_saved(
+    endpoint_dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: str
+) -> None:
+    page = endpoint_dashboard.page
+    page.emulate_media(color_scheme=scheme)
+    page.set_viewport_size({"width": width, "height": height})
+    submit_fit_form(page, FIT_FORM_BODY["model"])
+    page.wait_for_selector("#fit-answer", state="visible")
+    path = artifacts_dir / f"dashboard-endpoint-fit-{width}x{height}-{scheme}.png"
+    page.locator("#fit-panel").screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+    assert endpoint_dashboard.errors == []
