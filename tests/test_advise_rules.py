@@ -47,6 +47,18 @@ def test_vllm_process_needs_no_engine_advice() -> None:
     assert fired(situation([gpu], [process(7, gpu, "vllm")]), "serve-with-an-engine") == []
 
 
+def test_a_deployment_planned_on_plain_transformers_is_told_to_use_vllm() -> None:
+    s = situation([h100()], planned=True, engine="transformers", model="Qwen/Qwen2.5-7B")
+    [suggestion] = fired(s, "serve-with-an-engine")
+    assert suggestion.title.startswith("Qwen/Qwen2.5-7B is planned on plain transformers")
+    assert suggestion.change.startswith("vllm serve Qwen/Qwen2.5-7B --port 8000")
+
+
+def test_a_deployment_planned_on_vllm_needs_no_engine_advice() -> None:
+    s = situation([h100()], planned=True, engine="vllm", model="Qwen/Qwen2.5-7B")
+    assert fired(s, "serve-with-an-engine") == []
+
+
 # --- weights-do-not-fit -----------------------------------------------------------------------
 
 

@@ -19,6 +19,10 @@ _PREALLOCATING = ("vllm", "sglang", "tgi")  # they reserve memory on purpose: "f
 
 
 def serve_with_an_engine(s: Situation) -> Iterator[Suggestion]:
+    if s.planned and s.engine == "transformers" and s.model:
+        yield _engine_suggestion(
+            s.model, f"{s.model} is planned on plain transformers", {"model": s.model}
+        )
     for gpu in s.gpus:
         for p in s.processes_on(gpu):
             if p.attribution.engine != "transformers":
@@ -26,29 +30,35 @@ def serve_with_an_engine(s: Situation) -> Iterator[Suggestion]:
             if (p.used_memory_mib or 0.0) < _NAIVE_SERVER_MIN_MIB:
                 continue
             model = p.attribution.model or "<model>"
-            yield Suggestion(
-                id="serve-with-an-engine",
-                severity="warning",
-                title=f"{model} runs on plain transformers (pid {p.pid}): serve it with vLLM "
-                "or SGLang",
-                change=f"vllm serve {model} --port 8000  (or: python -m sglang.launch_server "
-                f"--model-path {model}); point Dify's OpenAI-compatible provider at it",
-                evidence={
-                    "pid": p.pid,
-                    "model": model,
-                    "gpu": f"{gpu.index} {gpu.name}",
-                    "used_gib": gib(p.used_memory_mib or 0.0),
-                },
-                expected_effect=(
-                    "continuous batching and a paged KV cache: concurrent users share one copy "
-                    "of the weights and the cache is not reserved per request — several times "
-                    "the throughput of a generate() loop"
-                ),
-                source="vLLM and SGLang docs (PagedAttention, continuous batching)",
-                scope=model,
-                focus=("throughput", "memory", "cost"),
-                gain=0.7,
+            evidence = {
+                "pid": p.pid,
+                "model": model,
+                "gpu": f"{gpu.index} {gpu.name}",
+                "used_gib": gib(p.used_memory_mib or 0.0),
+            }
+            yield _engine_suggestion(
+                model, f"{model} runs on plain transformers (pid {p.pid})", evidence
             )
+
+
+def _engine_suggestion(model: str, situation: str, evidence: dict) -> Suggestion:
+    return Suggestion(
+        id="serve-with-an-engine",
+        severity="warning",
+        title=f"{situation}: serve it with vLLM or SGLang",
+        change=f"vllm serve {model} --port 8000  (or: python -m sglang.launch_server "
+        f"--model-path {model}); point Dify's OpenAI-compatible provider at it",
+        evidence=evidence,
+        expected_effect=(
+            "continuous batching and a paged KV cache: concurrent users share one copy "
+            "of the weights and the cache is not reserved per request — several times "
+            "the throughput of a generate() loop"
+        ),
+        source="vLLM and SGLang docs (PagedAttention, continuous batching)",
+        scope=model,
+        focus=("throughput", "memory", "cost"),
+        gain=0.7,
+    )
 
 
 def busy_but_slow(s: Situation) -> Iterator[Suggestion]:
