@@ -438,7 +438,13 @@ class MetricsPage:
         """The body and content type the scraper asked for (OpenMetrics or text 0.0.4)."""
         encoder, content_type = choose_encoder(accept or "")
         runtime = self._runtime
-        counters = (runtime.self_metrics.samples_total, runtime.store.listener_errors_total)
+        # Errors too: a failing sampler counts them without publishing a new sample.
+        errors = sum(dict(runtime.self_metrics.errors_by_call).values())
+        counters = (
+            runtime.self_metrics.samples_total,
+            runtime.store.listener_errors_total,
+            errors,
+        )
         body = self._cache.get(
             runtime.store.latest(), content_type, lambda: encoder(self._registry), counters
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gpu_insight.collector.attribution import PID_NOT_VISIBLE, Attributor
-from gpu_insight.collector.config import AttributionConfig, AttributionRule
+from gpu_insight.collector.config import AttributionConfig, AttributionRule, ConfigError
 from tests.collector.fake_docker import fake_docker, inspect_document
 from tests.collector.fake_proc import FakeProc
 
@@ -133,7 +133,7 @@ def test_labels_win_over_rules_and_rules_fill_the_rest(proc: FakeProc) -> None:
 
 
 def test_invalid_rule_pattern_is_reported_with_its_position(proc: FakeProc) -> None:
-    with pytest.raises(ValueError, match=r"attribution\.rules\[0\]\.match_model"):
+    with pytest.raises(ConfigError, match=r"attribution\.rules\[0\]\.match_model"):
         attributor(proc, rules=[AttributionRule(match_model="(", app="x")])
 
 

@@ -102,6 +102,19 @@ def test_missing_replay_trace_exits_2_with_a_clear_message(
     assert "cannot read replay trace" in capsys.readouterr().err
 
 
+def test_invalid_attribution_pattern_exits_2_naming_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "usage.sqlite3"
+    path = tmp_path / "collector.yaml"
+    path.write_text(
+        f"accounting:\n  db_path: {db}\n"
+        "attribution:\n  rules:\n    - match_model: '('\n      app: x\n"
+    )
+    assert main(["--config", str(path)]) == EXIT_USAGE
+    assert "attribution.rules[0].match_model" in capsys.readouterr().err
+
+
 def test_invalid_flags_never_print_the_token(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--host", "0.0.0.0", "--port", "0", "--token", SECRET]) == EXIT_USAGE
     captured = capsys.readouterr()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import socket
 import threading
 import time
 from pathlib import Path
@@ -37,6 +39,31 @@ def process(port: int, engine: str = "vllm", pid: int = 4100, **attribution) -> 
 
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
+
+
+class NotHttpServer:
+    """Answers one connection with an SSH banner, as a port taken by another service would."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(1)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._answer_once, daemon=True)
+
+    def _answer_once(self) -> None:
+        connection, _ = self._sock.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    def __enter__(self) -> NotHttpServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._sock.close()
+        self._thread.join(timeout=5)
 
 
 def test_detected_vllm_gets_rates_percentiles_and_identity() -> None:
@@ -133,6 +160,38 @@ def test_credentials_in_a_target_url_are_not_shown() -> None:
         scraper.scrape_once()
     [metrics] = scraper.latest()
     assert "s3cret" not in metrics.url and metrics.url == f"{server.url}/metrics"
+
+
+def test_credentials_in_a_target_url_are_sent_as_basic_auth() -> None:
+    with CannedServer({"/metrics": text("ocr_service.txt")}) as server:
+        url = server.url.replace("http://", "http://user:s3cret@") + "/metrics"
+        scraper = EngineScraper(EnginesConfig(extra_targets=[EngineTarget(url=url)]))
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.up
+    assert server.seen_authorization == ["Basic " + base64.b64encode(b"user:s3cret").decode()]
+
+
+def test_unusable_target_url_is_down_without_showing_its_password() -> None:
+    url = "http://user:s3cret@localhost:notaport/metrics"
+    scraper = EngineScraper(EnginesConfig(extra_targets=[EngineTarget(url=url)]))
+    scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert not metrics.up
+    assert metrics.error is not None and "s3cret" not in metrics.error
+
+
+def test_port_not_speaking_http_is_down_and_other_engines_are_still_scraped() -> None:
+    with (
+        NotHttpServer() as broken,
+        CannedServer({"/metrics": text("vllm_before.txt")}) as healthy,
+    ):
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(broken.url), pid=1), process(port_of(healthy.url), pid=2)])
+        scraper.scrape_once()
+    by_pid = {metrics.pids[0]: metrics for metrics in scraper.latest()}
+    assert (by_pid[1].up, by_pid[1].error) == (False, "unreadable HTTP answer (BadStatusLine)")
+    assert by_pid[2].up
 
 
 def test_engines_no_longer_running_disappear() -> None:

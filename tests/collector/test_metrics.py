@@ -257,3 +257,13 @@ def test_scrapes_between_two_samples_share_one_rendering() -> None:
     assert page.render(None)[0] is first
     runtime.store.publish(sample_snapshot())
     assert page.render(None)[0] is not first
+
+
+def test_errors_counted_between_two_samples_show_at_the_next_scrape() -> None:
+    runtime = make_runtime()
+    runtime.store.publish(sample_snapshot())
+    page = MetricsPage(runtime)
+    page.render(None)
+    runtime.self_metrics.count_error("sampler_tick")  # a failed tick publishes nothing
+    scraped = samples_of(page.render(None)[0].decode())
+    assert value(scraped, "gpu_insight_collect_errors_total", call="sampler_tick") == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gpu_insight.collector.config import AttributionConfig, AttributionRule
+from gpu_insight.collector.config import AttributionConfig, AttributionRule, ConfigError
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _compile(index: int, rule: AttributionRule) -> _CompiledRule:
         try:
             return re.compile(text)
         except re.error as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"attribution.rules[{index}].{field} is not a valid regular expression: {exc}"
             ) from exc
 

@@ -6,12 +6,15 @@ missing or slow engine never delays sampling.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import logging
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
 
 from gpu_insight.collector.config import EnginesConfig
 from gpu_insight.collector.engines.exposition import ExpositionError
@@ -35,8 +38,9 @@ class FetchError(Exception):
 
 
 def fetch_text(url: str, timeout_s: float) -> str:
+    """The body at `url`; a `user:password@` in it is sent as HTTP basic auth."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with urllib.request.urlopen(_request(url), timeout=timeout_s) as response:
             return response.read(_MAX_BODY_BYTES).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         raise FetchError(f"HTTP {exc.code}") from None
@@ -46,6 +50,20 @@ def fetch_text(url: str, timeout_s: float) -> str:
         raise FetchError(f"no answer within {timeout_s:g} s") from None
     except OSError as exc:
         raise FetchError(f"unreachable ({exc.strerror or type(exc).__name__})") from None
+    # Their texts may quote the URL, credentials included: only the kind is shown.
+    except (ValueError, http.client.InvalidURL) as exc:
+        raise FetchError(f"not a usable http(s) URL ({type(exc).__name__})") from None
+    except http.client.HTTPException as exc:  # not HTTP on that port, or a broken-off answer
+        raise FetchError(f"unreadable HTTP answer ({type(exc).__name__})") from None
+
+
+def _request(url: str) -> urllib.request.Request:
+    parts = urlsplit(url)
+    request = urllib.request.Request(shown_url(url))
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
+    return request
 
 
 class EngineScraper:

@@ -86,13 +86,14 @@ def configured_target(target: EngineTarget) -> Target:
 
 def shown_url(url: str) -> str:
     """The URL without user:password, so that answers never carry credentials."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # cannot tell where credentials would be: show nothing of it
+        return "(invalid URL)"
+    if "@" not in parts.netloc:
         return url
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    # Not rebuilt from hostname and port: those raise for a malformed port.
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _first(values: Iterable[str | None]) -> str | None:
