@@ -45,5 +45,5 @@ class VramCheckEndpoint(Endpoint):
         except VramCheckError as error:
             return json_error(400, str(error), "bad_request")
         except Exception:  # the SDK's own 500 would echo the exception text
-            return unexpected_error_response()
+            return unexpected_error_response(r)
         return json_response(answer.model_dump(mode="json"))

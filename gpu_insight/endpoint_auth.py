@@ -83,8 +83,10 @@ def collector_error_response(error: CollectorError | SettingsError) -> Response:
     return json_error(502, str(error), "collector_error")
 
 
-def unexpected_error_response() -> Response:
-    """For anything unforeseen: a fixed text, since exception texts may carry detail."""
+def unexpected_error_response(request: Request) -> Response:
+    """For anything unforeseen, called while handling it: the traceback goes to the plugin's
+    log, the caller gets a fixed text, since exception texts may carry detail."""
+    logger.exception("endpoint %s %s failed", request.method, request.path)
     return json_error(
         500, "The endpoint failed unexpectedly; see the plugin's log in Dify.", "internal_error"
     )
@@ -105,5 +107,4 @@ def serve_with_collectors(
     except (CollectorError, SettingsError) as error:
         return collector_error_response(error)
     except Exception:
-        logger.exception("endpoint %s %s failed", request.method, request.path)
-        return unexpected_error_response()
+        return unexpected_error_response(request)

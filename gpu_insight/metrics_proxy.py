@@ -19,7 +19,7 @@ def pick_collector_url(settings: CollectorSettings, position: str | None) -> str
         return settings.urls[0]
     last = len(settings.urls) - 1
     text = position.strip()
-    if not text.isdigit() or int(text) > last:
+    if not text.isdecimal() or int(text) > last:  # isdigit() passes "²", int() does not
         raise ParameterError(
             f"{COLLECTOR_QUERY}: {text[:20]!r} is not accepted; use a position from 0 to {last} "
             "in the endpoint's collector_url list."

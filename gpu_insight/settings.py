@@ -38,27 +38,36 @@ def parse_collector_urls(text: str | None) -> tuple[str, ...]:
         )
     urls: list[str] = []
     for part in parts:
-        split = urlsplit(part)
-        if split.username is not None or split.password is not None:
-            # Said without echoing the value: it holds a secret.
+        # Checked before parsing and said without echoing the value, which holds a secret:
+        # "admin:secret@host" without a scheme has no user name for urlsplit to find.
+        if "@" in part:
             raise SettingsError(
                 "collector_url must not contain a user name or password; put the token in "
                 "collector_token instead."
             )
+        try:
+            split = urlsplit(part)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            raise _not_an_http_url(part) from None
         if split.scheme not in ("http", "https") or not split.hostname:
-            raise SettingsError(
-                f"collector_url {part!r} is not an http(s) URL; enter e.g. {URL_EXAMPLE}, "
-                "several separated by commas."
-            )
+            raise _not_an_http_url(part)
+        url = f"{split.scheme}://{split.netloc}{split.path}".rstrip("/")
         if split.query or split.fragment:
+            # Only the base is echoed: a query may carry a token.
             raise SettingsError(
-                f"collector_url {part!r} must not have a query or fragment; enter the base URL, "
+                f"collector_url {url!r} must not have a query or fragment; enter the base URL, "
                 f"e.g. {URL_EXAMPLE}."
             )
-        url = f"{split.scheme}://{split.netloc}{split.path}".rstrip("/")
         if url not in urls:
             urls.append(url)
     return tuple(urls)
+
+
+def _not_an_http_url(part: str) -> SettingsError:
+    return SettingsError(
+        f"collector_url {part!r} is not an http(s) URL; enter e.g. {URL_EXAMPLE}, "
+        "several separated by commas."
+    )
 
 
 def parse_price_per_gpu_hour(value: Any) -> float | None:

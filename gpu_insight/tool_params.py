@@ -15,6 +15,7 @@ from gpu_insight.schemas import Gpu, Snapshot
 
 ALL_GPUS = "all"
 MAX_TEXT_PARAMETER_CHARS = 256
+MAX_GPU_INDEX = 1023
 
 
 class ParameterError(ValueError):
@@ -49,7 +50,7 @@ def parse_gpu_selector(value: Any, name: str = "gpu") -> GpuSelector:
     if isinstance(value, int):
         return GpuSelector(index=_gpu_index(value, name, accepted))
     text = str(value).strip()
-    if text.lstrip("-").isdigit():
+    if text.removeprefix("-").isdecimal():  # isdecimal, not isdigit: int() cannot read "²"
         return GpuSelector(index=_gpu_index(int(text), name, accepted))
     if text[:4].upper() in ("GPU-", "MIG-") and len(text) > 4:
         return GpuSelector(uuid=text[:4].upper() + text[4:])
@@ -68,8 +69,16 @@ def parse_optional_text(value: Any, name: str) -> str | None:
 def parse_choice[ChoiceT: str](
     value: Any, name: str, choices: Sequence[ChoiceT], default: ChoiceT
 ) -> ChoiceT:
+    choice = parse_optional_choice(value, name, choices)
+    return default if choice is None else choice
+
+
+def parse_optional_choice[ChoiceT: str](
+    value: Any, name: str, choices: Sequence[ChoiceT]
+) -> ChoiceT | None:
+    """One of `choices`, or None when the parameter is empty."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return default
+        return None
     text = str(value).strip().lower()
     for choice in choices:
         if choice == text:
@@ -114,8 +123,8 @@ def select_gpus(
 
 
 def _gpu_index(index: int, name: str, accepted: str) -> int:
-    if not 0 <= index <= 1023:
-        raise ParameterError(f"{name}: {index} is out of range; {accepted} (0 or more).")
+    if not 0 <= index <= MAX_GPU_INDEX:
+        raise ParameterError(f"{name}: {index} is out of range; {accepted} (0 to {MAX_GPU_INDEX}).")
     return index
 
 

@@ -20,6 +20,7 @@ DEFAULT_WINDOW = "24h"
 GROUP_BYS: tuple[GroupBy, ...] = ("app", "team", "model", "container", "gpu")
 DEFAULT_GROUP_BY: GroupBy = "app"
 TIME_EXAMPLE = INSTANT_EXAMPLE
+LATEST_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time a report can print
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,18 @@ def parse_time(value: Any, name: str) -> float | None:
         raise ParameterError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
     text = str(value).strip()
     try:
-        return parse_instant(text)
+        seconds = parse_instant(text)
     except InstantError as exc:
         problem = (
             "is out of range" if exc.out_of_range else "is not an ISO-8601 time or epoch seconds"
         )
         raise ParameterError(f"{name}: {text[:60]!r} {problem}; use e.g. {TIME_EXAMPLE}.") from None
+    if seconds > LATEST_TIME_S:  # e.g. epoch milliseconds
+        raise ParameterError(
+            f"{name}: {text[:60]!r} is out of range (epoch seconds, not milliseconds); "
+            f"use e.g. {TIME_EXAMPLE}."
+        )
+    return seconds
 
 
 def parse_price(value: Any, name: str, default: float | None) -> float | None:

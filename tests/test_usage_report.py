@@ -79,6 +79,11 @@ def test_a_time_that_is_not_iso_or_epoch_names_the_parameter(value: Any) -> None
         parse_time(value, "from")
 
 
+def test_a_time_in_epoch_milliseconds_is_out_of_range_naming_the_parameter() -> None:
+    with pytest.raises(ParameterError, match=r"^to: '1748736000000' is out of range \(epoch"):
+        parse_time("1748736000000", "to")
+
+
 def test_from_not_before_to_is_a_parameter_error() -> None:
     with pytest.raises(ParameterError, match=r"^from: must be earlier than to"):
         query({"from": "1748822400", "to": "1748736000"})

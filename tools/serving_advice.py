@@ -8,7 +8,11 @@ from gpu_insight.advise import FOCUSES
 from gpu_insight.advise.answer import ENGINES, serving_advice
 from gpu_insight.fleet import CollectorFleet
 from gpu_insight.settings import collector_settings
-from gpu_insight.tool_params import parse_choice, parse_gpu_selector, parse_optional_text
+from gpu_insight.tool_params import (
+    parse_gpu_selector,
+    parse_optional_choice,
+    parse_optional_text,
+)
 
 
 class ServingAdviceTool(Tool):
@@ -17,15 +21,15 @@ class ServingAdviceTool(Tool):
         selector = parse_gpu_selector(tool_parameters.get("gpu"))
         host = parse_optional_text(tool_parameters.get("host"), "host")
         model = parse_optional_text(tool_parameters.get("model"), "model")
-        engine = tool_parameters.get("engine") or None
-        focus = tool_parameters.get("focus") or None
+        engine = parse_optional_choice(tool_parameters.get("engine"), "engine", ENGINES)
+        focus = parse_optional_choice(tool_parameters.get("focus"), "focus", FOCUSES)
         answer = serving_advice(
             CollectorFleet.from_settings(collector_settings(self.runtime.credentials)).snapshot(),
             selector=selector,
             host=host,
             model=model,
-            engine=parse_choice(engine, "engine", ENGINES, "vllm") if engine else None,
-            focus=parse_choice(focus, "focus", FOCUSES, "memory") if focus else None,
+            engine=engine,
+            focus=focus,
         )
         yield self.create_json_message(answer.as_json())
         yield self.create_text_message(answer.advice.text())

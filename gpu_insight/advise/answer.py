@@ -12,7 +12,7 @@ from gpu_insight.estimate.catalog import UnknownModelError, normalize
 from gpu_insight.schemas import Engine, Snapshot
 from gpu_insight.tool_params import GpuSelector, select_gpus
 
-ENGINES: tuple[str, ...] = tuple(e for e in get_args(Engine) if e != "unknown")
+ENGINES: tuple[Engine, ...] = tuple(e for e in get_args(Engine) if e != "unknown")
 
 
 @dataclass(frozen=True)

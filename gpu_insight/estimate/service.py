@@ -6,6 +6,7 @@ come from a snapshot callable so that a missing collector only removes the live 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,7 +51,8 @@ def request_from_params(params: Mapping[str, Any]) -> VramRequest:
             value = value.strip()
         if name == "model_config":
             values["model_config_json"] = value
-        elif name == "gpu_memory_utilization" and value in {"auto", 0}:
+        # A tuple, not a set: a list or object value must reach validation, not fail to hash.
+        elif name == "gpu_memory_utilization" and value in ("auto", 0):
             continue
         elif (name == "tensor_parallel" and value != "auto") or name in {
             "context_length",
@@ -71,7 +73,7 @@ def _whole(value: Any, name: str) -> int:
         number = float(value)
     except (TypeError, ValueError):
         raise VramCheckError(f"{name} must be a whole number, got {value!r}") from None
-    if number != int(number):
+    if not math.isfinite(number) or number != int(number):
         raise VramCheckError(f"{name} must be a whole number, got {value!r}")
     return int(number)
 

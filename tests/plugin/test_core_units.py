@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from gpu_insight.endpoint_auth import check_api_key
+from gpu_insight.endpoint_auth import check_api_key, unexpected_error_response
 from gpu_insight.fleet import merge_snapshots
+from gpu_insight.metrics_proxy import pick_collector_url
 from gpu_insight.process_view import build_process_view
-from gpu_insight.settings import SettingsError, parse_collector_urls, parse_price_per_gpu_hour
+from gpu_insight.settings import (
+    CollectorSettings,
+    SettingsError,
+    parse_collector_urls,
+    parse_price_per_gpu_hour,
+)
 from gpu_insight.status_view import build_status_view
-from gpu_insight.tool_params import GpuSelector, ParameterError, parse_gpu_selector, select_gpus
+from gpu_insight.tool_params import (
+    GpuSelector,
+    ParameterError,
+    parse_gpu_selector,
+    parse_optional_choice,
+    select_gpus,
+)
 from tests.support.synthetic_trace import synthetic_snapshot
 
 
@@ -32,10 +46,27 @@ def test_gpu_selector_accepts_all_an_index_or_a_uuid(value: object, expected: Gp
     assert parse_gpu_selector(value) == expected
 
 
-@pytest.mark.parametrize("value", [-1, "1.5", True, "first", "GPU-"])
+@pytest.mark.parametrize("value", [-1, "1.5", True, "first", "GPU-", "--1", "²"])
 def test_gpu_selector_rejects_anything_else_naming_the_parameter(value: object) -> None:
     with pytest.raises(ParameterError, match=r"^gpu: .*use 'all', a GPU index"):
         parse_gpu_selector(value)
+
+
+@pytest.mark.parametrize("value", [-1, 1024, "2000"])
+def test_gpu_index_out_of_range_names_the_accepted_range(value: object) -> None:
+    with pytest.raises(ParameterError, match=r"is out of range; .*\(0 to 1023\)\.$"):
+        parse_gpu_selector(value)
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_an_empty_optional_choice_is_none(value: object) -> None:
+    assert parse_optional_choice(value, "engine", ("vllm", "sglang")) is None
+
+
+def test_an_optional_choice_is_read_case_insensitively_and_checked() -> None:
+    assert parse_optional_choice(" SGLang ", "engine", ("vllm", "sglang")) == "sglang"
+    with pytest.raises(ParameterError, match=r"^engine: 'trt' is not accepted; use one of vllm"):
+        parse_optional_choice("trt", "engine", ("vllm", "sglang"))
 
 
 def test_collector_urls_are_split_on_commas_normalised_and_deduplicated() -> None:
@@ -45,10 +76,22 @@ def test_collector_urls_are_split_on_commas_normalised_and_deduplicated() -> Non
     )
 
 
-def test_collector_urls_with_credentials_are_refused_without_echoing_them() -> None:
-    with pytest.raises(SettingsError) as raised:
-        parse_collector_urls("http://admin:hunter2@gpu:9470")
+@pytest.mark.parametrize("value", ["http://admin:hunter2@gpu:9470", "admin:hunter2@gpu:9470"])
+def test_collector_urls_with_credentials_are_refused_without_echoing_them(value: str) -> None:
+    with pytest.raises(SettingsError, match="must not contain a user name or password") as raised:
+        parse_collector_urls(value)
     assert "hunter2" not in str(raised.value)
+
+
+def test_a_collector_url_with_a_query_is_refused_echoing_only_its_base() -> None:
+    with pytest.raises(SettingsError, match="must not have a query") as raised:
+        parse_collector_urls("http://gpu:9470/?token=hunter2")
+    assert "'http://gpu:9470'" in str(raised.value) and "hunter2" not in str(raised.value)
+
+
+def test_a_collector_url_that_cannot_be_parsed_names_the_setting() -> None:
+    with pytest.raises(SettingsError, match=r"^collector_url 'http://\[::1' is not an http"):
+        parse_collector_urls("http://[::1")
 
 
 @pytest.mark.parametrize("value", ["abc", "-0.5", "nan", "inf"])
@@ -119,6 +162,27 @@ def test_a_missing_key_is_401_and_a_wrong_one_403_without_echoing_the_expected_k
     assert missing is not None and missing.status_code == 401
     assert wrong is not None and wrong.status_code == 403
     assert b"s3cret" not in wrong.get_data() and b"guess" not in wrong.get_data()
+
+
+@pytest.mark.parametrize("position", ["1", "-0", "²", "first"])
+def test_a_metrics_collector_position_outside_the_list_is_a_parameter_error(position: str) -> None:
+    settings = CollectorSettings(urls=("http://gpu:9470",), token=None)
+    with pytest.raises(ParameterError, match=r"^collector: .* use a position from 0 to 0"):
+        pick_collector_url(settings, position)
+
+
+def test_an_unexpected_endpoint_failure_is_logged_and_answered_with_a_fixed_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    try:
+        raise RuntimeError("detail-that-must-not-leave")
+    except RuntimeError:
+        with caplog.at_level(logging.ERROR, logger="gpu_insight.endpoint_auth"):
+            response = unexpected_error_response(request_with())
+    assert response.status_code == 500 and response.get_json()["error"] == "internal_error"
+    assert b"detail-that-must-not-leave" not in response.get_data()
+    assert [r.exc_info is not None for r in caplog.records] == [True]
+    assert caplog.records[0].getMessage() == "endpoint GET /status failed"
 
 
 def test_an_endpoint_without_a_configured_key_refuses_everyone() -> None:

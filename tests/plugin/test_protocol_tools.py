@@ -159,15 +159,17 @@ def test_gpu_processes_top_consumer_is_the_largest_row(
         assert result.variables["top_consumer"] == ""
 
 
-def test_gpu_processes_unattributed_memory_matches_the_unattributed_app_group(
+def test_gpu_processes_unattributed_memory_is_held_by_processes_without_app_or_team(
     plugin_runtime: PluginRuntime, credentials: dict[str, Any]
 ) -> None:
     result = succeeded(
-        plugin_runtime.invoke_tool("gpu_processes", {"group_by": "app"}, credentials)
+        plugin_runtime.invoke_tool("gpu_processes", {"group_by": "process"}, credentials)
     )
-    by_app = {c["consumer"]: c["used_memory_mib"] for c in result.jsons[0]["consumers"]}
-    # "unattributed" here means no app; the variable also counts processes with a team only.
-    assert result.variables["unattributed_mib"] <= by_app.get("unattributed", 0.0) + 0.1
+    consumers = result.jsons[0]["consumers"]
+    unattributed = [c for c in consumers if "app" not in c and "team" not in c]
+    assert result.variables["unattributed_mib"] == pytest.approx(
+        sum(c["used_memory_mib"] for c in unattributed), abs=0.1 * len(consumers) + 0.1
+    )
 
 
 def test_gpu_processes_for_one_gpu_lists_only_its_processes(
