@@ -116,6 +116,15 @@ def largest_context(
     return lo
 
 
+def _pool_capacity(s: Settings, layout: KvLayout, pool_bytes: float) -> tuple[int, float | None]:
+    """What a KV pool of `pool_bytes` holds: the largest context at the requested concurrency,
+    and how many sequences of the requested context fit (None when the pool is empty)."""
+    cap = s.spec.max_position_embeddings
+    max_context = largest_context(layout, max(pool_bytes, 0), s.concurrency, cap)
+    one = layout.sequence_bytes(s.context_length)
+    return max_context, (pool_bytes / one if one and pool_bytes > 0 else None)
+
+
 def _weights_line(s: Settings) -> tuple[float, BreakdownLine]:
     per_gpu = s.weight_bytes / s.gpus
     split = f" ÷ {s.gpus} GPUs" if s.gpus > 1 else ""
@@ -306,8 +315,7 @@ def plan_vllm(s: Settings, gpu: GpuTarget | None) -> Plan:
             "increasing `gpu_memory_utilization` or decreasing `max_model_len` when "
             "initializing the engine."
         )
-    concurrency = budget / one if one and budget > 0 else None
-    max_ctx = largest_context(layout, max(budget, 0), s.concurrency, s.spec.max_position_embeddings)
+    max_ctx, concurrency = _pool_capacity(s, layout, budget)
     flags = [f"--gpu-memory-utilization {util:.2f}", *flags, *_parallel_flags(s), *_quant_flags(s)]
     return Plan(lines, need, holds, max_ctx, concurrency, flags, errors)
 
@@ -359,13 +367,11 @@ def plan_sglang(s: Settings, gpu: GpuTarget | None) -> Plan:
         )
     if gpu.free_mib is not None and gpu.free_mib < holds:
         errors.append(f"needs {holds:,.0f} MiB per GPU but {gpu.free_mib:,.0f} MiB are free")
-    one = layout.sequence_bytes(s.context_length)
     return Plan(
         lines,
         need,
         holds,
-        largest_context(layout, max(pool, 0), s.concurrency, s.spec.max_position_embeddings),
-        pool / one if one and pool > 0 else None,
+        *_pool_capacity(s, layout, pool),
         [f"--mem-fraction-static {fraction:.2f}", *flags],
         errors,
     )
@@ -414,13 +420,11 @@ def plan_tgi(s: Settings, gpu: GpuTarget | None) -> Plan:
             f"Not enough memory to handle {TGI_MAX_BATCH_PREFILL_TOKENS} prefill "
             "tokens. You need to decrease `--max-batch-prefill-tokens`"
         )
-    one = layout.sequence_bytes(s.context_length)
     return Plan(
         lines,
         need,
         holds,
-        largest_context(layout, max(pool, 0), s.concurrency, s.spec.max_position_embeddings),
-        pool / one if one and pool > 0 else None,
+        *_pool_capacity(s, layout, pool),
         flags,
         errors,
     )

@@ -40,10 +40,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def live_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCollector]:
-    collector = LiveCollector(tmp_path_factory.mktemp("live-collector"))
-    try:
-        collector.wait_healthy()
+def live_collector() -> Iterator[LiveCollector]:
+    with LiveCollector() as collector:
         yield collector
-    finally:
-        collector.stop()

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from tests.support.collector_process import PLUGIN_ROOT, free_loopback_port
+from tests.support.collector_process import CollectorProcess
 
-STARTUP_TIMEOUT_S = 30.0
 NVIDIA_SMI_TIMEOUT_S = 30.0
 
 
@@ -34,60 +28,11 @@ def nvidia_smi(*args: str) -> list[list[str]]:
     ]
 
 
-class LiveCollector:
-    """`python -m gpu_insight.collector` on NVML, 127.0.0.1, a random token, state in tmp."""
+class LiveCollector(CollectorProcess):
+    """The collector reading NVML on 127.0.0.1 with a random token, books in a temporary folder."""
 
-    def __init__(self, state_dir: Path) -> None:
-        self.token = secrets.token_urlsafe(24)
-        self.port = free_loopback_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = state_dir / "collector.yaml"
-        config.write_text(f"accounting:\n  db_path: {state_dir / 'usage.sqlite3'}\n")
-        self._log = (state_dir / "collector.log").open("wb")
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gpu_insight.collector",
-                "--config",
-                str(config),
-                "--port",
-                str(self.port),
-                "--token",
-                self.token,
-            ],
-            cwd=PLUGIN_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._log_path = state_dir / "collector.log"
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise AssertionError(
-                    f"the collector exited (rc={self._process.returncode}):\n"
-                    + self._log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if self.get("/healthz").get("last_sample_age_s") is not None:
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(
-            f"the collector published no sample within {STARTUP_TIMEOUT_S:.0f} s:\n"
-            + self._log_path.read_text(errors="replace")[-3000:]
-        )
-
-    def get(self, path: str) -> dict[str, Any]:
-        request = urllib.request.Request(
-            self.url + path, headers={"Authorization": f"Bearer {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
+    def __init__(self) -> None:
+        super().__init__(trace=None)
 
     def snapshot_after(self, t: float, timeout_s: float = 10.0) -> dict[str, Any]:
         """The first snapshot collected at or after wall-clock time `t`."""
@@ -116,16 +61,6 @@ class LiveCollector:
             f"{what} not seen within {timeout_s:.0f} s; last snapshot's "
             f"processes: {last.get('processes')}, engines: {last.get('engines')}"
         )
-
-    def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=10)
-        self._log.close()
 
 
 def process_in(snapshot: dict[str, Any], pid: int) -> dict[str, Any] | None:

@@ -14,6 +14,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+from tests.support.processes import terminate
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 30.0
@@ -28,10 +31,11 @@ def free_loopback_port() -> int:
 
 
 class CollectorProcess:
-    """`python -m gpu_insight.collector --replay TRACE` on 127.0.0.1 with a random token."""
+    """`python -m gpu_insight.collector --replay TRACE` on 127.0.0.1 with a random token;
+    without a trace it reads NVML (the GPU tests)."""
 
     def __init__(
-        self, trace: Path, token: str | None = None, extra_args: list[str] | None = None
+        self, trace: Path | None, token: str | None = None, extra_args: list[str] | None = None
     ) -> None:
         self.trace = trace
         self.token = token or secrets.token_urlsafe(24)
@@ -58,8 +62,7 @@ class CollectorProcess:
                 sys.executable,
                 "-m",
                 "gpu_insight.collector",
-                "--replay",
-                str(self.trace),
+                *(["--replay", str(self.trace)] if self.trace else []),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -92,14 +95,7 @@ class CollectorProcess:
         )
 
     def stop(self) -> None:
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_S)
+        terminate(self._process, STOP_TIMEOUT_S)
         if self._state_dir is not None:
             self._state_dir.cleanup()
             self._state_dir = None
@@ -115,6 +111,14 @@ class CollectorProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def get(self, path: str) -> Any:
+        """The JSON answer of an authenticated GET."""
+        request = urllib.request.Request(
+            self.url + path, headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
 
     @property
     def output(self) -> str:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.processes import terminate
+
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PROVIDER = "gpu_insight"
 STARTUP_TIMEOUT_S = 60.0
@@ -129,15 +131,7 @@ class PluginRuntime:
         return self
 
     def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        terminate(self._process, STOP_TIMEOUT_S)
 
     def __enter__(self) -> PluginRuntime:
         return self.start()
