@@ -4,7 +4,7 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.endpoint_auth import json_error
+from gpu_insight.gateway import json_error
 from gpu_insight.web import static_asset
 
 

@@ -4,10 +4,10 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.endpoint_auth import json_response, serve_with_collectors
-from gpu_insight.fleet import CollectorFleet
-from gpu_insight.history_view import fleet_history, parse_history_seconds
-from gpu_insight.settings import CollectorSettings
+from gpu_insight.answers.history import history_json, parse_history_seconds
+from gpu_insight.gateway import json_response, serve_with_collectors
+from gpu_insight.sources.fleet import CollectorFleet
+from gpu_insight.sources.settings import CollectorSettings
 
 
 class HistoryEndpoint(Endpoint):
@@ -18,7 +18,7 @@ class HistoryEndpoint(Endpoint):
     ) -> Response:
         def history(collectors: CollectorSettings) -> Response:
             seconds = parse_history_seconds(r.args.get("seconds"))
-            clients = CollectorFleet.from_settings(collectors).clients
-            return json_response(fleet_history(clients, seconds).model_dump(mode="json"))
+            gathered = CollectorFleet.from_settings(collectors).history(seconds)
+            return json_response(history_json(gathered))
 
         return serve_with_collectors(r, settings, history)

@@ -4,9 +4,9 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.endpoint_auth import serve_with_collectors
-from gpu_insight.metrics_proxy import COLLECTOR_QUERY, scrape_collector
-from gpu_insight.settings import CollectorSettings
+from gpu_insight.answers.metrics import COLLECTOR_QUERY, scrape_collector
+from gpu_insight.gateway import serve_with_collectors
+from gpu_insight.sources.settings import CollectorSettings
 
 
 class MetricsEndpoint(Endpoint):

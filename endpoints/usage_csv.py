@@ -1,14 +1,14 @@
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.endpoint_auth import serve_with_collectors
-from gpu_insight.settings import CollectorSettings
-from gpu_insight.usage_params import parse_usage_query
-from gpu_insight.usage_report import build_usage_table, fetch_usage, usage_csv
+from gpu_insight.answers.usage import answer_usage, usage_csv
+from gpu_insight.answers.usage_query import parse_usage_query
+from gpu_insight.gateway import serve_with_collectors
+from gpu_insight.sources.fleet import CollectorFleet
+from gpu_insight.sources.settings import CollectorSettings
 
 
 class UsageCsvEndpoint(Endpoint):
@@ -18,12 +18,12 @@ class UsageCsvEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def usage(collectors: CollectorSettings) -> Response:
-            query = parse_usage_query(
-                dict(r.args), now=time.time(), default_price=None, price_name="price"
+            query = parse_usage_query(dict(r.args), default_price=None, price_name="price")
+            report = CollectorFleet.from_settings(collectors).usage(
+                query.from_t, query.to_t, query.group_by
             )
-            table = build_usage_table(fetch_usage(collectors, query), query)
             return Response(
-                usage_csv(table),
+                usage_csv(answer_usage(query, report)),
                 status=200,
                 content_type="text/csv; charset=utf-8",
                 headers={

@@ -4,23 +4,18 @@ from typing import Any
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
-from gpu_insight.estimate.service import summary_text, variables, vram_check
-from gpu_insight.fleet import CollectorFleet
+from gpu_insight.answers.answer import emit
+from gpu_insight.answers.vram import answer_vram, parse_vram_request
 from gpu_insight.schemas import Snapshot
-from gpu_insight.settings import collector_settings
+from gpu_insight.sources.fleet import CollectorFleet, Gathered
 
 
 class VramCheckTool(Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage]:
         # Parameter errors propagate: the node fails with their text. A collector that cannot
-        # be read only removes the live part of the answer.
-        def snapshot() -> Snapshot:
-            return CollectorFleet.from_settings(
-                collector_settings(self.runtime.credentials)
-            ).snapshot()
+        # be read (or is not set up) only removes the live part of the answer.
+        def snapshot() -> Gathered[Snapshot]:
+            return CollectorFleet.from_values(self.runtime.credentials).snapshot()
 
-        answer = vram_check(tool_parameters, snapshot)
-        yield self.create_json_message(answer.model_dump(mode="json"))
-        yield self.create_text_message(summary_text(answer))
-        for name, value in variables(answer).items():
-            yield self.create_variable_message(name, value)
+        request = parse_vram_request(tool_parameters)
+        yield from emit(self, answer_vram(request, snapshot))

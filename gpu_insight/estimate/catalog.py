@@ -15,13 +15,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from gpu_insight.errors import UnknownModelError
 from gpu_insight.estimate.spec import ModelSpec, from_hf_config
 
 _SUFFIXES = ("-instruct", "-chat", "-it", "-hf")
-
-
-class UnknownModelError(ValueError):
-    """No catalog entry matches; the message lists the closest names."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gpu_insight.estimate.catalog import UnknownModelError, lookup
+from gpu_insight.errors import InputError, UnknownModelError
+from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.engines import Settings
 from gpu_insight.estimate.kv_cache import kv_element_bytes
 from gpu_insight.estimate.parallel import tp_problem
@@ -14,7 +15,7 @@ DEFAULT_CONTEXT = 8192
 GGUF_ENGINES = frozenset({"ollama", "llama.cpp"})
 
 
-class EstimateError(ValueError):
+class EstimateError(InputError):
     """A request the estimator cannot answer; the message names the parameter."""
 
 

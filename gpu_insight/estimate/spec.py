@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from gpu_insight.errors import InputError
+
 ModelKind = Literal["causal", "embedding", "rerank"]
 LayerType = Literal["full", "sliding"]
 
@@ -37,7 +39,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """The config cannot describe a model; the message names the field and what is accepted."""
 
 

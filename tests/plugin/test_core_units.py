@@ -8,23 +8,23 @@ import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from gpu_insight.endpoint_auth import check_api_key, unexpected_error_response
-from gpu_insight.fleet import merge_snapshots
-from gpu_insight.metrics_proxy import pick_collector_url
-from gpu_insight.process_view import build_process_view
-from gpu_insight.settings import (
-    CollectorSettings,
-    SettingsError,
-    parse_collector_urls,
-    parse_price_per_gpu_hour,
-)
-from gpu_insight.status_view import build_status_view
-from gpu_insight.tool_params import (
+from gpu_insight.answers.metrics import pick_collector_url
+from gpu_insight.answers.params import (
     GpuSelector,
-    ParameterError,
     parse_gpu_selector,
     parse_optional_choice,
     select_gpus,
+)
+from gpu_insight.answers.processes import answer_processes, parse_process_query
+from gpu_insight.answers.status import answer_status, parse_status_query
+from gpu_insight.errors import InputError, SettingsError
+from gpu_insight.gateway import check_api_key, unexpected_error_response
+from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.merge import merge_snapshots
+from gpu_insight.sources.settings import (
+    CollectorSettings,
+    parse_collector_urls,
+    parse_price_per_gpu_hour,
 )
 from tests.support.synthetic_trace import synthetic_snapshot
 
@@ -48,13 +48,13 @@ def test_gpu_selector_accepts_all_an_index_or_a_uuid(value: object, expected: Gp
 
 @pytest.mark.parametrize("value", [-1, "1.5", True, "first", "GPU-", "--1", "²"])
 def test_gpu_selector_rejects_anything_else_naming_the_parameter(value: object) -> None:
-    with pytest.raises(ParameterError, match=r"^gpu: .*use 'all', a GPU index"):
+    with pytest.raises(InputError, match=r"^gpu: .*use 'all', a GPU index"):
         parse_gpu_selector(value)
 
 
 @pytest.mark.parametrize("value", [-1, 1024, "2000"])
 def test_gpu_index_out_of_range_names_the_accepted_range(value: object) -> None:
-    with pytest.raises(ParameterError, match=r"is out of range; .*\(0 to 1023\)\.$"):
+    with pytest.raises(InputError, match=r"is out of range; .*\(0 to 1023\)\.$"):
         parse_gpu_selector(value)
 
 
@@ -65,7 +65,7 @@ def test_an_empty_optional_choice_is_none(value: object) -> None:
 
 def test_an_optional_choice_is_read_case_insensitively_and_checked() -> None:
     assert parse_optional_choice(" SGLang ", "engine", ("vllm", "sglang")) == "sglang"
-    with pytest.raises(ParameterError, match=r"^engine: 'trt' is not accepted; use one of vllm"):
+    with pytest.raises(InputError, match=r"^engine: 'trt' is not accepted; use one of vllm"):
         parse_optional_choice("trt", "engine", ("vllm", "sglang"))
 
 
@@ -122,7 +122,7 @@ def test_an_index_on_several_hosts_selects_one_gpu_per_host_unless_a_host_is_giv
 
 def test_status_summary_adds_free_memory_and_finds_the_largest() -> None:
     snapshot = merge_snapshots([synthetic_snapshot(0)])
-    summary = build_status_view(snapshot, snapshot.gpus).summary
+    summary = answer_status(parse_status_query({}), Gathered(snapshot)).summary
     free = [g.memory_free_mib for g in snapshot.gpus]
     assert summary.total_free_mib == round(sum(free), 1)
     assert summary.max_free_mib == round(max(free), 1)
@@ -131,12 +131,12 @@ def test_status_summary_adds_free_memory_and_finds_the_largest() -> None:
 
 def test_processes_grouped_by_app_put_unknown_apps_under_unattributed() -> None:
     snapshot = merge_snapshots([synthetic_snapshot(0)])
-    view = build_process_view(snapshot, snapshot.gpus, "app")
+    view = answer_processes(parse_process_query({"group_by": "app"}), Gathered(snapshot))
     assert [(r.consumer, r.used_memory_mib) for r in view.rows] == [
         ("support-bot", 71000.0),
         ("unattributed", 9000.0),
     ]
-    assert view.as_variables() == {
+    assert view.variables() == {
         "top_consumer": "support-bot",
         "top_consumer_mib": 71000.0,
         "unattributed_mib": 9000.0,
@@ -167,7 +167,7 @@ def test_a_missing_key_is_401_and_a_wrong_one_403_without_echoing_the_expected_k
 @pytest.mark.parametrize("position", ["1", "-0", "²", "first"])
 def test_a_metrics_collector_position_outside_the_list_is_a_parameter_error(position: str) -> None:
     settings = CollectorSettings(urls=("http://gpu:9470",), token=None)
-    with pytest.raises(ParameterError, match=r"^collector: .* use a position from 0 to 0"):
+    with pytest.raises(InputError, match=r"^collector: .* use a position from 0 to 0"):
         pick_collector_url(settings, position)
 
 
@@ -177,7 +177,7 @@ def test_an_unexpected_endpoint_failure_is_logged_and_answered_with_a_fixed_text
     try:
         raise RuntimeError("detail-that-must-not-leave")
     except RuntimeError:
-        with caplog.at_level(logging.ERROR, logger="gpu_insight.endpoint_auth"):
+        with caplog.at_level(logging.ERROR, logger="gpu_insight.gateway"):
             response = unexpected_error_response(request_with())
     assert response.status_code == 500 and response.get_json()["error"] == "internal_error"
     assert b"detail-that-must-not-leave" not in response.get_data()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_insight.client import CollectorClient
+from gpu_insight.sources.client import CollectorClient
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PluginRuntime, ToolResult
 from tests.support.synthetic_trace import write_synthetic_trace

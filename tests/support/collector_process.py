@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -35,9 +36,14 @@ class CollectorProcess:
     without a trace it reads NVML (the GPU tests)."""
 
     def __init__(
-        self, trace: Path | None, token: str | None = None, extra_args: list[str] | None = None
+        self,
+        trace: Path | None,
+        token: str | None = None,
+        extra_args: list[str] | None = None,
+        hostname: str | None = None,
     ) -> None:
         self.trace = trace
+        self.hostname = hostname
         self.token = token or secrets.token_urlsafe(24)
         self.port = free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -53,7 +59,10 @@ class CollectorProcess:
         self._state_dir = tempfile.TemporaryDirectory(prefix="gpu-insight-collector-")
         config = Path(self._state_dir.name) / "collector.yaml"
         db_path = Path(self._state_dir.name) / "usage.sqlite3"
-        config.write_text(json.dumps({"accounting": {"db_path": str(db_path)}}), encoding="utf-8")
+        settings: dict[str, Any] = {"accounting": {"db_path": str(db_path)}}
+        if self.hostname is not None:
+            settings["hostname"] = self.hostname
+        config.write_text(json.dumps(settings), encoding="utf-8")
         return ["--config", str(config)]
 
     def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> CollectorProcess:
@@ -95,6 +104,7 @@ class CollectorProcess:
         )
 
     def stop(self) -> None:
+        self.resume()  # a stopped process would take SIGTERM only once continued
         terminate(self._process, STOP_TIMEOUT_S)
         if self._state_dir is not None:
             self._state_dir.cleanup()
@@ -105,6 +115,18 @@ class CollectorProcess:
         assert self._process is not None, "the collector was never started"
         self._process.kill()
         return self._process.wait(timeout=STOP_TIMEOUT_S)
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections (the kernel's backlog) but nothing
+        answers, as with a frozen host."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, number: signal.Signals) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(number)
 
     def __enter__(self) -> CollectorProcess:
         return self.start()

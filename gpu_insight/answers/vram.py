@@ -1,4 +1,4 @@
-"""The `vram_check` question end to end, shared by the tool and `POST /vram-check`.
+"""What `vram_check` answers, shared by the tool and `POST /vram-check`.
 
 Parameters arrive as loose JSON (strings from Dify forms, numbers from HTTP bodies); live GPUs
 come from a snapshot callable so that a missing collector only removes the live part.
@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from gpu_insight.client import CollectorError
-from gpu_insight.estimate import EstimateError, VramEstimate, check_fit, estimate
+from gpu_insight.answers.answer import Variable
+from gpu_insight.errors import InputError, SettingsError, quoted
+from gpu_insight.estimate import VramEstimate, check_fit, estimate
 from gpu_insight.estimate.request import VramRequest, request_error_text
 from gpu_insight.schemas import Snapshot
-from gpu_insight.settings import SettingsError
+from gpu_insight.sources.client import CollectorError
+from gpu_insight.sources.fleet import Gathered
 
 PARAMETERS = (
     "model",
@@ -33,15 +36,12 @@ PARAMETERS = (
 )
 
 
-class VramCheckError(ValueError):
-    """Bad parameters; the message names them and the accepted values."""
-
-
-def request_from_params(params: Mapping[str, Any]) -> VramRequest:
+def parse_vram_request(params: Mapping[str, Any]) -> VramRequest:
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:
-        raise VramCheckError(
-            f"unknown parameter(s): {', '.join(unknown)}; accepted: {', '.join(PARAMETERS)}"
+        shown = ", ".join(quoted(name, 40) for name in unknown[:5])
+        raise InputError(
+            f"unknown parameter(s): {shown}; accepted: {', '.join(PARAMETERS)}", unknown[0]
         )
     values: dict[str, Any] = {}
     for name, value in params.items():
@@ -65,37 +65,55 @@ def request_from_params(params: Mapping[str, Any]) -> VramRequest:
     try:
         return VramRequest(**values)
     except ValidationError as exc:
-        raise VramCheckError(request_error_text(exc)) from exc
+        raise InputError(request_error_text(exc)) from None
 
 
 def _whole(value: Any, name: str) -> int:
+    if isinstance(value, bool):  # JSON true is not the number 1
+        raise InputError(f"{name} must be a whole number, got {value!r}", name)
+    if isinstance(value, int):
+        return value
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise VramCheckError(f"{name} must be a whole number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{name} must be a whole number, got {quoted(value)}", name) from None
     if not math.isfinite(number) or number != int(number):
-        raise VramCheckError(f"{name} must be a whole number, got {value!r}")
+        raise InputError(f"{name} must be a whole number, got {quoted(value)}", name)
     return int(number)
 
 
-def vram_check(params: Mapping[str, Any], snapshot: Callable[[], Snapshot] | None) -> VramEstimate:
+@dataclass(frozen=True)
+class VramAnswer:
+    estimate: VramEstimate
+
+    def as_json(self) -> dict[str, Any]:
+        return self.estimate.model_dump(mode="json")
+
+    def text(self) -> str:
+        return _summary_text(self.estimate)
+
+    def variables(self) -> dict[str, Variable]:
+        return _variables(self.estimate)
+
+
+def answer_vram(
+    request: VramRequest, snapshot: Callable[[], Gathered[Snapshot]] | None
+) -> VramAnswer:
     """Estimate, and place on live GPUs when a snapshot can be had."""
-    request = request_from_params(params)
+    if snapshot is None:
+        return VramAnswer(estimate(request))
     try:
-        if snapshot is None:
-            return estimate(request)
-        try:
-            live = snapshot()
-        except (CollectorError, SettingsError) as exc:
-            answer = estimate(request)
-            answer.notes.insert(0, f"live GPU data missing: {exc}")
-            return answer
-        return check_fit(request, live.gpus)
-    except EstimateError as exc:
-        raise VramCheckError(str(exc)) from exc
+        live = snapshot()
+    except (CollectorError, SettingsError) as exc:
+        answer = estimate(request)
+        answer.notes.insert(0, f"live GPU data missing: {exc}")
+        return VramAnswer(answer)
+    answer = check_fit(request, live.value.gpus)
+    answer.notes[:0] = [f"live GPU data missing for a collector: {m.reason}" for m in live.missing]
+    return VramAnswer(answer)
 
 
-def summary_text(answer: VramEstimate) -> str:
+def _summary_text(answer: VramEstimate) -> str:
     need = (
         f"{answer.model} on {answer.engine} ({answer.quantization}, "
         f"{answer.context_length:,} tokens × {answer.concurrency}) needs "
@@ -119,7 +137,7 @@ def summary_text(answer: VramEstimate) -> str:
     )
 
 
-def variables(answer: VramEstimate) -> dict[str, Any]:
+def _variables(answer: VramEstimate) -> dict[str, Variable]:
     placement = answer.placement
     best = ""
     if placement is not None:

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_insight.answers.answer import Variable, mib, missing_note, where
+from gpu_insight.answers.params import (
+    GpuSelector,
+    parse_gpu_selector,
+    parse_optional_text,
+    select_gpus,
+)
 from gpu_insight.schemas import Alert, Gpu, Snapshot
+from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
+
+
+@dataclass(frozen=True)
+class StatusQuery:
+    selector: GpuSelector
+    host: str | None
+
+
+def parse_status_query(params: Mapping[str, Any]) -> StatusQuery:
+    return StatusQuery(
+        selector=parse_gpu_selector(params.get("gpu")),
+        host=parse_optional_text(params.get("host"), "host"),
+    )
 
 
 @dataclass(frozen=True)
@@ -15,10 +36,10 @@ class StatusSummary:
     total_free_mib: float
     max_free_mib: float
     max_utilization_percent: float
-    healthy: bool  # every GPU reports "ok" and no alert fires for them
+    healthy: bool  # every collector answered, every GPU reports "ok", no alert fires for them
     alerts_count: int  # firing alerts for these GPUs (or their hosts)
 
-    def as_variables(self) -> dict[str, Any]:
+    def as_variables(self) -> dict[str, Variable]:
         return {
             "gpu_count": self.gpu_count,
             "total_free_mib": self.total_free_mib,
@@ -30,11 +51,12 @@ class StatusSummary:
 
 
 @dataclass(frozen=True)
-class StatusView:
+class StatusAnswer:
     snapshot: Snapshot
     gpus: list[Gpu]
     alerts: list[Alert]
     summary: StatusSummary
+    missing: tuple[MissingCollector, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """Compact: only fields that are known, floats rounded to one decimal."""
@@ -45,10 +67,38 @@ class StatusView:
             "summary": self.summary.as_variables(),
             "gpus": [_gpu_json(g) for g in self.gpus],
             "alerts": [_alert_json(a) for a in self.alerts],
+            "missing_collectors": missing_json(self.missing),
         }
 
+    def variables(self) -> dict[str, Variable]:
+        return self.summary.as_variables()
 
-def build_status_view(snapshot: Snapshot, gpus: Sequence[Gpu]) -> StatusView:
+    def text(self) -> str:
+        summary = self.summary
+        origin = where(self.snapshot.host, self.snapshot.source)
+        gaps = missing_note(self.missing)
+        if summary.gpu_count == 0:
+            return f"{origin}: no GPUs reported.{gaps}"
+        largest = max(self.gpus, key=lambda g: g.memory_free_mib or 0.0)
+        health = "healthy" if summary.healthy else "NOT healthy"
+        alerts = (
+            "no active alerts"
+            if summary.alerts_count == 0
+            else (
+                f"{summary.alerts_count} active alert(s): "
+                + "; ".join(a.message for a in self.alerts[:3])
+            )
+        )
+        return (
+            f"{origin}: {summary.gpu_count} GPU(s), {mib(summary.total_free_mib)} free in total "
+            f"(largest {mib(summary.max_free_mib)} on {largest.host}:{largest.index}), "
+            f"max utilization {summary.max_utilization_percent:g}%, {health}, {alerts}.{gaps}"
+        )
+
+
+def answer_status(query: StatusQuery, gathered: Gathered[Snapshot]) -> StatusAnswer:
+    snapshot, missing = gathered.value, gathered.missing
+    gpus = select_gpus(snapshot, query.selector, query.host)
     alerts = active_alerts(snapshot.alerts, gpus)
     free = [g.memory_free_mib for g in gpus if g.memory_free_mib is not None]
     utilization = [g.utilization_percent for g in gpus if g.utilization_percent is not None]
@@ -57,10 +107,10 @@ def build_status_view(snapshot: Snapshot, gpus: Sequence[Gpu]) -> StatusView:
         total_free_mib=_round(sum(free)),
         max_free_mib=_round(max(free, default=0.0)),
         max_utilization_percent=_round(max(utilization, default=0.0)),
-        healthy=bool(gpus) and all(g.health == "ok" for g in gpus) and not alerts,
+        healthy=bool(gpus) and all(g.health == "ok" for g in gpus) and not alerts and not missing,
         alerts_count=len(alerts),
     )
-    return StatusView(snapshot=snapshot, gpus=list(gpus), alerts=alerts, summary=summary)
+    return StatusAnswer(snapshot, list(gpus), alerts, summary, missing)
 
 
 def active_alerts(alerts: Sequence[Alert], gpus: Sequence[Gpu]) -> list[Alert]:

@@ -1,4 +1,5 @@
-"""API-key check and JSON responses shared by every endpoint.
+"""What every endpoint shares: the API-key check, JSON responses, bounded JSON bodies, and the
+mapping of every failure to one JSON error answer.
 
 Dify endpoint URLs are public, so each request must present the endpoint's `api_key` setting as
 an `X-Api-Key` header or a `?key=` query parameter. Error bodies are JSON with one clear
@@ -15,17 +16,20 @@ from typing import Any
 
 from werkzeug import Request, Response
 
-from gpu_insight.client import (
+from gpu_insight.errors import InputError, SettingsError, error_body
+from gpu_insight.sources.client import (
     CollectorError,
     CollectorTimeoutError,
     CollectorUnavailableError,
 )
-from gpu_insight.settings import CollectorSettings, SettingsError, collector_settings
-from gpu_insight.tool_params import ParameterError
+from gpu_insight.sources.settings import CollectorSettings, collector_settings
 
 API_KEY_HEADER = "X-Api-Key"
 API_KEY_QUERY = "key"
 JSON_TYPE = "application/json"
+MAX_BODY_BYTES = 256 * 1024  # a pasted config.json is a few KiB
+MAX_BODY_DEPTH = 32
+MAX_BODY_INT_DIGITS = 32
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +47,7 @@ def json_response(
 
 
 def json_error(status: int, message: str, error: str) -> Response:
-    """`{"error": <code>, "message": <sentence>}` with the given status."""
-    return json_response({"error": error, "message": message}, status=status)
+    return json_response(error_body(error, message), status=status)
 
 
 def check_api_key(request: Request, settings: Mapping[str, Any]) -> Response | None:
@@ -92,19 +95,75 @@ def unexpected_error_response(request: Request) -> Response:
     )
 
 
-def serve_with_collectors(
-    request: Request, settings: Mapping[str, Any], handler: Callable[[CollectorSettings], Response]
+def serve(
+    request: Request, settings: Mapping[str, Any], handler: Callable[[], Response]
 ) -> Response:
-    """Check the key, then run `handler` on the endpoint's collector settings, turning every
-    failure into a JSON response (the SDK's own 500 would echo the exception text)."""
+    """Check the key, then run `handler`, turning every failure into a JSON response (the
+    SDK's own 500 would echo the exception text)."""
     denied = check_api_key(request, settings)
     if denied is not None:
         return denied
     try:
-        return handler(collector_settings(settings))
-    except ParameterError as error:
-        return json_error(400, str(error), "bad_request")
+        return handler()
     except (CollectorError, SettingsError) as error:
         return collector_error_response(error)
+    except InputError as error:
+        return json_error(400, str(error), "bad_request")
     except Exception:
         return unexpected_error_response(request)
+
+
+def serve_with_collectors(
+    request: Request, settings: Mapping[str, Any], handler: Callable[[CollectorSettings], Response]
+) -> Response:
+    """`serve` with the endpoint's collector settings parsed for `handler`."""
+    return serve(request, settings, lambda: handler(collector_settings(settings)))
+
+
+def read_json_object(request: Request, what: str) -> dict[str, Any]:
+    """The request body as a JSON object, bounded in size, nesting and number length before
+    anything is built from it (a hostile body must cost little and fail with a sentence)."""
+    body = request.get_data(cache=False)
+    if len(body) > MAX_BODY_BYTES:
+        raise InputError(f"The body is over {MAX_BODY_BYTES // 1024} KiB; send {what} only.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"The body must be UTF-8 JSON: a JSON object of {what}.") from None
+    if _nesting_depth(text) > MAX_BODY_DEPTH:
+        raise InputError(f"The body nests deeper than {MAX_BODY_DEPTH} levels; send {what}.")
+    try:
+        payload = json.loads(text or "{}", parse_int=_bounded_int)
+    except ValueError:  # JSONDecodeError, or a number past _bounded_int's limit
+        payload = None
+    if not isinstance(payload, dict):
+        raise InputError(f"The body must be a JSON object of {what}.")
+    return payload
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_BODY_INT_DIGITS:
+        raise ValueError("number too long")
+    return int(digits)
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of [ and { outside strings, found without parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -1,18 +1,48 @@
-"""The serving_advice answer: picks GPUs, engine and model sizing, runs the rules (no I/O)."""
+"""What `serving_advice` answers: picks GPUs, engine and model sizing, runs the rules."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
+from gpu_insight.advise import FOCUSES
 from gpu_insight.advise.advisor import Advice, advise
 from gpu_insight.advise.sizing import model_fit
 from gpu_insight.advise.suggestion import Focus, ModelFit, Situation
-from gpu_insight.estimate.catalog import UnknownModelError, normalize
+from gpu_insight.answers.answer import Variable, missing_note
+from gpu_insight.answers.params import (
+    GpuSelector,
+    parse_gpu_selector,
+    parse_optional_choice,
+    parse_optional_text,
+    select_gpus,
+)
+from gpu_insight.errors import UnknownModelError
+from gpu_insight.estimate.catalog import normalize
 from gpu_insight.schemas import Engine, Snapshot
-from gpu_insight.tool_params import GpuSelector, select_gpus
+from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 
 ENGINES: tuple[Engine, ...] = tuple(e for e in get_args(Engine) if e != "unknown")
+
+
+@dataclass(frozen=True)
+class AdviceQuery:
+    selector: GpuSelector
+    host: str | None
+    model: str | None
+    engine: Engine | None
+    focus: Focus | None
+
+
+def parse_advice_query(params: Mapping[str, Any]) -> AdviceQuery:
+    return AdviceQuery(
+        selector=parse_gpu_selector(params.get("gpu")),
+        host=parse_optional_text(params.get("host"), "host"),
+        model=parse_optional_text(params.get("model"), "model"),
+        engine=parse_optional_choice(params.get("engine"), "engine", ENGINES),
+        focus=parse_optional_choice(params.get("focus"), "focus", FOCUSES),
+    )
 
 
 @dataclass(frozen=True)
@@ -23,8 +53,12 @@ class AdviceAnswer:
     model: str | None
     planned: bool
     notes: list[str]
+    missing: tuple[MissingCollector, ...] = ()
 
-    def as_json(self) -> dict:
+    def text(self) -> str:
+        return self.advice.text() + missing_note(self.missing)
+
+    def as_json(self) -> dict[str, Any]:
         return {
             "host": self.snapshot.host,
             "source": self.snapshot.source,
@@ -37,9 +71,10 @@ class AdviceAnswer:
             "critical_count": self.advice.critical_count,
             "suggestions": [s.as_json() for s in self.advice.suggestions],
             "notes": self.notes,
+            "missing_collectors": missing_json(self.missing),
         }
 
-    def as_variables(self) -> dict[str, str | int]:
+    def variables(self) -> dict[str, Variable]:
         return {
             "top_suggestion": self.advice.top_line(),
             "suggestion_count": len(self.advice.suggestions),
@@ -47,16 +82,9 @@ class AdviceAnswer:
         }
 
 
-def serving_advice(
-    snapshot: Snapshot,
-    *,
-    selector: GpuSelector,
-    host: str | None = None,
-    model: str | None = None,
-    engine: Engine | None = None,
-    focus: Focus | None = None,
-) -> AdviceAnswer:
-    gpus = select_gpus(snapshot, selector, host)
+def answer_advice(query: AdviceQuery, gathered: Gathered[Snapshot]) -> AdviceAnswer:
+    snapshot, model, engine = gathered.value, query.model, query.engine
+    gpus = select_gpus(snapshot, query.selector, query.host)
     notes: list[str] = []
     fit: ModelFit | None = None
     if model is not None:
@@ -78,7 +106,8 @@ def serving_advice(
         fit=fit,
         planned=planned,
     )
-    return AdviceAnswer(snapshot, advise(situation, focus), chosen, situation.model, planned, notes)
+    advice = advise(situation, query.focus)
+    return AdviceAnswer(snapshot, advice, chosen, situation.model, planned, notes, gathered.missing)
 
 
 def _running_engine(snapshot: Snapshot, model: str) -> Engine | None:

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from gpu_insight.answers.usage import UsageAnswer, answer_usage, usage_csv
+from gpu_insight.answers.usage_query import UsageQuery, parse_time, parse_usage_query
+from gpu_insight.errors import InputError
 from gpu_insight.schemas import UsageReport, UsageRow
-from gpu_insight.tool_params import ParameterError
-from gpu_insight.usage_params import UsageQuery, parse_time, parse_usage_query
-from gpu_insight.usage_report import build_usage_table, merge_usage, usage_csv, usage_line
+from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.merge import merge_usage
 
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z
 PRICE = "price_per_gpu_hour"
@@ -19,6 +21,10 @@ PRICE = "price_per_gpu_hour"
 
 def query(params: dict[str, Any], default_price: float | None = None) -> UsageQuery:
     return parse_usage_query(params, now=NOW, default_price=default_price, price_name=PRICE)
+
+
+def usage_table(usage: UsageReport, parsed: UsageQuery) -> UsageAnswer:
+    return answer_usage(parsed, Gathered(usage))
 
 
 def row(group: str, gpu_hours: float, methods: list[str] | None = None) -> UsageRow:
@@ -75,27 +81,27 @@ def test_time_without_a_zone_is_utc_and_offsets_are_honoured() -> None:
 
 @pytest.mark.parametrize("value", ["yesterday", "2025-13-01", "-5", True])
 def test_a_time_that_is_not_iso_or_epoch_names_the_parameter(value: Any) -> None:
-    with pytest.raises(ParameterError, match=r"^from: .*2025-06-01T00:00:00Z or 1748736000"):
+    with pytest.raises(InputError, match=r"^from: .*2025-06-01T00:00:00Z or 1748736000"):
         parse_time(value, "from")
 
 
 def test_a_time_in_epoch_milliseconds_is_out_of_range_naming_the_parameter() -> None:
-    with pytest.raises(ParameterError, match=r"^to: '1748736000000' is out of range \(epoch"):
+    with pytest.raises(InputError, match=r"^to: '1748736000000' is out of range \(epoch"):
         parse_time("1748736000000", "to")
 
 
 def test_from_not_before_to_is_a_parameter_error() -> None:
-    with pytest.raises(ParameterError, match=r"^from: must be earlier than to"):
+    with pytest.raises(InputError, match=r"^from: must be earlier than to"):
         query({"from": "1748822400", "to": "1748736000"})
 
 
 def test_unknown_window_lists_the_accepted_ones() -> None:
-    with pytest.raises(ParameterError, match=r"window: .* use one of 1h, 24h, 7d, 30d"):
+    with pytest.raises(InputError, match=r"window: .* use one of 1h, 24h, 7d, 30d"):
         query({"window": "2w"})
 
 
 def test_unknown_group_by_lists_the_accepted_ones() -> None:
-    with pytest.raises(ParameterError, match=r"group_by: .* use one of app, team, model"):
+    with pytest.raises(InputError, match=r"group_by: .* use one of app, team, model"):
         query({"group_by": "user"})
 
 
@@ -106,38 +112,38 @@ def test_price_parameter_overrides_the_settings_price() -> None:
 
 @pytest.mark.parametrize("value", [-1, "free", "nan"])
 def test_bad_price_names_the_parameter_and_the_range(value: Any) -> None:
-    with pytest.raises(ParameterError, match=r"^price_per_gpu_hour: .* a number of 0 or more"):
+    with pytest.raises(InputError, match=r"^price_per_gpu_hour: .* a number of 0 or more"):
         query({PRICE: value})
 
 
 def test_table_prices_each_group_and_the_total() -> None:
-    table = build_usage_table(report([row("chat", 3.0), row("ocr", 1.0)]), query({PRICE: 2.5}))
+    table = usage_table(report([row("chat", 3.0), row("ocr", 1.0)]), query({PRICE: 2.5}))
     assert [(r.group, r.gpu_hours, r.share_percent, r.cost) for r in table.rows] == [
         ("chat", 3.0, 75.0, 7.5),
         ("ocr", 1.0, 25.0, 2.5),
     ]
     assert table.rows[0].memory_gib_hours == 6.0 and table.rows[0].energy_kwh == 1.5
-    assert table.as_variables() == {"total_gpu_hours": 4.0, "total_cost": 10.0, "top_group": "chat"}
+    assert table.variables() == {"total_gpu_hours": 4.0, "total_cost": 10.0, "top_group": "chat"}
 
 
 def test_without_a_price_cost_is_null_in_json_and_zero_in_the_variable() -> None:
-    table = build_usage_table(report([row("chat", 3.0)]), query({}))
+    table = usage_table(report([row("chat", 3.0)]), query({}))
     assert table.as_json()["total_cost"] is None and table.as_json()["rows"][0]["cost"] is None
-    assert table.as_variables()["total_cost"] == 0.0
-    assert "no price per GPU-hour set" in usage_line(table)
+    assert table.variables()["total_cost"] == 0.0
+    assert "no price per GPU-hour set" in table.text()
 
 
 def test_idle_only_usage_has_no_top_group() -> None:
-    table = build_usage_table(report([row("chat", 0.0, ["idle"])]), query({}))
+    table = usage_table(report([row("chat", 0.0, ["idle"])]), query({}))
     assert table.top_group == ""
-    assert "idle" in usage_line(table)
+    assert "idle" in table.text()
 
 
 def test_line_names_range_total_cost_and_top_group_on_one_line() -> None:
-    table = build_usage_table(
+    table = usage_table(
         report([row("chat", 3.0), row("ocr", 1.0)], source="replay"), query({PRICE: 2})
     )
-    line = usage_line(table)
+    line = table.text()
     assert "\n" not in line
     assert line.startswith("gpu-node-1 (replayed data), last 24h by app: 4.00 GPU-hours")
     assert "cost 8.00 at 2 per GPU-hour" in line
@@ -145,9 +151,9 @@ def test_line_names_range_total_cost_and_top_group_on_one_line() -> None:
 
 
 def test_empty_report_says_nothing_was_recorded() -> None:
-    table = build_usage_table(report([]), query({"window": "1h"}))
-    assert usage_line(table) == "gpu-node-1, last 1h: no GPU usage recorded."
-    assert table.as_variables() == {"total_gpu_hours": 0.0, "total_cost": 0.0, "top_group": ""}
+    table = usage_table(report([]), query({"window": "1h"}))
+    assert table.text() == "gpu-node-1, last 1h: no GPU usage recorded."
+    assert table.variables() == {"total_gpu_hours": 0.0, "total_cost": 0.0, "top_group": ""}
 
 
 def test_reports_of_several_hosts_add_up_per_group() -> None:
@@ -163,7 +169,7 @@ def test_reports_of_several_hosts_add_up_per_group() -> None:
 
 
 def test_csv_has_a_header_named_after_the_grouping_and_one_line_per_group() -> None:
-    table = build_usage_table(report([row("chat", 3.0), row("ocr", 1.0)]), query({PRICE: 1}))
+    table = usage_table(report([row("chat", 3.0), row("ocr", 1.0)]), query({PRICE: 1}))
     lines = list(csv.reader(io.StringIO(usage_csv(table))))
     assert lines[0] == [
         "app",
@@ -182,15 +188,15 @@ def test_csv_has_a_header_named_after_the_grouping_and_one_line_per_group() -> N
 
 
 def test_csv_leaves_cost_empty_without_a_price() -> None:
-    table = build_usage_table(report([row("chat", 3.0)]), query({}))
+    table = usage_table(report([row("chat", 3.0)]), query({}))
     assert list(csv.reader(io.StringIO(usage_csv(table))))[1][5] == ""
 
 
 def test_csv_keeps_a_spreadsheet_from_running_a_group_name_as_a_formula() -> None:
-    table = build_usage_table(report([row("=HYPERLINK(1)", 1.0)]), query({}))
+    table = usage_table(report([row("=HYPERLINK(1)", 1.0)]), query({}))
     assert list(csv.reader(io.StringIO(usage_csv(table))))[1][0] == "'=HYPERLINK(1)"
 
 
 def test_line_keeps_small_amounts_readable() -> None:
-    table = build_usage_table(report([row("chat", 0.0048)]), query({PRICE: 2.5}))
-    assert "0.0048 GPU-hours" in usage_line(table) and "cost 0.012 at 2.5" in usage_line(table)
+    table = usage_table(report([row("chat", 0.0048)]), query({PRICE: 2.5}))
+    assert "0.0048 GPU-hours" in table.text() and "cost 0.012 at 2.5" in table.text()

@@ -7,9 +7,9 @@ repeat), so with several collectors configured the caller picks one with `?colle
 
 from __future__ import annotations
 
-from gpu_insight.client import CollectorClient, MetricsText
-from gpu_insight.settings import CollectorSettings
-from gpu_insight.tool_params import ParameterError
+from gpu_insight.errors import InputError, quoted
+from gpu_insight.sources.client import CollectorClient, MetricsText
+from gpu_insight.sources.settings import CollectorSettings
 
 COLLECTOR_QUERY = "collector"
 
@@ -19,10 +19,11 @@ def pick_collector_url(settings: CollectorSettings, position: str | None) -> str
         return settings.urls[0]
     last = len(settings.urls) - 1
     text = position.strip()
-    if not text.isdecimal() or int(text) > last:  # isdigit() passes "²", int() does not
-        raise ParameterError(
-            f"{COLLECTOR_QUERY}: {text[:20]!r} is not accepted; use a position from 0 to {last} "
-            "in the endpoint's collector_url list."
+    if not text.isdecimal() or len(text) > 4 or int(text) > last:  # isdigit() passes "²"
+        raise InputError(
+            f"{COLLECTOR_QUERY}: {quoted(text, 24)} is not accepted; use a position from 0 to "
+            f"{last} in the endpoint's collector_url list.",
+            COLLECTOR_QUERY,
         )
     return settings.urls[int(text)]
 

@@ -1,7 +1,7 @@
 """Coercion and range checks for tool parameters, shared by every tool.
 
 Dify passes parameters as raw JSON values (an LLM may send "0", 0, "all" or nothing). Each parser
-either returns a typed value or raises `ParameterError` whose text names the parameter and what
+either returns a typed value or raises `InputError` whose text names the parameter and what
 is accepted.
 """
 
@@ -11,15 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_insight.errors import InputError, quoted
 from gpu_insight.schemas import Gpu, Snapshot
 
 ALL_GPUS = "all"
 MAX_TEXT_PARAMETER_CHARS = 256
 MAX_GPU_INDEX = 1023
-
-
-class ParameterError(ValueError):
-    """A tool parameter is out of range; the text is the message for the user."""
 
 
 @dataclass(frozen=True)
@@ -44,17 +41,20 @@ def parse_gpu_selector(value: Any, name: str = "gpu") -> GpuSelector:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", ALL_GPUS)):
         return GpuSelector()
     if isinstance(value, bool):
-        raise ParameterError(f"{name}: {value!r} is not accepted; {accepted}.")
+        raise InputError(f"{name}: {value!r} is not accepted; {accepted}.", name)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int):
         return GpuSelector(index=_gpu_index(value, name, accepted))
     text = str(value).strip()
-    if text.removeprefix("-").isdecimal():  # isdecimal, not isdigit: int() cannot read "²"
-        return GpuSelector(index=_gpu_index(int(text), name, accepted))
+    digits = text.removeprefix("-")
+    if digits.isdecimal():  # isdecimal, not isdigit: int() cannot read "²"
+        # Python refuses to read an int of over 4,300 digits; such an index is out of range
+        index = int(text) if len(digits) <= len(str(MAX_GPU_INDEX)) else MAX_GPU_INDEX + 1
+        return GpuSelector(index=_gpu_index(index, name, accepted))
     if text[:4].upper() in ("GPU-", "MIG-") and len(text) > 4:
         return GpuSelector(uuid=text[:4].upper() + text[4:])
-    raise ParameterError(f"{name}: {_shown(value)} is not accepted; {accepted}.")
+    raise InputError(f"{name}: {quoted(value)} is not accepted; {accepted}.", name)
 
 
 def parse_optional_text(value: Any, name: str) -> str | None:
@@ -62,7 +62,9 @@ def parse_optional_text(value: Any, name: str) -> str | None:
         return None
     text = str(value).strip()
     if len(text) > MAX_TEXT_PARAMETER_CHARS:
-        raise ParameterError(f"{name}: at most {MAX_TEXT_PARAMETER_CHARS} characters are accepted.")
+        raise InputError(
+            f"{name}: at most {MAX_TEXT_PARAMETER_CHARS} characters are accepted.", name
+        )
     return text or None
 
 
@@ -83,8 +85,8 @@ def parse_optional_choice[ChoiceT: str](
     for choice in choices:
         if choice == text:
             return choice
-    raise ParameterError(
-        f"{name}: {_shown(value)} is not accepted; use one of {', '.join(choices)}."
+    raise InputError(
+        f"{name}: {quoted(value)} is not accepted; use one of {', '.join(choices)}.", name
     )
 
 
@@ -102,9 +104,10 @@ def select_gpus(
         hosts = sorted({g.host for g in gpus if g.host})
         gpus = [g for g in gpus if (g.host or "").lower() == host.lower()]
         if not gpus:
-            raise ParameterError(
-                f"{host_name}: {_shown(host)} is not a known host; use one of "
-                f"{', '.join(hosts) or 'none (no GPUs reported)'} or leave it empty."
+            raise InputError(
+                f"{host_name}: {quoted(host)} is not a known host; use one of "
+                f"{', '.join(hosts) or 'none (no GPUs reported)'} or leave it empty.",
+                host_name,
             )
     if selector.is_all:
         return list(gpus)
@@ -115,19 +118,17 @@ def select_gpus(
     if not picked:
         indices = sorted({g.index for g in gpus})
         known = ", ".join(map(str, indices)) if indices else "none (no GPUs reported)"
-        raise ParameterError(
+        raise InputError(
             f"{gpu_name}: no GPU with {selector.describe()}; this view has GPU indices "
-            f"{known} — use '{ALL_GPUS}', one of those indices, or a listed UUID."
+            f"{known} — use '{ALL_GPUS}', one of those indices, or a listed UUID.",
+            gpu_name,
         )
     return picked
 
 
 def _gpu_index(index: int, name: str, accepted: str) -> int:
     if not 0 <= index <= MAX_GPU_INDEX:
-        raise ParameterError(f"{name}: {index} is out of range; {accepted} (0 to {MAX_GPU_INDEX}).")
+        raise InputError(
+            f"{name}: {quoted(index)} is out of range; {accepted} (0 to {MAX_GPU_INDEX}).", name
+        )
     return index
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "…'"

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from gpu_insight.errors import SettingsError, quoted
+
 URL_EXAMPLE = "http://gpu-host:9470"
 _URL_SEPARATORS = re.compile(r"[,\s]+")
-
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the text names the setting and what is accepted."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,8 @@ def parse_collector_urls(text: str | None) -> tuple[str, ...]:
     if not parts:
         raise SettingsError(
             f"collector_url is empty; enter the collector's URL, e.g. {URL_EXAMPLE}, or several "
-            "separated by commas."
+            "separated by commas.",
+            "collector_url",
         )
     urls: list[str] = []
     for part in parts:
@@ -43,7 +42,8 @@ def parse_collector_urls(text: str | None) -> tuple[str, ...]:
         if "@" in part:
             raise SettingsError(
                 "collector_url must not contain a user name or password; put the token in "
-                "collector_token instead."
+                "collector_token instead.",
+                "collector_url",
             )
         try:
             split = urlsplit(part)
@@ -55,8 +55,9 @@ def parse_collector_urls(text: str | None) -> tuple[str, ...]:
         if split.query or split.fragment:
             # Only the base is echoed: a query may carry a token.
             raise SettingsError(
-                f"collector_url {url!r} must not have a query or fragment; enter the base URL, "
-                f"e.g. {URL_EXAMPLE}."
+                f"collector_url {quoted(url)} must not have a query or fragment; enter the base "
+                f"URL, e.g. {URL_EXAMPLE}.",
+                "collector_url",
             )
         if url not in urls:
             urls.append(url)
@@ -65,8 +66,9 @@ def parse_collector_urls(text: str | None) -> tuple[str, ...]:
 
 def _not_an_http_url(part: str) -> SettingsError:
     return SettingsError(
-        f"collector_url {part!r} is not an http(s) URL; enter e.g. {URL_EXAMPLE}, "
-        "several separated by commas."
+        f"collector_url {quoted(part)} is not an http(s) URL; enter e.g. {URL_EXAMPLE}, "
+        "several separated by commas.",
+        "collector_url",
     )
 
 
@@ -80,17 +82,41 @@ def parse_price_per_gpu_hour(value: Any) -> float | None:
         price = math.nan
     if not math.isfinite(price) or price < 0:
         raise SettingsError(
-            f"price_per_gpu_hour {value!r} is not accepted; enter a number of 0 or more, "
-            "e.g. 2.5, or leave it empty."
+            f"price_per_gpu_hour {quoted(value)} is not accepted; enter a number of 0 or more, "
+            "e.g. 2.5, or leave it empty.",
+            "price_per_gpu_hour",
         )
     return price
 
 
+def parse_token(value: Any, name: str) -> str | None:
+    """A bearer token: printable ASCII (HTTP headers carry nothing else), or empty for none.
+    The message never quotes it."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise SettingsError(f"{name} must be text; paste the token as it was issued.", name)
+    token = value.strip()
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise SettingsError(
+            f"{name} holds a character that cannot be sent in an HTTP header (a space, a "
+            "non-ASCII or an invisible character, often pasted along); paste the token again "
+            "as plain text.",
+            name,
+        )
+    return token or None
+
+
 def collector_settings(values: Mapping[str, Any]) -> CollectorSettings:
     """Read tool credentials or endpoint settings into `CollectorSettings`."""
-    token = values.get("collector_token")
+    url = values.get("collector_url")
+    if url is not None and not isinstance(url, str):
+        raise SettingsError(
+            f"collector_url must be text, e.g. {URL_EXAMPLE}, several separated by commas.",
+            "collector_url",
+        )
     return CollectorSettings(
-        urls=parse_collector_urls(values.get("collector_url")),
-        token=str(token).strip() if token else None,
+        urls=parse_collector_urls(url),
+        token=parse_token(values.get("collector_token"), "collector_token"),
         price_per_gpu_hour=parse_price_per_gpu_hour(values.get("price_per_gpu_hour")),
     )

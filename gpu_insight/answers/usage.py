@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gpu_insight.fleet import CollectorFleet
-from gpu_insight.schemas import Source, UsageReport, UsageRow
-from gpu_insight.settings import CollectorSettings
-from gpu_insight.usage_params import UsageQuery
+from gpu_insight.answers.answer import Variable, missing_note, where
+from gpu_insight.answers.usage_query import UsageQuery
+from gpu_insight.schemas import Source, UsageReport
+from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
+from gpu_insight.sources.merge import SECONDS_PER_HOUR
 
 MIB_PER_GIB = 1024.0
-SECONDS_PER_HOUR = 3600.0
 JOULES_PER_KWH = 3.6e6
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
@@ -59,7 +57,7 @@ class UsageTableRow:
 
 
 @dataclass(frozen=True)
-class UsageTable:
+class UsageAnswer:
     host: str
     source: Source
     query: UsageQuery
@@ -69,6 +67,7 @@ class UsageTable:
     total_gpu_hours: float
     total_energy_kwh: float
     total_cost: float | None
+    missing: tuple[MissingCollector, ...] = ()
 
     @property
     def top_group(self) -> str:
@@ -76,7 +75,7 @@ class UsageTable:
         top = self.rows[0] if self.rows else None
         return top.group if top is not None and top.gpu_hours > 0 else ""
 
-    def as_variables(self) -> dict[str, Any]:
+    def variables(self) -> dict[str, Variable]:
         return {
             "total_gpu_hours": self.total_gpu_hours,
             "total_cost": self.total_cost or 0.0,
@@ -97,58 +96,15 @@ class UsageTable:
             "total_cost": self.total_cost,
             "top_group": self.top_group,
             "rows": [row.as_json() for row in self.rows],
+            "missing_collectors": missing_json(self.missing),
         }
 
-
-def fetch_usage(settings: CollectorSettings, query: UsageQuery) -> UsageReport:
-    """Asks each configured collector for its usage over the query's range and merges them."""
-    fleet = CollectorFleet.from_settings(settings)
-    return merge_usage(
-        [client.usage(query.from_t, query.to_t, query.group_by) for client in fleet.clients]
-    )
+    def text(self) -> str:
+        return _usage_line(self) + missing_note(self.missing)
 
 
-def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
-    """One report for several hosts: rows of the same group are added up."""
-    if not reports:
-        raise ValueError("nothing to merge")
-    if len(reports) == 1:
-        return reports[0]
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    methods: dict[str, set[str]] = defaultdict(set)
-    for report in reports:
-        for row in report.rows:
-            amounts = totals[row.group]
-            amounts[0] += row.gpu_seconds
-            amounts[1] += row.memory_mib_seconds
-            amounts[2] += row.energy_joules
-            methods[row.group].update(row.share_methods)
-    rows = [
-        UsageRow(
-            group=group,
-            gpu_seconds=gpu_s,
-            gpu_hours=gpu_s / SECONDS_PER_HOUR,
-            memory_mib_seconds=mib_s,
-            energy_joules=joules,
-            share_methods=sorted(methods[group]),
-        )
-        for group, (gpu_s, mib_s, joules) in totals.items()
-    ]
-    rows.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
-    source: Source = "replay" if any(r.source == "replay" for r in reports) else "nvml"
-    return UsageReport(
-        host=",".join(r.host for r in reports),
-        source=source,
-        from_t=min(r.from_t for r in reports),
-        to_t=max(r.to_t for r in reports),
-        group_by=reports[0].group_by,
-        rows=rows,
-        total_gpu_hours=sum(r.total_gpu_hours for r in reports),
-        total_energy_joules=sum(r.total_energy_joules for r in reports),
-    )
-
-
-def build_usage_table(report: UsageReport, query: UsageQuery) -> UsageTable:
+def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAnswer:
+    report = gathered.value
     price = query.price_per_gpu_hour
     total_hours = sum(row.gpu_hours for row in report.rows)
     rows = [
@@ -163,7 +119,8 @@ def build_usage_table(report: UsageReport, query: UsageQuery) -> UsageTable:
         )
         for row in report.rows
     ]
-    return UsageTable(
+    return UsageAnswer(
+        missing=gathered.missing,
         host=report.host,
         source=report.source,
         query=query,
@@ -176,16 +133,16 @@ def build_usage_table(report: UsageReport, query: UsageQuery) -> UsageTable:
     )
 
 
-def usage_line(table: UsageTable) -> str:
+def _usage_line(table: UsageAnswer) -> str:
     """One sentence for agents: range, total, cost and the top group."""
-    where = f"{table.host} (replayed data)" if table.source == "replay" else table.host
+    origin = where(table.host, table.source)
     span = (
         f"last {table.query.window}"
         if table.query.window is not None
         else f"{_iso(table.query.from_t)} to {_iso(table.query.to_t)}"
     )
     if not table.rows:
-        return f"{where}, {span}: no GPU usage recorded."
+        return f"{origin}, {span}: no GPU usage recorded."
     if table.total_cost is None:
         cost = "no price per GPU-hour set, so no cost"
     else:
@@ -199,12 +156,12 @@ def usage_line(table: UsageTable) -> str:
         else "the GPUs were idle (0 busy GPU-hours)"
     )
     return (
-        f"{where}, {span} by {table.query.group_by}: {_amount(table.total_gpu_hours)} GPU-hours, "
+        f"{origin}, {span} by {table.query.group_by}: {_amount(table.total_gpu_hours)} GPU-hours, "
         f"{_amount(table.total_energy_kwh)} kWh, {cost}; {leader}; {len(table.rows)} group(s)."
     )
 
 
-def usage_csv(table: UsageTable) -> str:
+def usage_csv(table: UsageAnswer) -> str:
     """Comma-separated with a header row; the first column is named after `group_by`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from gpu_insight.schemas import Gpu, GpuProcess, Snapshot
+from gpu_insight.answers.answer import Variable, mib, missing_note, where
+from gpu_insight.answers.params import GpuSelector, parse_choice, parse_gpu_selector, select_gpus
+from gpu_insight.schemas import GpuProcess, Snapshot
+from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 
 ProcessGrouping = Literal["process", "container", "model", "app"]
-PROCESS_GROUPINGS: tuple[ProcessGrouping, ...] = ("process", "container", "model", "app")
+PROCESS_GROUPINGS: tuple[ProcessGrouping, ...] = get_args(ProcessGrouping)
 UNATTRIBUTED = "unattributed"
 
 
@@ -35,17 +38,44 @@ class ConsumerRow:
 
 
 @dataclass(frozen=True)
-class ProcessView:
+class ProcessQuery:
+    selector: GpuSelector
+    group_by: ProcessGrouping
+
+
+def parse_process_query(params: Mapping[str, Any]) -> ProcessQuery:
+    return ProcessQuery(
+        selector=parse_gpu_selector(params.get("gpu")),
+        group_by=parse_choice(params.get("group_by"), "group_by", PROCESS_GROUPINGS, "process"),
+    )
+
+
+@dataclass(frozen=True)
+class ProcessAnswer:
     snapshot: Snapshot
     group_by: ProcessGrouping
     rows: list[ConsumerRow]  # largest memory first
     unattributed_mib: float  # held by processes with neither app nor team
+    missing: tuple[MissingCollector, ...] = ()
 
     @property
     def top(self) -> ConsumerRow | None:
         return self.rows[0] if self.rows else None
 
-    def as_variables(self) -> dict[str, Any]:
+    def text(self) -> str:
+        origin = where(self.snapshot.host, self.snapshot.source)
+        gaps = missing_note(self.missing)
+        top = self.top
+        if top is None:
+            return f"{origin}: no processes hold GPU memory on the selected GPUs.{gaps}"
+        return (
+            f"{origin}: top consumer by {self.group_by} is {top.consumer} with "
+            f"{mib(top.used_memory_mib)} on {', '.join(top.gpus)}; {len(self.rows)} "
+            f"consumer(s); {mib(self.unattributed_mib)} held by processes not attributed to an "
+            f"app or team.{gaps}"
+        )
+
+    def variables(self) -> dict[str, Variable]:
         top = self.top
         return {
             "top_consumer": top.consumer if top else "",
@@ -59,14 +89,15 @@ class ProcessView:
             "host": self.snapshot.host,
             "collected_at": self.snapshot.collected_at,
             "group_by": self.group_by,
-            "summary": self.as_variables(),
+            "summary": self.variables(),
             "consumers": [r.as_json() for r in self.rows],
+            "missing_collectors": missing_json(self.missing),
         }
 
 
-def build_process_view(
-    snapshot: Snapshot, gpus: Sequence[Gpu], group_by: ProcessGrouping
-) -> ProcessView:
+def answer_processes(query: ProcessQuery, gathered: Gathered[Snapshot]) -> ProcessAnswer:
+    snapshot, group_by = gathered.value, query.group_by
+    gpus = select_gpus(snapshot, query.selector)
     selected = {(g.host, g.uuid) for g in gpus}
     processes = [p for p in snapshot.processes if (p.host, p.gpu_uuid) in selected]
     several_hosts = len({g.host for g in gpus}) > 1
@@ -77,9 +108,7 @@ def build_process_view(
     )
     rows.sort(key=lambda r: (-r.used_memory_mib, r.consumer))
     unattributed = sum(_memory(p) for p in processes if _is_unattributed(p))
-    return ProcessView(
-        snapshot=snapshot, group_by=group_by, rows=rows, unattributed_mib=unattributed
-    )
+    return ProcessAnswer(snapshot, group_by, rows, unattributed, gathered.missing)
 
 
 def _process_rows(processes: Sequence[GpuProcess], several_hosts: bool) -> list[ConsumerRow]:

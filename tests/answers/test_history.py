@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_insight.history_view import (
-    DEFAULT_HISTORY_SECONDS,
-    merge_histories,
-    parse_history_seconds,
-)
+from gpu_insight.answers.history import DEFAULT_HISTORY_SECONDS, parse_history_seconds
+from gpu_insight.errors import InputError
 from gpu_insight.schemas import GpuHistory, History, HistoryPoint
-from gpu_insight.tool_params import ParameterError
+from gpu_insight.sources.merge import merge_histories
 
 
 def history(host: str, uuid: str, *, to_t: float, source: str = "nvml") -> History:
@@ -36,7 +33,7 @@ def test_seconds_accepts_whole_and_fractional_numbers_rounded_up(value: str, sec
 
 @pytest.mark.parametrize("value", ["0", "-5", "86401", "nan", "inf", "abc", "1e9"])
 def test_seconds_out_of_range_names_the_parameter_and_the_range(value: str) -> None:
-    with pytest.raises(ParameterError, match=r"^seconds: .* from 1 to 86400"):
+    with pytest.raises(InputError, match=r"^seconds: .* from 1 to 86400"):
         parse_history_seconds(value)
 
 

@@ -7,17 +7,20 @@ or epoch seconds.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
+from gpu_insight.answers.params import parse_choice
+from gpu_insight.errors import InputError, SettingsError, quoted
 from gpu_insight.instants import INSTANT_EXAMPLE, InstantError, parse_instant
 from gpu_insight.schemas import GroupBy
-from gpu_insight.settings import SettingsError, parse_price_per_gpu_hour
-from gpu_insight.tool_params import ParameterError, parse_choice
+from gpu_insight.sources.settings import parse_price_per_gpu_hour
 
 WINDOWS_S: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 DEFAULT_WINDOW = "24h"
-GROUP_BYS: tuple[GroupBy, ...] = ("app", "team", "model", "container", "gpu")
+GROUP_BYS: tuple[GroupBy, ...] = get_args(GroupBy)
 DEFAULT_GROUP_BY: GroupBy = "app"
 TIME_EXAMPLE = INSTANT_EXAMPLE
 LATEST_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time a report can print
@@ -37,7 +40,7 @@ def parse_time(value: Any, name: str) -> float | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise ParameterError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
+        raise InputError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
     text = str(value).strip()
     try:
         seconds = parse_instant(text)
@@ -45,9 +48,9 @@ def parse_time(value: Any, name: str) -> float | None:
         problem = (
             "is out of range" if exc.out_of_range else "is not an ISO-8601 time or epoch seconds"
         )
-        raise ParameterError(f"{name}: {text[:60]!r} {problem}; use e.g. {TIME_EXAMPLE}.") from None
+        raise InputError(f"{name}: {text[:60]!r} {problem}; use e.g. {TIME_EXAMPLE}.") from None
     if seconds > LATEST_TIME_S:  # e.g. epoch milliseconds
-        raise ParameterError(
+        raise InputError(
             f"{name}: {text[:60]!r} is out of range (epoch seconds, not milliseconds); "
             f"use e.g. {TIME_EXAMPLE}."
         )
@@ -59,17 +62,23 @@ def parse_price(value: Any, name: str, default: float | None) -> float | None:
     try:
         price = parse_price_per_gpu_hour(value)
     except SettingsError:
-        raise ParameterError(
-            f"{name}: {str(value)[:60]!r} is not accepted; use a number of 0 or more, e.g. 2.5, "
-            "or leave it empty."
+        raise InputError(
+            f"{name}: {quoted(value)} is not accepted; use a number of 0 or more, e.g. 2.5, "
+            "or leave it empty.",
+            name,
         ) from None
     return default if price is None else price
 
 
 def parse_usage_query(
-    params: dict[str, Any], *, now: float, default_price: float | None, price_name: str
+    params: Mapping[str, Any],
+    *,
+    default_price: float | None,
+    price_name: str,
+    now: float | None = None,
 ) -> UsageQuery:
     """Reads `window`, `from`, `to`, `group_by` and the price (`price_name`) from `params`."""
+    now = time.time() if now is None else now
     window = parse_choice(params.get("window"), "window", tuple(WINDOWS_S), DEFAULT_WINDOW)
     group_by = parse_choice(params.get("group_by"), "group_by", GROUP_BYS, DEFAULT_GROUP_BY)
     price = parse_price(params.get(price_name), price_name, default_price)
@@ -81,5 +90,11 @@ def parse_usage_query(
     if from_t is None:
         from_t = to_t - WINDOWS_S[window]
     if from_t >= to_t:
-        raise ParameterError("from: must be earlier than to (and than now when to is empty).")
+        raise InputError("from: must be earlier than to (and than now when to is empty).", "from")
+    if from_t < 0:
+        raise InputError(
+            f"to: with window {window} the report would start before 1970; give a later to, "
+            "or a from as well.",
+            "to",
+        )
     return UsageQuery(from_t, to_t, group_by, price, None)

@@ -1,0 +1,124 @@
+"""The collectors named in the settings (one per GPU host), asked together.
+
+Every fan-out goes through `CollectorFleet.gather`: all collectors at once, so an answer waits
+for the slowest collector's own bounded timeout, never for the sum of them. A collector that
+fails is named in the answer's `missing` list and the others answer; only when none answers is
+the call an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from gpu_insight.schemas import GroupBy, Health, History, Snapshot, UsageReport
+from gpu_insight.sources.client import CollectorClient, CollectorError
+from gpu_insight.sources.merge import merge_histories, merge_snapshots, merge_usage
+from gpu_insight.sources.settings import CollectorSettings, collector_settings
+
+MAX_PARALLEL_REQUESTS = 16
+
+
+@dataclass(frozen=True)
+class MissingCollector:
+    """A collector that gave no usable answer, and the sentence saying why."""
+
+    url: str
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"url": self.url, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Gathered[ValueT]:
+    """A merged answer and the collectors it lacks."""
+
+    value: ValueT
+    missing: tuple[MissingCollector, ...] = ()
+
+
+def missing_json(missing: Sequence[MissingCollector]) -> list[dict[str, str]]:
+    """How every answer lists the collectors it lacks (`missing_collectors`)."""
+    return [m.as_json() for m in missing]
+
+
+class NoCollectorAnsweredError(CollectorError):
+    """Every collector failed; the text gives each one's reason."""
+
+
+class CollectorFleet:
+    def __init__(self, clients: Sequence[CollectorClient]) -> None:
+        if not clients:
+            raise ValueError("a fleet needs at least one collector")
+        self.clients = tuple(clients)
+
+    @classmethod
+    def from_settings(cls, settings: CollectorSettings) -> CollectorFleet:
+        return cls([CollectorClient(url, settings.token) for url in settings.urls])
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> CollectorFleet:
+        """From tool credentials or endpoint settings as Dify passes them."""
+        return cls.from_settings(collector_settings(values))
+
+    def check(self) -> list[Health]:
+        """What the settings page runs: `/healthz`, then an authenticated `/v1/snapshot`, on
+        every collector; here any failure is the answer, since the settings name them all."""
+
+        def check_one(client: CollectorClient) -> Health:
+            health = client.healthz()
+            client.snapshot()
+            return health
+
+        outcomes = self._each(check_one)
+        for outcome in outcomes:
+            if isinstance(outcome, CollectorError):
+                raise outcome
+        return [o for o in outcomes if not isinstance(o, CollectorError)]
+
+    def snapshot(self) -> Gathered[Snapshot]:
+        return self.gather(lambda client: client.snapshot(), merge_snapshots)
+
+    def history(self, seconds: int) -> Gathered[History]:
+        return self.gather(lambda client: client.history(seconds), merge_histories)
+
+    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> Gathered[UsageReport]:
+        return self.gather(lambda client: client.usage(from_t, to_t, group_by), merge_usage)
+
+    def gather[PartT, ValueT](
+        self,
+        call: Callable[[CollectorClient], PartT],
+        merge: Callable[[Sequence[PartT]], ValueT],
+    ) -> Gathered[ValueT]:
+        """`call` on every collector at once, the answers merged in settings order."""
+        outcomes = self._each(call)
+        parts = [o for o in outcomes if not isinstance(o, CollectorError)]
+        failures = [o for o in outcomes if isinstance(o, CollectorError)]
+        if not parts:
+            if len(failures) == 1:
+                raise failures[0]
+            raise NoCollectorAnsweredError(
+                "No GPU Insight collector answered: "
+                + " ".join(f"({n}) {f}" for n, f in enumerate(failures, start=1)),
+                failures[0].url,
+            )
+        missing = tuple(MissingCollector(f.url, str(f)) for f in failures)
+        return Gathered(merge(parts), missing)
+
+    def _each[PartT](
+        self, call: Callable[[CollectorClient], PartT]
+    ) -> list[PartT | CollectorError]:
+        def guarded(client: CollectorClient) -> PartT | CollectorError:
+            try:
+                return call(client)
+            except CollectorError as error:
+                return error
+
+        if len(self.clients) == 1:
+            return [guarded(self.clients[0])]
+        workers = min(MAX_PARALLEL_REQUESTS, len(self.clients))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(guarded, self.clients))
