@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpu_insight.answers.answer import Variable
+from gpu_insight.answers.params import parse_optional_text
 from gpu_insight.errors import InputError, SettingsError, quoted
 from gpu_insight.estimate import VramEstimate, check_fit, estimate
 from gpu_insight.estimate.request import VramRequest, request_error_text
@@ -49,6 +50,8 @@ def parse_vram_request(params: Mapping[str, Any]) -> VramRequest:
             continue
         if isinstance(value, str):
             value = value.strip()
+            if name != "model_config":  # a pasted config is long; the body bound covers it
+                value = parse_optional_text(value, name)
         if name == "model_config":
             values["model_config_json"] = value
         # A tuple, not a set: a list or object value must reach validation, not fail to hash.

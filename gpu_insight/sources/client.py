@@ -25,12 +25,20 @@ from gpu_insight.schemas import (
     Snapshot,
     UsageReport,
 )
+from gpu_insight.sources.bounded_http import (
+    AnswerTooLargeError,
+    AnswerTooSlowError,
+    BoundedResponse,
+    bounded_get,
+    deadline_session,
+)
 
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 5.0
 GET_RETRIES = 2
 RETRY_BACKOFF_S = 0.25
 RETRYABLE_STATUS = frozenset({502, 503, 504})
+MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a day of history for 8 GPUs is a few MiB
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -77,8 +85,9 @@ class MetricsText:
 
 class CollectorClient:
     """Reads one collector. GETs are retried a bounded number of times on connection errors
-    and 502/503/504; timeouts are not retried, so one call waits at most about
-    `connect_timeout_s + read_timeout_s` per attempt."""
+    and 502/503/504, never past the call's deadline: one call, every attempt and the whole
+    answer together, takes at most `connect_timeout_s + read_timeout_s`, and an answer over
+    `MAX_ANSWER_BYTES` is refused."""
 
     def __init__(
         self,
@@ -93,11 +102,12 @@ class CollectorClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token or None
-        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
+        self._deadline_s = connect_timeout_s + read_timeout_s
         self._retries = max(0, retries)
         self._backoff_s = backoff_s
-        self._session = session or requests.Session()
+        self._session = session or deadline_session()
 
     def healthz(self) -> Health:
         """`/healthz`, checked to come from a compatible GPU Insight collector."""
@@ -154,21 +164,38 @@ class CollectorClient:
         *,
         authenticated: bool = True,
         accept_status: tuple[int, ...] = (200,),
-    ) -> requests.Response:
+    ) -> BoundedResponse:
         headers = {"Accept": "application/json, text/plain;q=0.9"}
         if authenticated and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         url = self.base_url + path
+        deadline = time.monotonic() + self._deadline_s  # for every attempt together
         attempt = 0
         while True:
             try:
-                response = self._session.get(
+                response = bounded_get(
+                    self._session,
                     url,
                     params=params,
                     headers=headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
+                    connect_timeout_s=self._connect_timeout_s,
+                    deadline_s=max(0.1, min(self._read_timeout_s, deadline - time.monotonic())),
+                    max_bytes=MAX_ANSWER_BYTES,
                 )
+            except AnswerTooSlowError:
+                raise CollectorTimeoutError(
+                    f"The GPU Insight collector at {self.base_url} did not send its whole answer "
+                    f"to {path} within {self._read_timeout_s:g} s; check the collector's load "
+                    "and the network between it and the Dify plugin daemon.",
+                    self.base_url,
+                ) from None
+            except AnswerTooLargeError:
+                raise NotACollectorError(
+                    f"{self.base_url} answered {path} with more than "
+                    f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB, far more than a GPU Insight "
+                    "collector sends; check the host and port.",
+                    self.base_url,
+                ) from None
             except requests.exceptions.Timeout:
                 raise CollectorTimeoutError(
                     f"The GPU Insight collector at {self.base_url} did not answer within "
@@ -177,7 +204,7 @@ class CollectorClient:
                     self.base_url,
                 ) from None
             except requests.exceptions.ConnectionError as error:
-                if attempt < self._retries:
+                if attempt < self._retries and time.monotonic() + self._backoff_s < deadline:
                     attempt += 1
                     time.sleep(self._backoff_s * attempt)
                     continue
@@ -197,6 +224,7 @@ class CollectorClient:
                 response.status_code in RETRYABLE_STATUS
                 and attempt < self._retries
                 and response.status_code not in accept_status
+                and time.monotonic() + self._backoff_s < deadline
             ):
                 attempt += 1
                 time.sleep(self._backoff_s * attempt)
@@ -204,8 +232,8 @@ class CollectorClient:
             return self._checked(response, path, accept_status)
 
     def _checked(
-        self, response: requests.Response, path: str, accept_status: tuple[int, ...]
-    ) -> requests.Response:
+        self, response: BoundedResponse, path: str, accept_status: tuple[int, ...]
+    ) -> BoundedResponse:
         status = response.status_code
         if status in accept_status:
             return response
@@ -240,7 +268,7 @@ class CollectorClient:
             self.base_url,
         )
 
-    def _json(self, response: requests.Response, path: str) -> dict[str, Any]:
+    def _json(self, response: BoundedResponse, path: str) -> dict[str, Any]:
         try:
             payload = response.json()
         except ValueError:

@@ -76,3 +76,67 @@ class SilentServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self._sock.close()
+
+
+class StreamingServer:
+    """Answers every connection with `head` at once, then `piece` every `interval_s`, until
+    `limit_bytes` are sent or the server is closed: a trickling or an endless collector. With
+    `trickle_head` the status line and headers themselves come one byte per interval."""
+
+    def __init__(
+        self,
+        *,
+        piece: bytes,
+        interval_s: float,
+        limit_bytes: int,
+        head: bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n",
+        trickle_head: bool = False,
+    ) -> None:
+        self._piece, self._interval_s, self._limit = piece, interval_s, limit_bytes
+        self._head, self._trickle_head = head, trickle_head
+        self._closed = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> StreamingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._send, args=(connection,), daemon=True).start()
+
+    def _send(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)  # the request; its content does not matter
+            pieces = (
+                [self._head[i : i + 1] for i in range(len(self._head))]
+                if self._trickle_head
+                else [self._head]
+            )
+            sent = 0
+            try:
+                for head_piece in pieces:
+                    connection.sendall(head_piece)
+                    if self._trickle_head and self._closed.wait(self._interval_s):
+                        return
+                while sent < self._limit and not self._closed.is_set():
+                    connection.sendall(self._piece)
+                    sent += len(self._piece)
+                    if self._interval_s and self._closed.wait(self._interval_s):
+                        return
+            except OSError:
+                return  # the client hung up, as it should
