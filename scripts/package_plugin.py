@@ -38,7 +38,7 @@ def package_files(root: Path) -> list[Path]:
     """Files of `root` that go into the package as they are, relative to `root`, sorted."""
     ignore_file = root / ".difyignore"
     patterns = ignore_file.read_text().splitlines() if ignore_file.is_file() else []
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     return sorted(
         path.relative_to(root)
         for path in root.rglob("*")
