@@ -12,17 +12,15 @@ import ast
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 
 from scripts.package_plugin import package_contents, requirement_lines
+from tests.support.plugin_declarations import SCHEMA_TYPES, PluginDeclarations
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_ROOTS = [ROOT]  # every plugin package the repository builds
@@ -51,8 +49,6 @@ DAEMON_PLUGIN_TAGS = {
     "other",
     "trigger",
 }
-# Dify's workflow editor types a tool's output variables from these; anything else is `any`.
-SCHEMA_TYPES = {"string", "number", "integer", "boolean", "object", "array"}
 # The Marketplace toolkit's blocked package contents.
 BLOCKED_DIRS = {".venv", "node_modules", "__pycache__", ".git"}
 BLOCKED_NAMES = {".env", ".DS_Store", "id_rsa"}
@@ -69,65 +65,14 @@ PLUGIN_BASE_CLASSES = {"Tool", "Endpoint", "ToolProvider"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
 
-@dataclass(frozen=True)
-class PluginPackage:
-    """One plugin package: its source root and the members the build puts into it."""
+class PluginPackage(PluginDeclarations):
+    """One plugin package: its source root, the members the build puts into it, and the
+    declarations as they ship."""
 
-    root: Path
-
-    @cached_property
-    def members(self) -> Mapping[str, bytes]:
-        return package_contents(self.root)
-
-    def load(self, relative: str) -> Any:
-        return yaml.safe_load(self.members[relative])
-
-    @cached_property
-    def manifest(self) -> dict[str, Any]:
-        return dict(self.load("manifest.yaml"))
-
-    def load_all(self, paths: Iterable[str]) -> dict[str, Any]:
-        return {path: self.load(path) for path in paths}
-
-    @cached_property
-    def providers(self) -> dict[str, Any]:
-        return self.load_all(self.manifest["plugins"].get("tools", []))
-
-    @cached_property
-    def tools(self) -> dict[str, Any]:
-        return self.load_all(p for provider in self.providers.values() for p in provider["tools"])
-
-    @cached_property
-    def groups(self) -> dict[str, Any]:
-        return self.load_all(self.manifest["plugins"].get("endpoints", []))
-
-    @cached_property
-    def endpoints(self) -> dict[str, Any]:
-        return self.load_all(p for group in self.groups.values() for p in group["endpoints"])
-
-    @cached_property
-    def declarations(self) -> dict[str, Any]:
-        """Every YAML the daemon reads, by path."""
-        return {
-            "manifest.yaml": self.manifest,
-            **self.providers,
-            **self.tools,
-            **self.groups,
-            **self.endpoints,
-        }
-
-    def settings_fields(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(where, field) for every form field: tool parameters, provider credentials and
-        endpoint group settings."""
-        for path, tool in self.tools.items():
-            for field in tool.get("parameters", []):
-                yield f"{path} parameter {field['name']}", field
-        for path, provider in self.providers.items():
-            for name, field in provider.get("credentials_for_provider", {}).items():
-                yield f"{path} credential {name}", field
-        for path, group in self.groups.items():
-            for field in group.get("settings", []):
-                yield f"{path} setting {field['name']}", field
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.members: Mapping[str, bytes] = package_contents(root)
+        super().__init__(self.members.__getitem__)
 
 
 PACKAGES = [PluginPackage(root) for root in PACKAGE_ROOTS]
