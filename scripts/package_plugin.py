@@ -48,7 +48,8 @@ def package_files(root: Path) -> list[Path]:
 
 def project_table(root: Path) -> dict[str, Any]:
     """The `[project]` table of the repository's pyproject.toml."""
-    return tomllib.loads((root / PYPROJECT).read_text())["project"]
+    project: dict[str, Any] = tomllib.loads((root / PYPROJECT).read_text())["project"]
+    return project
 
 
 def requirement_lines(text: str) -> list[str]:
