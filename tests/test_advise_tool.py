@@ -9,8 +9,6 @@ import pytest
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PluginRuntime
 
-VARIABLES = {"top_suggestion", "suggestion_count", "critical_count"}
-
 
 @pytest.fixture(scope="module")
 def credentials(replay_collector: CollectorProcess) -> dict[str, Any]:
@@ -23,7 +21,7 @@ def test_live_advice_yields_json_text_and_the_declared_variables(
     result = plugin_runtime.invoke_tool("serving_advice", {}, credentials)
     assert result.error is None, result.error
     [answer] = result.jsons
-    assert set(result.variables) == VARIABLES
+    assert set(result.variables) == set(plugin_runtime.declared_variables("serving_advice"))
     assert result.variables["suggestion_count"] == len(answer["suggestions"])
     assert answer["source"] == "replay"
     assert result.text  # one short text: the top suggestions or "No suggestions"

@@ -1,6 +1,9 @@
 """The plugin daemon's and the Marketplace's rules that the SDK does not check at start-up.
 
 (The SDK's own checks run in every protocol test: the plugin would not start otherwise.)
+Each rule is a function over plain data — a declaration, a package's members — that returns
+what breaks it, one sentence each; the tests apply every rule to every plugin package the
+repository builds (PACKAGE_ROOTS), and show once that each rule catches what it is for.
 """
 
 from __future__ import annotations
@@ -8,14 +11,22 @@ from __future__ import annotations
 import ast
 import re
 import tomllib
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from packaging.requirements import InvalidRequirement, Requirement
+
+from scripts.package_plugin import package_contents, requirement_lines
+from tests.support.plugin_declarations import SCHEMA_TYPES, PluginDeclarations
 
 ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ROOTS = [ROOT]  # every plugin package the repository builds
 LANGUAGES = ("en_US", "zh_Hans", "ja_JP", "pt_BR")
+I18N_MAX_CHARS = 1023  # the daemon's I18nObject: under 1024
+VERSION = re.compile(r"^\d{1,4}(\.\d{1,4}){2}(-\w{1,16})?$")  # the daemon's manifest version
 DAEMON_METHODS = {"HEAD", "GET", "POST", "PUT", "DELETE", "OPTIONS"}
 DAEMON_PLUGIN_TAGS = {
     "search",
@@ -38,90 +49,49 @@ DAEMON_PLUGIN_TAGS = {
     "other",
     "trigger",
 }
+# The Marketplace toolkit's blocked package contents.
+BLOCKED_DIRS = {".venv", "node_modules", "__pycache__", ".git"}
+BLOCKED_NAMES = {".env", ".DS_Store", "id_rsa"}
+BLOCKED_SUFFIXES = {".pyc", ".log", ".pem", ".key", ".so", ".dll", ".pyd"}
+MACH_O_MAGIC = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+BINARY_MAGIC = {
+    b"\x7fELF": "an ELF binary",
+    b"MZ": "a PE binary",
+    b"\xca\xfe\xba\xbe": "a Mach-O binary",  # universal (fat)
+    **dict.fromkeys(MACH_O_MAGIC, "a Mach-O binary"),
+}
+UPPER_BOUND_OPERATORS = {"<", "<=", "==", "===", "~="}
 PLUGIN_BASE_CLASSES = {"Tool", "Endpoint", "ToolProvider"}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
 
-def load(relative: str) -> Any:
-    return yaml.safe_load((ROOT / relative).read_text())
+class PluginPackage(PluginDeclarations):
+    """One plugin package: its source root, the members the build puts into it, and the
+    declarations as they ship."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.members: Mapping[str, bytes] = package_contents(root)
+        super().__init__(self.members.__getitem__)
 
 
-MANIFEST = load("manifest.yaml")
-PROVIDER = load(MANIFEST["plugins"]["tools"][0])
-GROUP = load(MANIFEST["plugins"]["endpoints"][0])
-TOOL_PATHS = PROVIDER["tools"]
-ENDPOINT_PATHS = GROUP["endpoints"]
+PACKAGES = [PluginPackage(root) for root in PACKAGE_ROOTS]
+GPU_INSIGHT = PACKAGES[0]
+each_package = pytest.mark.parametrize(
+    "package", PACKAGES, ids=[p.root.relative_to(ROOT).as_posix() or "." for p in PACKAGES]
+)
 
 
-def test_author_is_lowercase_as_the_daemon_requires() -> None:
-    assert re.fullmatch(r"[a-z0-9_-]{1,64}", MANIFEST["author"])
-    assert "dify" not in MANIFEST["author"] and "langgenius" not in MANIFEST["author"]
+# -- the rules -----------------------------------------------------------------------------
 
 
-def test_every_yaml_names_the_same_author() -> None:
-    authors = {PROVIDER["identity"]["author"]} | {load(p)["identity"]["author"] for p in TOOL_PATHS}
-    assert authors == {MANIFEST["author"]}
-
-
-def test_marketplace_fields_are_present() -> None:
-    assert MANIFEST["repo"].startswith("https://github.com/")
-    assert EMAIL.match(MANIFEST["contact"])
-    assert MANIFEST["meta"]["minimum_dify_version"]
-    assert MANIFEST["meta"]["runner"]["version"] == "3.12"
-    assert set(MANIFEST["tags"]) <= DAEMON_PLUGIN_TAGS
-
-
-def test_privacy_policy_is_a_real_file_not_the_template() -> None:
-    policy = (ROOT / MANIFEST["privacy"]).read_text()
-    assert "Please fill in the privacy policy" not in policy
-    for topic in ("What is read", "Where it goes", "What is stored", "Contact"):
-        assert f"## {topic}" in policy
-
-
-def test_endpoints_need_the_endpoint_permission() -> None:
-    assert MANIFEST["resource"]["permission"]["endpoint"]["enabled"] is True
-
-
-@pytest.mark.parametrize("key", ["icon", "icon_dark"])
-def test_icons_exist_and_are_our_own(key: str) -> None:
-    for owner in (MANIFEST, PROVIDER["identity"]):
-        icon = ROOT / "_assets" / owner[key]
-        svg = icon.read_text()
-        assert svg.lstrip().startswith("<svg") and "GPU Insight" in svg
-    assert MANIFEST["icon"] != MANIFEST["icon_dark"]
-
-
-def test_every_referenced_yaml_path_is_short_and_exists() -> None:
-    for path in [
-        *MANIFEST["plugins"]["tools"],
-        *MANIFEST["plugins"]["endpoints"],
-        *TOOL_PATHS,
-        *ENDPOINT_PATHS,
-    ]:
-        assert len(path) < 128 and (ROOT / path).is_file(), path
-
-
-@pytest.mark.parametrize("path", ENDPOINT_PATHS)
-def test_endpoint_methods_are_uppercase(path: str) -> None:
-    assert load(path)["method"] in DAEMON_METHODS
-
-
-def test_endpoint_group_settings_are_a_list_with_a_required_api_key() -> None:
-    settings = GROUP["settings"]
-    assert isinstance(settings, list)
-    by_name = {s["name"]: s for s in settings}
-    assert by_name["api_key"]["type"] == "secret-input" and by_name["api_key"]["required"]
-    assert by_name["collector_token"]["type"] == "secret-input"
-
-
-@pytest.mark.parametrize("path", TOOL_PATHS)
-def test_every_tool_has_an_llm_description_and_an_output_schema(path: str) -> None:
-    tool = load(path)
-    assert tool["description"]["llm"].strip()
-    assert tool["output_schema"]["type"] == "object" and tool["output_schema"]["properties"]
-    for parameter in tool.get("parameters", []):
-        if parameter["form"] == "llm":
-            assert parameter.get("llm_description", "").strip(), parameter["name"]
+def version_problems(manifest: Mapping[str, Any]) -> list[str]:
+    versions = {"version": manifest.get("version"), "meta.version": manifest["meta"].get("version")}
+    return [
+        f"{key} {value!r} is not the daemon's N.N.N[-tag]"
+        for key, value in versions.items()
+        if not (isinstance(value, str) and VERSION.match(value))
+    ]
 
 
 def i18n_objects(node: Any, where: str = "") -> list[tuple[str, dict[str, str]]]:
@@ -143,45 +113,318 @@ def i18n_objects(node: Any, where: str = "") -> list[tuple[str, dict[str, str]]]
     return found
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "manifest.yaml",
-        MANIFEST["plugins"]["tools"][0],
-        MANIFEST["plugins"]["endpoints"][0],
-        "tools/gpu_status.yaml",
-        "tools/gpu_processes.yaml",
-    ],
-)
-def test_texts_are_in_the_four_languages(path: str) -> None:
-    texts = i18n_objects(load(path))
-    assert texts
-    for where, text in texts:
-        missing = [lang for lang in LANGUAGES if not str(text.get(lang, "")).strip()]
-        assert not missing, f"{path}{where} lacks {missing}"
-        assert all(len(str(v)) < 1024 for v in text.values())
+def i18n_length_problems(declaration: Any) -> list[str]:
+    problems = []
+    for where, text in i18n_objects(declaration):
+        if not str(text.get("en_US", "")).strip():
+            problems.append(f"{where} has no en_US text")
+        problems += [
+            f"{where}.{lang} has {len(str(value))} characters, over {I18N_MAX_CHARS}"
+            for lang, value in text.items()
+            if len(str(value)) > I18N_MAX_CHARS
+        ]
+    return problems
 
 
-def test_requirements_txt_matches_the_project_dependencies() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = [
-        line.strip()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
+def icon_problems(owner: Mapping[str, Any], members: Collection[str]) -> list[str]:
+    """The daemon maps `icon` and `icon_dark` to files in _assets and refuses missing ones."""
+    problems = []
+    for key in ("icon", "icon_dark"):
+        icon = owner.get(key)
+        if not icon:
+            problems.append(f"no {key}")
+        elif f"_assets/{icon}" not in members:
+            problems.append(f"{key} {icon!r} is not in the package's _assets")
+    return problems
+
+
+def select_default_problems(field: Mapping[str, Any]) -> list[str]:
+    if field.get("type") != "select" or field.get("default") in (None, ""):
+        return []
+    values = {option["value"] for option in field.get("options", [])}
+    default = field["default"]
+    chosen = default if isinstance(default, list) else [default]
+    return [
+        f"default {value!r} is not among its options" for value in chosen if value not in values
     ]
-    assert sorted(requirements) == sorted(project["dependencies"])
-    assert any(r.startswith("dify_plugin>=0.9") for r in requirements)
 
 
-def plugin_modules() -> list[Path]:
-    paths = [PROVIDER["extra"]["python"]["source"]]
-    paths += [load(p)["extra"]["python"]["source"] for p in [*TOOL_PATHS, *ENDPOINT_PATHS]]
-    return [ROOT / p for p in paths]
+def schema_problems(schema: Any, where: str) -> list[str]:
+    """A property schema Dify's editor types: a known type, arrays with typed items."""
+    if not isinstance(schema, dict) or schema.get("type") not in SCHEMA_TYPES:
+        kind = schema.get("type") if isinstance(schema, dict) else schema
+        return [f"{where} has type {kind!r}, which Dify shows as `any`"]
+    if schema["type"] == "array":
+        if "items" not in schema:
+            return [f"{where} is an array without items"]
+        return schema_problems(schema["items"], f"{where}[]")
+    if schema["type"] == "object":
+        properties = schema.get("properties", {}).items()
+        return [p for name, sub in properties for p in schema_problems(sub, f"{where}.{name}")]
+    return []
 
 
-@pytest.mark.parametrize("module", plugin_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_each_plugin_module_defines_exactly_one_dify_class(module: Path) -> None:
-    tree = ast.parse(module.read_text())
+def output_schema_problems(tool: Mapping[str, Any]) -> list[str]:
+    schema = tool.get("output_schema")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return ["output_schema is not an object schema"]
+    if not schema.get("properties"):
+        return ["output_schema declares no variables"]
+    return schema_problems(schema, "output_schema")
+
+
+def source_problems(declarations: Mapping[str, Any], members: Collection[str]) -> list[str]:
+    """Every declaration's Python source ships with it."""
+    return [
+        f"{path}: source {source!r} is not in the package"
+        for path, declaration in declarations.items()
+        if isinstance(declaration, dict)
+        and (source := declaration.get("extra", {}).get("python", {}).get("source")) is not None
+        and source not in members
+    ]
+
+
+def endpoint_route_problems(endpoints: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The SDK routes on path and method; a second endpoint with both would never be reached."""
+    routes = Counter((e["method"], e["path"]) for e in endpoints.values())
+    problems = [
+        f"{path}: method {e['method']!r} is not one of {sorted(DAEMON_METHODS)}"
+        for path, e in endpoints.items()
+        if e["method"] not in DAEMON_METHODS
+    ]
+    return problems + [f"{m} {p} is declared {n} times" for (m, p), n in routes.items() if n > 1]
+
+
+def blocked_member_problems(members: Mapping[str, bytes]) -> list[str]:
+    problems = []
+    for name, data in members.items():
+        parts = name.split("/")
+        suffix = Path(name).suffix
+        binary = BINARY_MAGIC.get(data[:4]) or BINARY_MAGIC.get(data[:2])
+        if blocked := BLOCKED_DIRS.intersection(parts[:-1]):
+            problems.append(f"{name} is inside {sorted(blocked)[0]}/")
+        elif parts[-1] in BLOCKED_NAMES or suffix in BLOCKED_SUFFIXES:
+            problems.append(f"{name} is a file the Marketplace blocks")
+        elif binary:
+            problems.append(f"{name} is {binary}")
+    return problems
+
+
+def unconstrained(requirements: Iterable[str]) -> list[str]:
+    """Requirements the Marketplace flags: a URL, or no upper bound on the version."""
+    problems = []
+    for line in requirements:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            problems.append(f"{line!r} is not a requirement")
+            continue
+        operators = {spec.operator for spec in requirement.specifier}
+        if requirement.url:
+            problems.append(f"{line!r} installs from a URL, not an index")
+        elif not operators & UPPER_BOUND_OPERATORS:
+            problems.append(f"{line!r} has no upper version bound")
+    return problems
+
+
+def pyproject_requirement_lists(pyproject: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every list of requirements a pyproject.toml holds, by where it is."""
+    project = pyproject.get("project", {})
+    lists = {"project.dependencies": list(project.get("dependencies", []))}
+    for extra, items in project.get("optional-dependencies", {}).items():
+        lists[f"project.optional-dependencies.{extra}"] = list(items)
+    for group, items in pyproject.get("dependency-groups", {}).items():
+        lists[f"dependency-groups.{group}"] = [i for i in items if isinstance(i, str)]
+    return lists
+
+
+def dependency_problems(pyproject: Mapping[str, Any], requirements_txt: str) -> list[str]:
+    lists = pyproject_requirement_lists(pyproject)
+    lists["requirements.txt"] = requirement_lines(requirements_txt)
+    return [
+        f"{where}: {problem}" for where, items in lists.items() for problem in unconstrained(items)
+    ]
+
+
+# -- each rule, applied to every package ---------------------------------------------------
+
+
+@each_package
+def test_versions_match_the_daemon_pattern(package: PluginPackage) -> None:
+    assert version_problems(package.manifest) == []
+
+
+@each_package
+def test_every_i18n_text_has_english_and_stays_under_1024_characters(
+    package: PluginPackage,
+) -> None:
+    problems = [
+        f"{path}: {problem}"
+        for path, declaration in package.declarations.items()
+        for problem in i18n_length_problems(declaration)
+    ]
+    assert problems == []
+
+
+@each_package
+def test_every_i18n_text_is_in_the_four_languages(package: PluginPackage) -> None:
+    for path, declaration in package.declarations.items():
+        for where, text in i18n_objects(declaration):
+            missing = [lang for lang in LANGUAGES if not str(text.get(lang, "")).strip()]
+            assert not missing, f"{path}{where} lacks {missing}"
+
+
+@each_package
+def test_manifest_and_provider_icons_ship_in_assets(package: PluginPackage) -> None:
+    owners = {"manifest.yaml": package.manifest} | {
+        path: provider["identity"] for path, provider in package.providers.items()
+    }
+    problems = [
+        f"{path}: {problem}"
+        for path, owner in owners.items()
+        for problem in icon_problems(owner, package.members)
+    ]
+    assert problems == []
+
+
+@each_package
+def test_icons_are_our_own_and_differ_between_light_and_dark(package: PluginPackage) -> None:
+    owners = [package.manifest, *(p["identity"] for p in package.providers.values())]
+    for owner in owners:
+        for key in ("icon", "icon_dark"):
+            svg = package.members[f"_assets/{owner[key]}"].decode()
+            assert svg.lstrip().startswith("<svg") and "GPU Insight" in svg
+    assert package.manifest["icon"] != package.manifest["icon_dark"]
+
+
+@each_package
+def test_select_defaults_are_among_their_options(package: PluginPackage) -> None:
+    problems = [
+        f"{where}: {problem}"
+        for where, field in package.settings_fields()
+        for problem in select_default_problems(field)
+    ]
+    assert problems == []
+
+
+@each_package
+def test_output_schemas_are_objects_of_types_the_workflow_editor_knows(
+    package: PluginPackage,
+) -> None:
+    assert package.tools
+    problems = [
+        f"{path}: {problem}"
+        for path, tool in package.tools.items()
+        for problem in output_schema_problems(tool)
+    ]
+    assert problems == []
+
+
+@each_package
+def test_every_declared_source_file_ships(package: PluginPackage) -> None:
+    assert source_problems(package.declarations, package.members) == []
+
+
+@each_package
+def test_endpoint_routes_are_unique_and_use_the_daemon_methods(package: PluginPackage) -> None:
+    assert endpoint_route_problems(package.endpoints) == []
+
+
+@each_package
+def test_the_package_holds_no_file_of_a_blocked_kind(package: PluginPackage) -> None:
+    assert blocked_member_problems(package.members) == []
+
+
+@each_package
+def test_every_shipped_dependency_is_constrained(package: PluginPackage) -> None:
+    shipped = tomllib.loads(package.members["pyproject.toml"].decode())
+    requirements = package.members["requirements.txt"].decode()
+    assert dependency_problems(shipped, requirements) == []
+
+
+def test_every_dependency_of_the_repository_is_constrained() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert dependency_problems(pyproject, (ROOT / "requirements.txt").read_text()) == []
+
+
+@each_package
+def test_every_referenced_yaml_path_is_short_and_ships(package: PluginPackage) -> None:
+    for path in package.declarations:
+        assert len(path) < 128 and path in package.members, path
+
+
+@each_package
+def test_author_is_lowercase_as_the_daemon_requires(package: PluginPackage) -> None:
+    author = package.manifest["author"]
+    assert re.fullmatch(r"[a-z0-9_-]{1,64}", author)
+    assert "dify" not in author and "langgenius" not in author
+
+
+@each_package
+def test_every_yaml_names_the_same_author(package: PluginPackage) -> None:
+    identities = [d["identity"] for d in [*package.providers.values(), *package.tools.values()]]
+    assert {i["author"] for i in identities} == {package.manifest["author"]}
+
+
+@each_package
+def test_marketplace_fields_are_present(package: PluginPackage) -> None:
+    manifest = package.manifest
+    assert manifest["repo"].startswith("https://github.com/")
+    assert EMAIL.match(manifest["contact"])
+    assert manifest["meta"]["minimum_dify_version"]
+    assert manifest["meta"]["runner"]["version"] == "3.12"
+    assert set(manifest["tags"]) <= DAEMON_PLUGIN_TAGS
+
+
+@each_package
+def test_privacy_policy_is_a_real_file_not_the_template(package: PluginPackage) -> None:
+    policy = package.members[package.manifest["privacy"]].decode()
+    assert "please fill in the privacy policy" not in policy.lower()
+    for topic in ("What is read", "Where it goes", "What is stored", "Contact"):
+        assert f"## {topic}" in policy
+
+
+@each_package
+def test_endpoints_need_the_endpoint_permission(package: PluginPackage) -> None:
+    if package.endpoints:
+        assert package.manifest["resource"]["permission"]["endpoint"]["enabled"] is True
+
+
+@each_package
+def test_endpoint_group_settings_are_lists(package: PluginPackage) -> None:
+    assert all(isinstance(group["settings"], list) for group in package.groups.values())
+
+
+def test_the_endpoint_group_requires_an_api_key_and_takes_the_collector_token() -> None:
+    [group] = GPU_INSIGHT.groups.values()
+    by_name = {s["name"]: s for s in group["settings"]}
+    assert by_name["api_key"]["type"] == "secret-input" and by_name["api_key"]["required"]
+    assert by_name["collector_token"]["type"] == "secret-input"
+
+
+@each_package
+def test_every_llm_parameter_has_an_llm_description(package: PluginPackage) -> None:
+    for path, tool in package.tools.items():
+        assert tool["description"]["llm"].strip(), path
+        for parameter in tool.get("parameters", []):
+            if parameter["form"] == "llm":
+                assert parameter.get("llm_description", "").strip(), parameter["name"]
+
+
+def plugin_modules() -> list[Any]:
+    return [
+        pytest.param(package, declaration["extra"]["python"]["source"], id=path)
+        for package in PACKAGES
+        for path, declaration in package.declarations.items()
+        if "extra" in declaration
+    ]
+
+
+@pytest.mark.parametrize(("package", "source"), plugin_modules())
+def test_each_plugin_module_defines_exactly_one_dify_class(
+    package: PluginPackage, source: str
+) -> None:
+    tree = ast.parse(package.members[source])
     subclasses = [
         node.name
         for node in tree.body
@@ -189,6 +432,120 @@ def test_each_plugin_module_defines_exactly_one_dify_class(module: Path) -> None
         and any(isinstance(b, ast.Name) and b.id in PLUGIN_BASE_CLASSES for b in node.bases)
     ]
     assert len(subclasses) == 1, subclasses
+
+
+# -- each rule catches what it is for ------------------------------------------------------
+
+
+def test_the_version_rule_refuses_what_the_sdk_would_accept() -> None:
+    manifest = {"version": "0.2.0rc1", "meta": {"version": "0.1"}}
+    assert version_problems(manifest) == [
+        "version '0.2.0rc1' is not the daemon's N.N.N[-tag]",
+        "meta.version '0.1' is not the daemon's N.N.N[-tag]",
+    ]
+    assert version_problems({"version": "1.2.3-beta", "meta": {"version": "0.0.1"}}) == []
+
+
+def test_the_i18n_rule_refuses_missing_english_and_long_texts() -> None:
+    declaration = {"label": {"zh_Hans": "标签"}, "help": {"en_US": "x" * 1024}}
+    assert i18n_length_problems(declaration) == [
+        ".label has no en_US text",
+        ".help.en_US has 1024 characters, over 1023",
+    ]
+
+
+def test_the_icon_rule_refuses_a_missing_dark_icon_and_an_icon_not_shipped() -> None:
+    assert icon_problems({"icon": "a.svg"}, {"_assets/a.svg"}) == ["no icon_dark"]
+    assert icon_problems({"icon": "a.svg", "icon_dark": "b.svg"}, {"_assets/a.svg"}) == [
+        "icon_dark 'b.svg' is not in the package's _assets"
+    ]
+
+
+def test_the_select_rule_refuses_a_default_outside_the_options() -> None:
+    options = [{"value": "a", "label": {"en_US": "A"}}, {"value": "b", "label": {"en_US": "B"}}]
+    assert select_default_problems({"type": "select", "default": "c", "options": options}) == [
+        "default 'c' is not among its options"
+    ]
+    many = {"type": "select", "multiple": True, "default": ["a", "z"], "options": options}
+    assert select_default_problems(many) == ["default 'z' is not among its options"]
+    assert select_default_problems({"type": "select", "default": "b", "options": options}) == []
+
+
+def test_the_output_schema_rule_refuses_untyped_and_itemless_variables() -> None:
+    assert output_schema_problems({"output_schema": {"type": "array"}}) == [
+        "output_schema is not an object schema"
+    ]
+    tool = {
+        "output_schema": {
+            "type": "object",
+            "properties": {
+                "when": {"type": "datetime"},
+                "rows": {"type": "array"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    }
+    assert output_schema_problems(tool) == [
+        "output_schema.when has type 'datetime', which Dify shows as `any`",
+        "output_schema.rows is an array without items",
+    ]
+
+
+def test_the_source_rule_refuses_a_declaration_whose_module_does_not_ship() -> None:
+    declarations = {"tools/a.yaml": {"extra": {"python": {"source": "tools/a.py"}}}}
+    assert source_problems(declarations, {"tools/a.yaml"}) == [
+        "tools/a.yaml: source 'tools/a.py' is not in the package"
+    ]
+
+
+def test_the_route_rule_refuses_a_duplicate_route_and_a_lowercase_method() -> None:
+    endpoints = {
+        "endpoints/a.yaml": {"path": "/a", "method": "GET"},
+        "endpoints/b.yaml": {"path": "/a", "method": "GET"},
+        "endpoints/c.yaml": {"path": "/a", "method": "POST"},
+        "endpoints/d.yaml": {"path": "/d", "method": "get"},
+    }
+    assert endpoint_route_problems(endpoints) == [
+        "endpoints/d.yaml: method 'get' is not one of "
+        "['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']",
+        "GET /a is declared 2 times",
+    ]
+
+
+def test_the_contents_rule_refuses_caches_secrets_and_binaries() -> None:
+    members = {
+        "gpu_insight/__pycache__/a.cpython-312.pyc": b"",
+        ".env": b"KEY=1",
+        "keys/server.pem": b"",
+        "lib/fast.so": b"",
+        "tools/helper": b"\x7fELF\x02\x01",
+        "tools/helper.exe": b"MZ\x90\x00",
+        "tools/a.py": b"print(1)\n",
+    }
+    assert blocked_member_problems(members) == [
+        "gpu_insight/__pycache__/a.cpython-312.pyc is inside __pycache__/",
+        ".env is a file the Marketplace blocks",
+        "keys/server.pem is a file the Marketplace blocks",
+        "lib/fast.so is a file the Marketplace blocks",
+        "tools/helper is an ELF binary",
+        "tools/helper.exe is a PE binary",
+    ]
+
+
+def test_the_dependency_rule_refuses_open_ranges_and_urls_in_every_list() -> None:
+    pyproject = {
+        "project": {
+            "dependencies": ["requests>=2.31,<3"],
+            "optional-dependencies": {"dev": ["pytest>=8"]},
+        },
+        "dependency-groups": {"lint": ["ruff"]},
+    }
+    requirements = "# pinned\ndify_plugin~=0.10\npkg @ https://example.org/pkg.whl\n"
+    assert dependency_problems(pyproject, requirements) == [
+        "project.optional-dependencies.dev: 'pytest>=8' has no upper version bound",
+        "dependency-groups.lint: 'ruff' has no upper version bound",
+        "requirements.txt: 'pkg @ https://example.org/pkg.whl' installs from a URL, not an index",
+    ]
 
 
 def core_modules() -> list[Path]:

@@ -8,17 +8,8 @@ from typing import Any
 import pytest
 
 from tests.support.collector_process import CollectorProcess
+from tests.support.plugin_declarations import variable_problems
 from tests.support.plugin_runtime import PluginRuntime, ToolResult
-
-STATUS_VARIABLES = {
-    "gpu_count",
-    "total_free_mib",
-    "max_free_mib",
-    "max_utilization_percent",
-    "healthy",
-    "alerts_count",
-}
-PROCESS_VARIABLES = {"top_consumer", "top_consumer_mib", "unattributed_mib"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +28,7 @@ def test_gpu_status_yields_one_json_one_line_and_the_declared_variables(
     result = succeeded(plugin_runtime.invoke_tool("gpu_status", {"gpu": "all"}, credentials))
     assert len(result.jsons) == 1
     assert len(result.texts) == 1 and "\n" not in result.texts[0]
-    assert set(result.variables) == STATUS_VARIABLES
+    assert set(result.variables) == set(plugin_runtime.declared_variables("gpu_status"))
 
 
 def test_gpu_status_variables_agree_with_its_json(
@@ -146,7 +137,7 @@ def test_gpu_processes_top_consumer_is_the_largest_row(
         )
     )
     assert len(result.jsons) == 1 and len(result.texts) == 1
-    assert set(result.variables) == PROCESS_VARIABLES
+    assert set(result.variables) == set(plugin_runtime.declared_variables("gpu_processes"))
     answer = result.jsons[0]
     assert answer["group_by"] == group_by
     consumers = answer["consumers"]
@@ -186,4 +177,22 @@ def test_gpu_processes_rejects_an_unknown_grouping_naming_the_choices(
     result = plugin_runtime.invoke_tool("gpu_processes", {"group_by": "user"}, credentials)
     assert result.error == (
         "group_by: 'user' is not accepted; use one of process, container, model, app."
+    )
+
+
+def test_the_output_schema_check_names_undeclared_mistyped_and_missing_variables() -> None:
+    declared = {"gpu_count": "integer", "healthy": "boolean", "max_free_mib": "number"}
+    emitted = {"gpu_count": True, "healthy": "yes", "max_free_mib": 80.5, "extra": 1}
+    assert variable_problems(emitted, declared, complete=False) == [
+        "gpu_count = True is not of the declared type integer",
+        "healthy = 'yes' is not of the declared type boolean",
+        "extra is not declared in the output_schema",
+    ]
+    assert variable_problems({"gpu_count": 2}, declared, complete=True) == [
+        "healthy is declared but not emitted",
+        "max_free_mib is declared but not emitted",
+    ]
+    assert (
+        variable_problems({"gpu_count": 2, "healthy": False, "max_free_mib": 3}, declared, True)
+        == []
     )

@@ -3,7 +3,8 @@
 The plugin runs as `python -m main` with `INSTALL_METHOD=local` in the plugin root. Requests are
 JSON lines on its stdin; answers are JSON lines on its stdout, demultiplexed by `session_id`.
 Every wait is bounded and a failure shows the plugin's stderr, where the SDK reports start-up
-errors and tracebacks.
+errors and tracebacks. Every tool answer's variables are checked against the tool's
+`output_schema`: each emitted one declared and of its JSON type, all of them on success.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.plugin_declarations import PluginDeclarations, variable_problems
 from tests.support.processes import terminate
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +86,7 @@ class PluginRuntime:
         python: str = sys.executable,
     ) -> None:
         self.plugin_root = plugin_root
+        self.declarations = PluginDeclarations.from_folder(plugin_root)
         self._env = {
             **os.environ,
             # Real environment variables beat a stray .env in the plugin root.
@@ -245,7 +248,15 @@ class PluginRuntime:
         if answer.error is not None:
             result.error = str(answer.error.get("message"))
             result.error_type = answer.error.get("error_type")
+        declared = self.declared_variables(tool, provider)
+        problems = variable_problems(result.variables, declared, complete=result.error is None)
+        if problems:
+            raise PluginRuntimeError(f"{tool} broke its output_schema: {'; '.join(problems)}")
         return result
+
+    def declared_variables(self, tool: str, provider: str = DEFAULT_PROVIDER) -> dict[str, str]:
+        """The tool's output variables as its output_schema declares them: name → JSON type."""
+        return self.declarations.output_variables(provider, tool)
 
     def invoke_endpoint(
         self,
