@@ -546,25 +546,3 @@ def test_the_dependency_rule_refuses_open_ranges_and_urls_in_every_list() -> Non
         "dependency-groups.lint: 'ruff' has no upper version bound",
         "requirements.txt: 'pkg @ https://example.org/pkg.whl' installs from a URL, not an index",
     ]
-
-
-def core_modules() -> list[Path]:
-    collector = ROOT / "gpu_insight" / "collector"
-    return sorted(p for p in (ROOT / "gpu_insight").rglob("*.py") if collector not in p.parents)
-
-
-@pytest.mark.parametrize("module", core_modules(), ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_the_core_library_imports_neither_dify_plugin_nor_pynvml(module: Path) -> None:
-    tree = ast.parse(module.read_text())
-    imported = {
-        alias.name.split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    }
-    imported |= {
-        (node.module or "").split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-    }
-    assert not imported & {"dify_plugin", "pynvml"}
