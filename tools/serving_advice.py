@@ -5,7 +5,8 @@ from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
 from gpu_insight.advise import FOCUSES
-from gpu_insight.advise.answer import ENGINES, serving_advice
+from gpu_insight.advise.answer import serving_advice
+from gpu_insight.engines import ENGINES
 from gpu_insight.fleet import CollectorFleet
 from gpu_insight.settings import collector_settings
 from gpu_insight.tool_params import (

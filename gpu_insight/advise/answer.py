@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import get_args
 
 from gpu_insight.advise.advisor import Advice, advise
 from gpu_insight.advise.sizing import model_fit
 from gpu_insight.advise.suggestion import Focus, ModelFit, Situation
+from gpu_insight.engines import DEFAULT_ENGINE
 from gpu_insight.estimate.catalog import UnknownModelError, normalize
 from gpu_insight.schemas import Engine, Snapshot
 from gpu_insight.tool_params import GpuSelector, select_gpus
-
-ENGINES: tuple[Engine, ...] = tuple(e for e in get_args(Engine) if e != "unknown")
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def serving_advice(
             notes.append(f"memory-fit rules skipped: {exc}")
     running = _running_engine(snapshot, model) if model is not None else None
     planned = model is not None and running is None
-    chosen = engine or running or ("vllm" if planned else None)
+    chosen = engine or running or (DEFAULT_ENGINE if planned else None)
     if snapshot.source == "replay":
         notes.append("GPU state comes from a recorded trace (replay), not live hardware")
     situation = Situation(
