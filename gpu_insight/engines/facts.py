@@ -81,6 +81,7 @@ class ServingEngine:
     worker_titles: tuple[str, ...] = ()  # process titles its workers set (`VLLM::EngineCore`)
     port_options: tuple[str, ...] = ("--port",)
     default_port: int | None = None  # where it listens when no port option is given
+    container_port: int | None = None  # where its official container image listens instead
     # Share of total memory it reserves at start when none is given; None: it reserves none.
     default_memory_fraction: float | None = None
     # Takes most of the GPU on purpose (a memory fraction, or all free memory as KV blocks),

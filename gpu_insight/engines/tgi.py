@@ -11,7 +11,6 @@ from gpu_insight.engines.facts import ServingEngine, Start
 
 WIGGLE_ROOM = 0.9  # TGI_WIGGLE_ROOM; CUDA_MEMORY_FRACTION defaults to 1.0
 MAX_BATCH_PREFILL_TOKENS = 4096  # the warmup batch
-CONTAINER_PORT = 80  # the official image sets PORT=80; the launcher's own default is 3000
 
 TGI = ServingEngine(
     name="tgi",
@@ -34,5 +33,6 @@ TGI = ServingEngine(
     ),
     port_options=("--port", "-p"),
     default_port=3000,
+    container_port=80,  # the official image sets PORT=80
     fills_gpu_memory=True,
 )
