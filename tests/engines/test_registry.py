@@ -4,6 +4,7 @@ process attribution and the request checks."""
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from gpu_insight.collector.attribution.commandline import EngineGuess, default_port, detect_engine
 from gpu_insight.engines import ENGINES, REGISTRY, Launch, engine, flag
@@ -14,6 +15,7 @@ from gpu_insight.engines.vllm import (
 )
 from gpu_insight.estimate import EstimateError, VramRequest, estimate
 from gpu_insight.estimate.plans import PLANNERS
+from tests.support.plugin_runtime import PLUGIN_ROOT
 
 
 def test_every_known_engine_has_an_entry_and_a_memory_plan() -> None:
@@ -99,3 +101,10 @@ def test_vllm_profiles_with_large_gpu_defaults_from_70_gib_except_on_a100(
     gpu_name: str | None, total_mib: float | None, expected: object
 ) -> None:
     assert scheduler_defaults(gpu_name, total_mib) == expected
+
+
+@pytest.mark.parametrize("tool", ["vram_check", "serving_advice"])
+def test_the_tools_offer_exactly_the_registry_engines(tool: str) -> None:
+    manifest = yaml.safe_load((PLUGIN_ROOT / "tools" / f"{tool}.yaml").read_text())
+    [parameter] = [p for p in manifest["parameters"] if p["name"] == "engine"]
+    assert sorted(o["value"] for o in parameter["options"]) == sorted(ENGINES)
