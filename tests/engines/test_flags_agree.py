@@ -12,7 +12,7 @@ import pytest
 from gpu_insight.advise import Situation, advise
 from gpu_insight.engines import ENGINES, REGISTRY, SETTINGS, ServingEngine, Setting, engine
 from gpu_insight.estimate import EstimateError, VramRequest, check_fit
-from gpu_insight.schemas import Gpu
+from gpu_insight.schemas import Gpu, KnownEngine
 from tests.advise_builders import engine as engine_metrics
 from tests.advise_builders import fit_8b, fit_72b, h100, situation
 
@@ -166,8 +166,10 @@ PAIRS = [(name, setting) for name in ENGINES for setting in SETTINGS if REGISTRY
 
 
 @pytest.mark.parametrize(("name", "setting"), PAIRS)
-def test_both_tools_print_the_registry_flag_for_a_setting(name: str, setting: Setting) -> None:
-    served = engine(name)  # type: ignore[arg-type]
+def test_both_tools_print_the_registry_flag_for_a_setting(
+    name: KnownEngine, setting: Setting
+) -> None:
+    served = engine(name)
     words = _flag_words(served, setting)
     printed = {
         tool: text
@@ -193,8 +195,10 @@ def test_sglang_fp8_kv_cache_is_one_flag_in_both_tools() -> None:
 
 @pytest.mark.parametrize("name", ENGINES)
 @pytest.mark.parametrize(("tp", "pp"), [(2, 1), (1, 2), (2, 2)])
-def test_every_parallel_size_a_placement_uses_is_in_its_flags(name: str, tp: int, pp: int) -> None:
-    served = engine(name)  # type: ignore[arg-type]
+def test_every_parallel_size_a_placement_uses_is_in_its_flags(
+    name: KnownEngine, tp: int, pp: int
+) -> None:
+    served = engine(name)
     request = VramRequest(model=MODEL, engine=name, tensor_parallel=tp, pipeline_parallel=pp)
     sizes: dict[Setting, int] = {"tensor_parallel": tp, "pipeline_parallel": pp}
     lacking = [s for s, size in sizes.items() if size > 1 and not served.has(s)]
@@ -207,7 +211,7 @@ def test_every_parallel_size_a_placement_uses_is_in_its_flags(name: str, tp: int
     assert len(answer.placement.gpu_indices) == tp * pp
     for setting, size in sizes.items():
         if size > 1:
-            assert served.flag(setting, size) in answer.flags
+            assert f" {served.flag(setting, size)} " in f" {answer.flags} "
 
 
 def test_an_automatic_tensor_parallel_size_comes_with_its_pipeline_size() -> None:

@@ -14,7 +14,9 @@ from gpu_insight.engines.vllm import (
     scheduler_defaults,
 )
 from gpu_insight.estimate import EstimateError, VramRequest, estimate
+from gpu_insight.estimate.kv_cache import KvCacheDtype
 from gpu_insight.estimate.plans import PLANNERS
+from gpu_insight.schemas import KnownEngine
 from tests.support.plugin_runtime import PLUGIN_ROOT
 
 
@@ -24,8 +26,8 @@ def test_every_known_engine_has_an_entry_and_a_memory_plan() -> None:
 
 
 @pytest.mark.parametrize("name", [e for e in ENGINES if REGISTRY[e].default_port])
-def test_the_collector_recognises_the_start_the_registry_suggests(name: str) -> None:
-    served = engine(name)  # type: ignore[arg-type]
+def test_the_collector_recognises_the_start_the_registry_suggests(name: KnownEngine) -> None:
+    served = engine(name)
     argv = served.launch_command("org/model", port=9123).split()
     guess = detect_engine(argv)
     assert guess.engine == name and not guess.is_worker
@@ -36,8 +38,8 @@ def test_the_collector_recognises_the_start_the_registry_suggests(name: str) -> 
 
 
 @pytest.mark.parametrize("name", ENGINES)
-def test_worker_titles_are_attributed_to_their_engine(name: str) -> None:
-    for title in engine(name).worker_titles:  # type: ignore[arg-type]
+def test_worker_titles_are_attributed_to_their_engine(name: KnownEngine) -> None:
+    for title in engine(name).worker_titles:
         assert detect_engine([title + "Worker_TP0"]) == EngineGuess(name, is_worker=True)
 
 
@@ -79,7 +81,7 @@ def test_a_checkpoint_already_quantized_needs_no_quantization_flag() -> None:
     ],
 )
 def test_a_kv_cache_type_the_engine_lacks_is_refused_with_what_it_has(
-    name: str, kv: str, accepted: str
+    name: KnownEngine, kv: KvCacheDtype, accepted: str
 ) -> None:
     request = VramRequest(model="qwen2.5:7b", engine=name, kv_cache_dtype=kv)
     with pytest.raises(EstimateError, match=f"^kv_cache_dtype: {name} has no {kv} KV cache; "):
@@ -98,7 +100,7 @@ def test_a_kv_cache_type_the_engine_lacks_is_refused_with_what_it_has(
     ],
 )
 def test_vllm_profiles_with_large_gpu_defaults_from_70_gib_except_on_a100(
-    gpu_name: str | None, total_mib: float | None, expected: object
+    gpu_name: KnownEngine | None, total_mib: float | None, expected: object
 ) -> None:
     assert scheduler_defaults(gpu_name, total_mib) == expected
 
