@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from gpu_insight.engines import DEFAULT_ENGINE
 from gpu_insight.estimate.kv_cache import KvCacheDtype
+from gpu_insight.estimate.spec import MAX_CONTEXT_TOKENS
 from gpu_insight.estimate.weights import WeightFormat
 from gpu_insight.schemas import KnownEngine
 
 Quantization = Literal["none"] | WeightFormat
-MAX_CONTEXT = 10_000_000
 MAX_CONCURRENCY = 4096
 MAX_PARALLEL = 64
 
@@ -54,8 +54,8 @@ class VramRequest(BaseModel):
     @field_validator("context_length")
     @classmethod
     def _context(cls, value: int | None) -> int | None:
-        if value is not None and not 1 <= value <= MAX_CONTEXT:
-            raise ValueError(f"context_length must be between 1 and {MAX_CONTEXT:,} tokens")
+        if value is not None and not 1 <= value <= MAX_CONTEXT_TOKENS:
+            raise ValueError(f"context_length must be between 1 and {MAX_CONTEXT_TOKENS:,} tokens")
         return value
 
     @field_validator("concurrency")
