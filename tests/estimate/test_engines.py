@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gpu_insight.estimate import EstimateError, VramRequest, check_fit, estimate
 from gpu_insight.estimate.catalog import entries, lookup
-from gpu_insight.estimate.engines import GpuTarget, plan
+from gpu_insight.estimate.plans import GpuTarget, plan
 from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.schemas import Gpu
 

@@ -12,9 +12,9 @@ from gpu_insight.estimate.activations import (
     transformers_mlp_tensors,
 )
 from gpu_insight.estimate.catalog import lookup
-from gpu_insight.estimate.engines import plan
 from gpu_insight.estimate.kv_cache import kv_layout
 from gpu_insight.estimate.parallel import capability_problem, tp_problem, valid_tp_sizes
+from gpu_insight.estimate.plans import plan
 from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.estimate.spec import SpecError, from_hf_config
 from gpu_insight.estimate.weights import weight_bytes
