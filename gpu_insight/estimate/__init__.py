@@ -14,7 +14,7 @@ Public API (pure functions, no I/O):
 - `check_fit(request, gpus) -> VramEstimate`: the same against live `schemas.Gpu` readings
   (several hosts allowed): per-GPU verdicts, the best placement with headroom, the largest
   context and concurrency there, the exact engine flags.
-- Both raise `EstimateError` (a ValueError naming the parameter) for requests that cannot be
+- Both raise `errors.InputError` (naming the parameter) for requests that cannot be
   answered: unknown model (with the three closest names), context above the model maximum,
   TP that does not divide the heads, malformed config, a format, KV type or parallelism the
   engine does not have.
@@ -28,13 +28,12 @@ from __future__ import annotations
 from gpu_insight.estimate.placement import best_placement, common_gpu_fits, verdicts
 from gpu_insight.estimate.plans import Settings, kv_for, plan
 from gpu_insight.estimate.request import VramRequest, request_error_text
-from gpu_insight.estimate.resolve import EstimateError, resolve_spec, settings_for
+from gpu_insight.estimate.resolve import resolve_spec, settings_for
 from gpu_insight.estimate.result import VramEstimate
 from gpu_insight.estimate.weights import parameter_count
 from gpu_insight.schemas import Gpu
 
 __all__ = [
-    "EstimateError",
     "VramEstimate",
     "VramRequest",
     "check_fit",

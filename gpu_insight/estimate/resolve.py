@@ -1,37 +1,27 @@
-"""Turn a `VramRequest` into a spec and engine `Settings`; bad values raise `EstimateError`."""
+"""Turn a `VramRequest` into a spec and engine `Settings`; bad values raise `InputError`."""
 
 from __future__ import annotations
 
 from gpu_insight.engines import ENGINES, ServingEngine, Setting, engine
-from gpu_insight.errors import InputError, UnknownModelError
+from gpu_insight.errors import InputError
 from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.kv_cache import KV_CACHE_DTYPES, QUANTIZED_KV_DTYPES, kv_element_bytes
 from gpu_insight.estimate.parallel import tp_problem
 from gpu_insight.estimate.plans import Settings
 from gpu_insight.estimate.request import VramRequest
-from gpu_insight.estimate.spec import ModelSpec, SpecError, from_hf_config
+from gpu_insight.estimate.spec import ModelSpec, from_hf_config
 from gpu_insight.estimate.weights import GGUF_FORMATS, weight_bytes
 
 DEFAULT_CONTEXT = 8192
 
 
-class EstimateError(InputError):
-    """A request the estimator cannot answer; the message names the parameter."""
-
-
 def resolve_spec(request: VramRequest) -> tuple[ModelSpec, str]:
     """The spec and where it came from (pasted config wins over the catalog)."""
     if request.model_config_json is not None:
-        try:
-            spec = from_hf_config(request.model_config_json, name="model_config")
-        except SpecError as exc:
-            raise EstimateError(str(exc)) from exc
+        spec = from_hf_config(request.model_config_json, name="model_config")
         display = (request.model or "").strip() or spec.model_type or "pasted config"
         return spec.model_copy(update={"name": display}), "model_config"
-    try:
-        entry = lookup(request.model or "")
-    except UnknownModelError as exc:
-        raise EstimateError(str(exc)) from exc
+    entry = lookup(request.model or "")
     return entry.spec(), entry.source
 
 
@@ -49,13 +39,13 @@ def weight_format(request: VramRequest, spec: ModelSpec) -> str:
     else:
         fmt = "fp16" if spec.torch_dtype in {"float16", "fp16"} else "bf16"
     if served.reads_gguf and fmt not in GGUF_FORMATS:
-        raise EstimateError(
+        raise InputError(
             f"quantization: {request.engine} runs GGUF files; accepted: "
             f"{', '.join(sorted(GGUF_FORMATS))} (or none = {served.default_quantization})"
         )
     if not served.reads_gguf and fmt in GGUF_FORMATS:
         gguf_engines = " or ".join(e for e in ENGINES if engine(e).reads_gguf)
-        raise EstimateError(
+        raise InputError(
             f"quantization: {fmt} is a GGUF type; use engine {gguf_engines}, "
             "or one of bf16, fp16, fp32, fp8, int8, awq, gptq, nf4"
         )
@@ -68,7 +58,7 @@ def _check_engine_settings(request: VramRequest, served: ServingEngine, tp: int)
     if dtype in QUANTIZED_KV_DTYPES and dtype not in served.kv_cache_dtypes:
         accepted: list[str] = [d for d in KV_CACHE_DTYPES if d not in QUANTIZED_KV_DTYPES]
         accepted += list(served.kv_cache_dtypes)
-        raise EstimateError(
+        raise InputError(
             f"kv_cache_dtype: {request.engine} has no {dtype} KV cache; accepted: "
             f"{', '.join(accepted)}"
         )
@@ -79,7 +69,7 @@ def _check_engine_settings(request: VramRequest, served: ServingEngine, tp: int)
     for setting, size in sizes:
         if size > 1 and not served.has(setting):
             kind = setting.replace("_parallel", " parallelism")
-            raise EstimateError(f"{setting}: {request.engine} has no {kind}; use 1")
+            raise InputError(f"{setting}: {request.engine} has no {kind}; use 1")
 
 
 def settings_for(request: VramRequest, spec: ModelSpec, tensor_parallel: int) -> Settings:
@@ -88,7 +78,7 @@ def settings_for(request: VramRequest, spec: ModelSpec, tensor_parallel: int) ->
     _check_engine_settings(request, served, tensor_parallel)
     context = request.context_length or min(spec.max_position_embeddings, DEFAULT_CONTEXT)
     if spec.has_kv_cache and context > spec.max_position_embeddings:
-        raise EstimateError(
+        raise InputError(
             f"context_length: {context:,} exceeds the model's maximum "
             f"({spec.max_position_embeddings:,} tokens); accepted: 1 to "
             f"{spec.max_position_embeddings:,}"
@@ -98,9 +88,9 @@ def settings_for(request: VramRequest, spec: ModelSpec, tensor_parallel: int) ->
     if tensor_parallel > 1:
         problem = tp_problem(spec, tensor_parallel)
         if problem:
-            raise EstimateError(problem)
+            raise InputError(problem)
     if request.pipeline_parallel > spec.num_layers:
-        raise EstimateError(
+        raise InputError(
             f"pipeline_parallel: {request.pipeline_parallel} exceeds the layer "
             f"count ({spec.num_layers}); accepted: 1 to {spec.num_layers}"
         )

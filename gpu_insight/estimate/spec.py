@@ -4,7 +4,7 @@
 with `text_config` nesting, Phi-3/4, DeepSeek V2/V3 MLA, GLM's `num_layers` /
 `multi_query_group_num` / `kv_channels` / `padded_vocab_size` / `seq_length`, InternLM2) and
 BERT/XLM-R encoders used as embedding or rerank models. A missing or malformed field, or a
-number beyond what real models have (`LIMITS`), raises `SpecError` naming the field and what
+number beyond what real models have (`LIMITS`), raises `InputError` naming the field and what
 is accepted. The spec holds counts, never a list per layer, so its cost does not grow with the
 layer count.
 """
@@ -72,10 +72,6 @@ LIMITS: dict[str, int] = {
 }
 
 
-class SpecError(InputError):
-    """The config cannot describe a model; the message names the field and what is accepted."""
-
-
 class ModelSpec(BaseModel):
     """Architecture of one model. Sizes are element counts; `head_dim` is per head."""
 
@@ -132,9 +128,9 @@ class ModelSpec(BaseModel):
 
 
 def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> ModelSpec:
-    """Build a spec from a config.json mapping; raises `SpecError` with the field at fault."""
+    """Build a spec from a config.json mapping; raises `InputError` with the field at fault."""
     if not isinstance(config, Mapping):
-        raise SpecError(
+        raise InputError(
             f"{name}: expected a JSON object (config.json), got {type(config).__name__}"
         )
     top = dict(config)
@@ -158,7 +154,7 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
     if merged.get("multi_query_attention") is False:
         kv_heads = heads
     if heads % kv_heads:
-        raise SpecError(
+        raise InputError(
             f"{name}: num_attention_heads ({heads}) must be a multiple of num_key_value_heads "
             f"({kv_heads})"
         )
@@ -177,10 +173,10 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
     dense_layers = _count(merged, "first_k_dense_replace", name)
     mlp_only = merged.get("mlp_only_layers") or []
     if not isinstance(mlp_only, list):
-        raise SpecError(f"{name}: 'mlp_only_layers' must be a list, got {quoted(mlp_only)}")
+        raise InputError(f"{name}: 'mlp_only_layers' must be a list, got {quoted(mlp_only)}")
     dense_layers += len(mlp_only)
     if num_experts and dense_layers > layers:
-        raise SpecError(f"{name}: first_k_dense_replace ({dense_layers}) exceeds the layer count")
+        raise InputError(f"{name}: first_k_dense_replace ({dense_layers}) exceeds the layer count")
 
     sliding_window = _count(merged, "sliding_window", name) or None
     quant = top.get("quantization_config") or merged.get("quantization_config")
@@ -240,12 +236,12 @@ def _whole(
     value: Any = config[found] if found is not None else default
     if value is None:
         accepted = " or ".join(names)
-        raise SpecError(f"{name}: missing field '{where}{names[0]}' (accepted names: {accepted})")
+        raise InputError(f"{name}: missing field '{where}{names[0]}' (accepted names: {accepted})")
     high = LIMITS[field]
     whole = isinstance(value, int) and not isinstance(value, bool)
     whole = whole or (isinstance(value, float) and value.is_integer())
     if not whole or not low <= value <= high:
-        raise SpecError(
+        raise InputError(
             f"{name}: '{where}{found or names[0]}' must be a whole number from {low:,} to "
             f"{high:,}, got {quoted(value)}"
         )
@@ -270,7 +266,7 @@ def _sliding_layers(
     declared = config.get("layer_types")
     if isinstance(declared, list) and declared:
         if len(declared) != layers:
-            raise SpecError(
+            raise InputError(
                 f"layer_types has {len(declared)} entries but the model has {layers} layers"
             )
         return sum(1 for t in declared if "sliding" in str(t) or "chunked" in str(t))

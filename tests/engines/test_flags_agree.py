@@ -11,7 +11,8 @@ import pytest
 
 from gpu_insight.advise import Situation, advise
 from gpu_insight.engines import ENGINES, REGISTRY, SETTINGS, ServingEngine, Setting, engine
-from gpu_insight.estimate import EstimateError, VramRequest, check_fit
+from gpu_insight.errors import InputError
+from gpu_insight.estimate import VramRequest, check_fit
 from gpu_insight.schemas import Gpu, KnownEngine
 from tests.advise_builders import engine as engine_metrics
 from tests.advise_builders import fit_8b, fit_72b, h100, situation
@@ -203,7 +204,7 @@ def test_every_parallel_size_a_placement_uses_is_in_its_flags(
     sizes: dict[Setting, int] = {"tensor_parallel": tp, "pipeline_parallel": pp}
     lacking = [s for s, size in sizes.items() if size > 1 and not served.has(s)]
     if lacking:
-        with pytest.raises(EstimateError, match=f"^{lacking[0]}: {name} has no"):
+        with pytest.raises(InputError, match=f"^{lacking[0]}: {name} has no"):
             check_fit(request, FOUR_H100)
         return
     answer = check_fit(request, FOUR_H100)

@@ -13,7 +13,8 @@ from gpu_insight.engines.vllm import (
     SMALL_GPU_SCHEDULER,
     scheduler_defaults,
 )
-from gpu_insight.estimate import EstimateError, VramRequest, estimate
+from gpu_insight.errors import InputError
+from gpu_insight.estimate import VramRequest, estimate
 from gpu_insight.estimate.kv_cache import KvCacheDtype
 from gpu_insight.estimate.plans import PLANNERS
 from gpu_insight.schemas import KnownEngine
@@ -84,9 +85,9 @@ def test_a_kv_cache_type_the_engine_lacks_is_refused_with_what_it_has(
     name: KnownEngine, kv: KvCacheDtype, accepted: str
 ) -> None:
     request = VramRequest(model="qwen2.5:7b", engine=name, kv_cache_dtype=kv)
-    with pytest.raises(EstimateError, match=f"^kv_cache_dtype: {name} has no {kv} KV cache; "):
+    with pytest.raises(InputError, match=f"^kv_cache_dtype: {name} has no {kv} KV cache; "):
         estimate(request)
-    with pytest.raises(EstimateError, match=f"accepted: {accepted}$"):
+    with pytest.raises(InputError, match=f"accepted: {accepted}$"):
         estimate(request)
 
 

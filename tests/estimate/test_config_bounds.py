@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from gpu_insight.estimate import EstimateError, VramRequest, estimate
-from gpu_insight.estimate.spec import SpecError, from_hf_config
+from gpu_insight.errors import InputError
+from gpu_insight.estimate import VramRequest, estimate
+from gpu_insight.estimate.spec import from_hf_config
 
 LLAMA_8B: dict[str, Any] = {
     "model_type": "llama",
@@ -51,7 +52,7 @@ DEEPSEEK_MLA: dict[str, Any] = {
 def test_a_config_number_beyond_real_models_is_refused_with_its_range(
     config: dict[str, Any], field: str, value: Any, accepted: str
 ) -> None:
-    with pytest.raises(SpecError, match=f"'{field}' must be a whole number from {accepted}, got"):
+    with pytest.raises(InputError, match=f"'{field}' must be a whole number from {accepted}, got"):
         from_hf_config({**config, field: value})
 
 
@@ -69,13 +70,13 @@ def test_a_config_number_beyond_real_models_is_refused_with_its_range(
 def test_a_config_number_that_is_not_a_whole_number_is_refused_naming_it(
     field: str, value: Any
 ) -> None:
-    with pytest.raises(SpecError, match=f"'{field}' must be a whole number"):
+    with pytest.raises(InputError, match=f"'{field}' must be a whole number"):
         from_hf_config({**DEEPSEEK_MLA, field: value})
 
 
 def test_the_refusal_reaches_vram_check_as_a_parameter_error_quoting_a_short_value() -> None:
     request = VramRequest(model_config_json={**LLAMA_8B, "num_hidden_layers": 10**5000})
-    with pytest.raises(EstimateError, match=r"'num_hidden_layers' .* 1 to 1,000") as caught:
+    with pytest.raises(InputError, match=r"'num_hidden_layers' .* 1 to 1,000") as caught:
         estimate(request)
     assert len(str(caught.value)) < 200
 
