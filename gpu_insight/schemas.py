@@ -22,6 +22,7 @@ AlertState = Literal["pending", "firing", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
+ProcessKind = Literal["compute", "graphics", "compute+graphics"]
 
 # NVML's clock-event (throttle) reasons by their names on the wire (`Gpu.clock_event_reasons`),
 # in NVML's bit order; a reason NVML adds later arrives as its hex bit.
@@ -98,7 +99,7 @@ class GpuProcess(WireModel):
     gpu_index: int
     gpu_uuid: str
     host: str | None = None
-    kind: Literal["compute", "graphics", "compute+graphics"] = "compute"
+    kind: ProcessKind = "compute"
     name: str | None = None  # executable name
     cmdline: str | None = None  # joined, truncated
     user: str | None = None
