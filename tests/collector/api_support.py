@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import requests
@@ -338,9 +339,9 @@ class ServedApi:
         self._socket.close()
 
     def get(
-        self, path: str, token: str | None = ADMIN_TOKEN, **kwargs: object
+        self, path: str, token: str | None = ADMIN_TOKEN, headers: Mapping[str, str] | None = None
     ) -> requests.Response:
-        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        sent = dict(headers or {})
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.session.get(self.url + path, headers=headers, timeout=5, **kwargs)
+            sent["Authorization"] = f"Bearer {token}"
+        return self.session.get(self.url + path, headers=sent, timeout=5)

@@ -9,14 +9,14 @@ from gpu_insight.collector.backends.base import (
     SlowReading,
 )
 from gpu_insight.collector.config import SamplingConfig
-from gpu_insight.schemas import Alert, EngineMetrics, Gpu, GpuProcess
+from gpu_insight.schemas import Alert, EngineMetrics, Gpu, GpuProcess, Source
 from tests.collector.sampler_parts import FixedDescriber, make_sampler
 
 
 class ScriptedBackend:
     """Returns fixed readings and logs which tier was asked when."""
 
-    source = "nvml"
+    source: Source = "nvml"
     attributes_processes = False
 
     def __init__(self) -> None:
