@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpu_insight.advise import ModelFit, Situation
-from gpu_insight.schemas import Attribution, EngineMetrics, Gpu, GpuProcess, Snapshot
+from gpu_insight.schemas import Attribution, Engine, EngineMetrics, Gpu, GpuProcess, Snapshot
 
 H100_TOTAL_MIB = 81559.0
 
@@ -28,7 +28,7 @@ def h100(index: int = 0, **fields: Any) -> Gpu:
 
 
 def process(
-    pid: int, gpu: Gpu, engine: str = "vllm", used_mib: float = 20000.0, **attribution: Any
+    pid: int, gpu: Gpu, engine: Engine = "vllm", used_mib: float = 20000.0, **attribution: Any
 ) -> GpuProcess:
     return GpuProcess(
         pid=pid,
@@ -39,7 +39,7 @@ def process(
     )
 
 
-def engine(gpu: Gpu, kind: str = "vllm", port: int = 8000, **fields: Any) -> EngineMetrics:
+def engine(gpu: Gpu, kind: Engine = "vllm", port: int = 8000, **fields: Any) -> EngineMetrics:
     return EngineMetrics(
         engine=kind,
         url=f"http://127.0.0.1:{port}/metrics",
