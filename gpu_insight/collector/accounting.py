@@ -38,6 +38,7 @@ from gpu_insight.schemas import (
     Source,
     UsageReport,
     UsageRow,
+    choice_of,
 )
 
 MINUTE_S = 60
@@ -95,14 +96,15 @@ class _Amounts:
 OpenMinute = dict[tuple[UsageKey, ShareMethod | None], _Amounts]
 
 
+_SHARE_METHODS: tuple[ShareMethod, ...] = get_args(ShareMethod)
+
+
 def _stored_method(text: str) -> ShareMethod | None:
     """A `method` column's value: '' (nothing was split) is None."""
-    for method in get_args(ShareMethod):
-        if text == method:
-            return method
-    if text:
+    method = choice_of(text, _SHARE_METHODS)
+    if method is None and text:
         raise ValueError(f"unknown share method in the usage database: {text!r}")
-    return None
+    return method
 
 
 def minute_of(t: float) -> int:
