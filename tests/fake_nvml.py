@@ -15,6 +15,17 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from tests.support.h100 import (
+    H100_COMPUTE_CAPABILITY,
+    H100_MEMORY_CLOCK_MAX_MHZ,
+    H100_NAME,
+    H100_POWER_LIMIT_WATTS,
+    H100_SHUTDOWN_CELSIUS,
+    H100_SLOWDOWN_CELSIUS,
+    H100_SM_CLOCK_MAX_MHZ,
+    H100_TOTAL_MIB,
+)
+
 # Error codes and constants as in NVML's headers.
 NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_NOT_SUPPORTED = 3
@@ -114,23 +125,23 @@ class FakeHandle:
 @dataclass
 class FakeGpu:
     uuid: str
-    name: str = "NVIDIA H100 80GB HBM3"
+    name: str = H100_NAME
     bus_id: bytes = b"00000000:01:00.0"
-    compute_capability: tuple[int, int] = (9, 0)
-    total_bytes: int = 81559 * MIB
+    compute_capability: tuple[int, int] = H100_COMPUTE_CAPABILITY
+    total_bytes: int = H100_TOTAL_MIB * MIB
     reserved_bytes: int = 480 * MIB
     used_bytes: int = 4 * MIB
     gpu_util: int = 0
     memory_util: int = 0
     temperature_c: int = 35
-    slowdown_c: int = 87
-    shutdown_c: int = 92
+    slowdown_c: int = H100_SLOWDOWN_CELSIUS
+    shutdown_c: int = H100_SHUTDOWN_CELSIUS
     power_mw: int = 70_000
-    power_limit_mw: int = 700_000
+    power_limit_mw: int = H100_POWER_LIMIT_WATTS * 1000
     sm_clock_mhz: int = 345
-    sm_clock_max_mhz: int = 1980
+    sm_clock_max_mhz: int = H100_SM_CLOCK_MAX_MHZ
     memory_clock_mhz: int = 2619
-    memory_clock_max_mhz: int = 2619
+    memory_clock_max_mhz: int = H100_MEMORY_CLOCK_MAX_MHZ
     clock_event_mask: int = 0x1
     energy_mj: int = 123_456_789
     ecc_uncorrected: int = 0
