@@ -86,7 +86,8 @@ class Attribution(WireModel):
     container_runtime: str | None = None  # docker, containerd, podman, kubernetes
     pod_uid: str | None = None
     engine: Engine = "unknown"
-    model: str | None = None
+    model: str | None = None  # the served name: the same as the engine's own metrics show
+    model_path: str | None = None  # where the engine loads it from, when that differs
     port: int | None = None
     app: str | None = None
     team: str | None = None

@@ -2,7 +2,9 @@
 
 Recognised:
 
-- vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`;
+- vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`
+  (with `--served-model-name <name>` the model is that name, the path is `model_path`; the
+  same for SGLang);
   worker processes titled `VLLM::EngineCore`, `VLLM::Worker…` (model and port then come from
   the parent, see the attributor)
 - SGLang: `python -m sglang.launch_server --model-path <m>`, `sglang serve --model-path <m>`;
@@ -59,9 +61,10 @@ _MAX_CMDLINE_CHARS = 1024
 @dataclass(frozen=True)
 class EngineGuess:
     engine: Engine
-    model: str | None = None
+    model: str | None = None  # the name the engine serves it under (what its API shows)
     port: int | None = None  # only when the command line names it
     is_worker: bool = False  # a child process of an engine server (inherits model and port)
+    model_path: str | None = None  # where it is loaded from, when served under another name
 
 
 def detect_engine(argv: list[str]) -> EngineGuess:
@@ -78,11 +81,11 @@ def detect_engine(argv: list[str]) -> EngineGuess:
     port = _int_option(args, "--port")
     if program == "vllm" and subcommand == "serve":
         model = _leading_positional(args[1:]) or _option(args, "--model")
-        return EngineGuess("vllm", model, port)
+        return _served("vllm", model, args, port)
     if program.startswith("vllm.entrypoints"):
-        return EngineGuess("vllm", _option(args, "--model"), port)
+        return _served("vllm", _option(args, "--model"), args, port)
     if program == "sglang.launch_server" or (program == "sglang" and subcommand == "serve"):
-        return EngineGuess("sglang", _option(args, "--model-path", "--model"), port)
+        return _served("sglang", _option(args, "--model-path", "--model"), args, port)
     if program == "text-generation-launcher":
         return EngineGuess("tgi", _option(args, "--model-id"), _int_option(args, "--port", "-p"))
     if program == "text-generation-server" and subcommand == "serve":
@@ -99,6 +102,15 @@ def detect_engine(argv: list[str]) -> EngineGuess:
     if _PYTHON.match(os.path.basename(argv[0])):
         return _transformers_guess(argv[1:])
     return EngineGuess("unknown")
+
+
+def _served(engine: Engine, loaded: str | None, args: list[str], port: int | None) -> EngineGuess:
+    """One model name per instance: the served name (what the engine's API and metrics show)
+    wins over the path or id it is loaded from, which is kept as `model_path`."""
+    served = _option(args, "--served-model-name")
+    if served is None or served == loaded:
+        return EngineGuess(engine, loaded, port)
+    return EngineGuess(engine, served, port, model_path=loaded)
 
 
 def default_port(engine: Engine, in_container: bool) -> int | None:
