@@ -34,7 +34,7 @@ from typing import Any
 import pynvml  # nvidia-ml-py
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "engines"))
-from dummy_model import prompt_words, write_model
+from dummy_model import prompt_ids, write_model
 from vllm_server import (
     VllmServer,
     descendants,
@@ -181,7 +181,7 @@ def complete(server: VllmServer, served_name: str, seed: int) -> dict[str, Any]:
         f"{server.base_url}/v1/completions",
         {
             "model": served_name,
-            "prompt": prompt_words(64, seed),
+            "prompt": prompt_ids(64, seed),
             "max_tokens": 16,
             "ignore_eos": True,
             "temperature": 0,

@@ -4,9 +4,9 @@
 
 The folder holds the model's published config.json (from `models.json` beside this file), a
 WordLevel tokenizer whose vocabulary `t0` … `t{V-1}` covers the model's whole `vocab_size`
-(every sampled token decodes, and prompts made of these words never encode to nothing), and,
+(every sampled token decodes), and,
 for a multimodal model, its image processor's config with the special image tokens at their
-published ids. `prompt_words` builds such a prompt.
+published ids. `prompt_ids` builds a prompt as token ids.
 """
 
 from __future__ import annotations
@@ -92,10 +92,11 @@ def write_model(model_id: str, folder: Path) -> Path:
     return folder
 
 
-def prompt_words(count: int, seed: int, vocab: int = 1000) -> str:
-    """`count` vocabulary words (each one token of the dummy tokenizer)."""
+def prompt_ids(count: int, seed: int, vocab: int = 1000) -> list[int]:
+    """`count` token ids for a completion's `prompt`: with Qwen2 model types transformers
+    re-tokenizes text its own way and even vocabulary words can encode to nothing."""
     pick = random.Random(seed)
-    return " ".join(token_name(pick.randrange(FIRST_PROMPT_ID, vocab)) for _ in range(count))
+    return [pick.randrange(FIRST_PROMPT_ID, vocab) for _ in range(count)]
 
 
 def main() -> None:

@@ -4,8 +4,8 @@
         --model Qwen/Qwen2.5-1.5B-Instruct --concurrency 8 --duration-s 200
 
 In busy phases (see `load_schedule`) `--concurrency` workers send completions back to back:
-prompts of `--prompt-words` vocabulary words of the dummy tokenizer (`t<id>`), `--max-tokens`
-generated with `ignore_eos`, so each request's token counts are fixed. Idle phases send
+prompts of `--prompt-tokens` random token ids, `--max-tokens` generated with `ignore_eos`, so
+each request's token counts are fixed. Idle phases send
 nothing. Every `--report-s` seconds, and at the end, it prints the requests and tokens the server
 reported back (the `usage` of each answer): a count to hold the engine's own counters to.
 """
@@ -23,7 +23,7 @@ import urllib.request
 from load_schedule import Schedule, add_schedule_arguments, schedule_from_arguments
 
 REQUEST_TIMEOUT_S = 60.0
-FIRST_WORD_ID = 10
+FIRST_TOKEN_ID = 10
 
 
 class Totals:
@@ -76,12 +76,11 @@ def worker(
         if not schedule.is_busy(time.time()):
             stop.wait(0.1)
             continue
-        words = " ".join(
-            f"t{pick.randrange(FIRST_WORD_ID, args.vocab_words)}" for _ in range(args.prompt_words)
-        )
+        # token ids, not text: the dummy tokenizer's words do not survive every model type
+        prompt = [pick.randrange(FIRST_TOKEN_ID, args.vocab_ids) for _ in range(args.prompt_tokens)]
         body = {
             "model": args.model,
-            "prompt": words,
+            "prompt": prompt,
             "max_tokens": args.max_tokens,
             "ignore_eos": True,
             "temperature": 0,
@@ -94,9 +93,9 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", required=True, help="the server's served model name")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--prompt-words", type=int, default=256)
+    parser.add_argument("--prompt-tokens", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--vocab-words", type=int, default=1000)
+    parser.add_argument("--vocab-ids", type=int, default=1000)
     parser.add_argument("--report-s", type=float, default=10.0)
     add_schedule_arguments(parser)
     args = parser.parse_args()
