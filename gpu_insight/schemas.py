@@ -144,6 +144,8 @@ class EngineMetrics(WireModel):
     e2e_latency: LatencySummary | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_size_tokens: int | None = None  # the KV pool vLLM allocated, in tokens
+    engine_version: str | None = None  # from the engine's /version (vLLM)
     loaded_models_vram_mib: dict[str, float] | None = None  # Ollama /api/ps
 
 
