@@ -61,7 +61,9 @@ def value_at(readings: list[tuple[float, float]], at: float) -> float | None:
     return v0 + (v1 - v0) * (at - t0) / (t1 - t0)
 
 
-def inside_busy_phase(start: float, end: float, epoch: float, cycle_s: float, busy_s: float):
+def inside_busy_phase(
+    start: float, end: float, epoch: float, cycle_s: float, busy_s: float
+) -> bool:
     if start < epoch:
         return False
     cycle = (start - epoch) // cycle_s

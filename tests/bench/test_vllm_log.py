@@ -8,10 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "bench" / "results" / "device-2026-12-01-h200" / "vllm-logs"
 sys.path.insert(0, str(ROOT / "bench" / "engines"))
-from vllm_server import parse_log  # noqa: E402
+from vllm_server import LogFacts, parse_log  # noqa: E402
 
 
-def facts(name: str):
+def facts(name: str) -> LogFacts:
     return parse_log((LOGS / f"{name}.log").read_text())
 
 

@@ -357,7 +357,8 @@ def test_memory_alert_fires_when_the_reserving_engines_kv_cache_is_nearly_full()
     clock = FakeClock()
     alerts = feed_vllm(engine_with(clock), clock, 61, kv_cache_usage_ratio=0.95)
     alert = next(a for a in alerts if a.rule == "gpu_memory_high")
-    assert (alert.state, alert.value) == ("firing", pytest.approx(95.0))
+    assert alert.state == "firing"
+    assert alert.value == pytest.approx(95.0)
     assert "reserves 130836 of 143771 MiB by design" in alert.message
     assert "KV cache 95 % full" in alert.message
 

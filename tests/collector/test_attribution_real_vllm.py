@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gpu_insight.collector.attribution import Attributor
+from gpu_insight.collector.attribution import Attributor, ProcessIdentity
 from gpu_insight.collector.config import AttributionConfig
 from tests.collector.fake_proc import FakeProc
 
@@ -32,7 +32,7 @@ def real_vllm_proc(tmp_path: Path) -> FakeProc:
     return proc
 
 
-def describe_gpu_process(proc: FakeProc):
+def describe_gpu_process(proc: FakeProc) -> ProcessIdentity:
     (gpu_pid,) = TREE["gpu_pids"]
     identity = Attributor(AttributionConfig(proc_root=str(proc.root))).describe(gpu_pid)
     assert identity is not None
