@@ -45,6 +45,13 @@ class KvLayout:
         """All layers at full length: the usual "KV per token" figure."""
         return self.bytes_per_token_layer * (self.full_layers + self.sliding_layers)
 
+    def tokens_held(self, pool_bytes: float, sequences: int) -> int:
+        """Tokens a pool of `pool_bytes` holds at all layers' full length, as engines report
+        their KV cache size."""
+        if not self.bytes_per_token:
+            return 0
+        return int(max(pool_bytes, 0) // self.bytes_per_token)
+
     def sequence_bytes(self, tokens: int, window_slack: int = 0) -> float:
         """One sequence of `tokens`; sliding layers keep min(tokens, window - window_slack)."""
         held = tokens if self.window is None else min(tokens, self.window - window_slack)

@@ -31,6 +31,8 @@ WeightFormat = Literal[
     "iq4_xs",
 ]
 WEIGHT_FORMATS: tuple[WeightFormat, ...] = get_args(WeightFormat)
+# Formats a checkpoint is stored in and served as it is (MXFP4: gpt-oss's experts).
+CHECKPOINT_FORMATS = frozenset({"fp8", "awq", "gptq", "nf4", "int8", "mxfp4"})
 GGUF_FORMATS: frozenset[str] = frozenset(
     {"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q4_0", "iq4_xs"}
 )
@@ -48,6 +50,8 @@ GGUF_BITS_PER_PARAM: dict[str, float] = {
 INT4_GROUP_SIZE = 128
 NF4_BLOCK = 64
 NF4_SECOND_BLOCK = 256
+MXFP4_BLOCK = 32  # OCP microscaling: 32 E2M1 values share one 8-bit exponent
+ROUTED_EXPERTS = "experts"  # the LinearGroup name of routed expert MLPs
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def parameter_count(spec: ModelSpec) -> ParameterCount:
         active += sum(g.params for g in dense)
     if spec.is_moe:
         moe_layers = layers - spec.dense_layers
-        experts = _mlp(h, spec.moe_intermediate_size, moe_layers * spec.num_experts, "experts")
+        experts = _mlp(h, spec.moe_intermediate_size, moe_layers * spec.num_experts, ROUTED_EXPERTS)
         groups.extend(experts)
         active += sum(g.params for g in experts) * spec.experts_per_token // spec.num_experts
         if spec.shared_expert_intermediate_size:
@@ -191,7 +195,7 @@ def _encoder_count(spec: ModelSpec) -> ParameterCount:
     )
 
 
-def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
+def weight_bytes(spec: ModelSpec, fmt: str) -> WeightBytes:
     counts = parameter_count(spec)
     unquantized = counts.total - counts.linear
     if fmt in GGUF_FORMATS:
@@ -214,6 +218,8 @@ def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
             size * 8.0,
             f"{counts.total:,} params × {size} B ({fmt})",
         )
+    if fmt == "mxfp4":
+        return _mxfp4_bytes(counts)
     linear = sum(_quantized_linear_bytes(g, fmt) for g in counts.linears)
     rest = unquantized * 2
     total = linear + rest
@@ -224,6 +230,26 @@ def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
         total * 8 / counts.total,
         f"{counts.linear:,} Linear params as {_FORMAT_TEXT[fmt]} = {linear:,} B; "
         f"{unquantized:,} embedding/lm_head/norm params × 2 B = {rest:,} B",
+    )
+
+
+def _mxfp4_bytes(counts: ParameterCount) -> WeightBytes:
+    """gpt-oss's checkpoint: only the routed experts are MXFP4 (its quantization_config leaves
+    attention, router, embeddings and head out); the rest stays bf16."""
+    experts = [g for g in counts.linears if g.name.startswith(ROUTED_EXPERTS)]
+    expert_params = sum(g.params for g in experts)
+    quantized = sum(_quantized_linear_bytes(g, "mxfp4") for g in experts)
+    rest_params = counts.total - expert_params
+    rest = rest_params * 2
+    total = quantized + rest
+    return WeightBytes(
+        total,
+        quantized,
+        rest,
+        total * 8 / counts.total,
+        f"{expert_params:,} expert params as MXFP4 (4-bit E2M1 + one E8M0 scale per "
+        f"{MXFP4_BLOCK}) = {quantized:,} B; {rest_params:,} attention/router/embedding params "
+        f"× 2 B = {rest:,} B",
     )
 
 
@@ -245,6 +271,8 @@ def _quantized_linear_bytes(group: LinearGroup, fmt: str) -> int:
         per = n_in * n_out // 2 + groups * n_out * 2 + groups * n_out // 2
         if fmt == "gptq":
             per += 4 * n_in
+    elif fmt == "mxfp4":
+        per = n_in * n_out // 2 + -(-n_in // MXFP4_BLOCK) * n_out
     elif fmt == "nf4":
         blocks = -(-(n_in * n_out) // NF4_BLOCK)
         per = n_in * n_out // 2 + blocks + 4 * -(-blocks // NF4_SECOND_BLOCK)

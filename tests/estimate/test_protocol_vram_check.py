@@ -48,7 +48,7 @@ def test_a_pasted_config_is_estimated(
         credentials,
     )
     assert result.error is None, result.error
-    assert result.jsons[0]["model_source"] == "model_config"
+    assert result.jsons[0]["model_source"] == "pasted"
     assert result.jsons[0]["parameters_b"] == pytest.approx(1.24, rel=0.01)
 
 
