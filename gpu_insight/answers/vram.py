@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpu_insight.answers.answer import Variable
+from gpu_insight.answers.models import resolve_model
 from gpu_insight.answers.params import parse_optional_text
 from gpu_insight.errors import InputError, SettingsError, quoted
 from gpu_insight.estimate import VramEstimate, check_fit, estimate
@@ -102,19 +103,23 @@ class VramAnswer:
 
 
 def answer_vram(
-    request: VramRequest, snapshot: Callable[[], Gathered[Snapshot]] | None
+    request: VramRequest,
+    snapshot: Callable[[], Gathered[Snapshot]] | None,
+    settings: Mapping[str, Any] | None = None,
 ) -> VramAnswer:
-    """Estimate, and place on live GPUs when a snapshot can be had; a request that names a
-    `gpu_type` is planned on empty boards of it and reads no collector."""
+    """Resolve the model (pasted, catalog, or the Hub named in `settings`), estimate, and
+    place on live GPUs when a snapshot can be had; a request that names a `gpu_type` is
+    planned on empty boards of it and reads no collector."""
+    model = resolve_model(request, settings or {})
     if snapshot is None or request.gpu_type:
-        return VramAnswer(estimate(request))
+        return VramAnswer(estimate(request, model))
     try:
         live = snapshot()
     except (CollectorError, SettingsError) as exc:
-        answer = estimate(request)
+        answer = estimate(request, model)
         answer.notes.insert(0, f"live GPU data missing: {exc}")
         return VramAnswer(answer)
-    answer = check_fit(request, live.value.gpus)
+    answer = check_fit(request, live.value.gpus, model)
     answer.notes[:0] = [f"live GPU data missing for a collector: {m.reason}" for m in live.missing]
     return VramAnswer(answer)
 

@@ -76,11 +76,16 @@ def lookup(name: str) -> CatalogEntry:
     found = _index().get(normalize(name))
     if found is not None:
         return found
-    names = [e.id for e in entries()]
-    by_key = {normalize(n): n for n in names}
-    close = difflib.get_close_matches(normalize(name), list(by_key), n=3, cutoff=0.0)
-    suggestions = ", ".join(by_key[c] for c in close)
     raise UnknownModelError(
-        f"model: '{name}' is not in the catalog ({len(names)} models). Closest: {suggestions}. "
-        "Paste the model's config.json into model_config to estimate any other model."
+        f"model: '{name}' is not in the catalog ({len(entries())} models). Closest: "
+        f"{', '.join(closest(name))}. Paste the model's config.json into model_config to "
+        "estimate any other model.",
+        "model",
     )
+
+
+def closest(name: str, count: int = 3) -> list[str]:
+    """The catalog ids nearest to a name."""
+    by_key = {normalize(e.id): e.id for e in entries()}
+    close = difflib.get_close_matches(normalize(name), list(by_key), n=count, cutoff=0.0)
+    return [by_key[c] for c in close]

@@ -127,6 +127,20 @@ class CheckpointWeights(BaseModel):
     format: str  # the weight format it is stored in: bf16, fp8, awq, mxfp4, q4_k_m, ...
     gguf: bool = False
 
+    def in_16_bits(self) -> CheckpointWeights:
+        """The checkpoint as serving engines load an fp32 one: its F32 tensors in 16 bits."""
+        by_dtype = {
+            ("F32 as 16-bit" if d == "F32" else d): (n // 2 if d == "F32" else n)
+            for d, n in self.bytes_by_dtype.items()
+        }
+        return self.model_copy(
+            update={
+                "bytes_by_dtype": by_dtype,
+                "total_bytes": sum(by_dtype.values()),
+                "format": "fp16",
+            }
+        )
+
     @property
     def explanation(self) -> str:
         kinds = ", ".join(
@@ -200,3 +214,48 @@ def gguf_weights(
         format=fmt or max(by_type, key=lambda t: by_type[t]).lower(),
         gguf=True,
     )
+
+
+def gguf_config(
+    metadata: Mapping[str, Any], array_lengths: Mapping[str, int], tensor_names: Iterable[str]
+) -> dict[str, Any]:
+    """A config.json-shaped mapping from GGUF metadata (llama.cpp's `{arch}.…` keys), for
+    `spec.from_hf_config`."""
+    arch = metadata.get("general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise InputError("GGUF header: general.architecture is missing")
+
+    def key(name: str) -> Any:
+        value = metadata.get(f"{arch}.{name}")
+        return max(value) if isinstance(value, list) and value else value  # per-layer arrays
+
+    config: dict[str, Any] = {
+        "model_type": arch,
+        "num_hidden_layers": key("block_count"),
+        "hidden_size": key("embedding_length"),
+        "intermediate_size": key("feed_forward_length"),
+        "num_attention_heads": key("attention.head_count"),
+        "num_key_value_heads": key("attention.head_count_kv"),
+        "head_dim": key("attention.key_length"),
+        "max_position_embeddings": key("context_length"),
+        "vocab_size": key("vocab_size") or array_lengths.get("tokenizer.ggml.tokens"),
+        "num_experts": key("expert_count"),
+        "num_experts_per_tok": key("expert_used_count"),
+        "moe_intermediate_size": key("expert_feed_forward_length"),
+        "shared_expert_intermediate_size": key("expert_shared_feed_forward_length"),
+        "first_k_dense_replace": key("leading_dense_block_count"),
+        "sliding_window": key("attention.sliding_window"),
+        "tie_word_embeddings": "output.weight" not in set(tensor_names),
+    }
+    if key("attention.kv_lora_rank"):  # DeepSeek's MLA
+        rope = key("rope.dimension_count") or 0
+        config |= {
+            "kv_lora_rank": key("attention.kv_lora_rank"),
+            "q_lora_rank": key("attention.q_lora_rank"),
+            "qk_rope_head_dim": rope,
+            "qk_nope_head_dim": (key("attention.key_length") or rope) - rope,
+            "v_head_dim": key("attention.value_length"),
+        }
+    if arch == "gemma3":  # llama.cpp's own rule: every sixth layer attends globally
+        config["sliding_window_pattern"] = 6
+    return {name: value for name, value in config.items() if value is not None}

@@ -50,10 +50,11 @@ def weight_format(
     if request.quantization != "none":
         fmt = request.quantization
     elif checkpoint is not None:
-        fmt = checkpoint.format
         if checkpoint.gguf != served.reads_gguf:
             raise InputError(_gguf_engine_problem(request.engine, checkpoint), "engine")
-        return fmt
+        if checkpoint.format == "fp32" and not served.keeps_fp32_weights:
+            return "fp16"
+        return checkpoint.format
     elif served.default_quantization is not None:
         fmt = served.default_quantization
     elif spec.checkpoint_quantization in CHECKPOINT_FORMATS:
@@ -138,7 +139,8 @@ def settings_for(
             f"count ({spec.num_layers}); accepted: 1 to {spec.num_layers}"
         )
     if checkpoint is not None and request.quantization == "none":
-        total, text = checkpoint.total_bytes, checkpoint.explanation
+        loaded = checkpoint if fmt == checkpoint.format else checkpoint.in_16_bits()
+        total, text = loaded.total_bytes, loaded.explanation
     else:
         weights = weight_bytes(spec, fmt)
         total, text = weights.total_bytes, weights.explanation

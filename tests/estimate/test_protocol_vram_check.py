@@ -3,20 +3,50 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from gpu_insight.estimate.catalog import lookup
+from tests.support.checkpoints import decoder_tensors, tensor_bytes
 from tests.support.collector_process import CollectorProcess
+from tests.support.hub_server import HubServer, sharded_repo
 from tests.support.plugin_runtime import PluginRuntime
+
+FINE_TUNE = "acme/qwen2.5-7b-support"  # a Qwen2.5-7B fine-tune the catalog does not list
+QWEN_7B = dict(lookup("qwen2.5:7b").config)
 
 API_KEY = "endpoint-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def credentials(replay_collector: CollectorProcess) -> dict[str, Any]:
-    return {"collector_url": replay_collector.url, "collector_token": replay_collector.token}
+def hub_server() -> Iterator[HubServer]:
+    with HubServer() as server:
+        server.repos = {FINE_TUNE: sharded_repo(QWEN_7B, decoder_tensors(QWEN_7B), 4)}
+        yield server
+
+
+@pytest.fixture(scope="module")
+def credentials(replay_collector: CollectorProcess, hub_server: HubServer) -> dict[str, Any]:
+    return {
+        "collector_url": replay_collector.url,
+        "collector_token": replay_collector.token,
+        "hf_endpoint": hub_server.url,
+    }
+
+
+def test_a_model_not_in_the_catalog_is_read_from_the_hub_with_exact_weights(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any], hub_server: HubServer
+) -> None:
+    result = plugin_runtime.invoke_tool("vram_check", {"model": FINE_TUNE}, credentials)
+    assert result.error is None, result.error
+    answer = result.jsons[0]
+    header_sum = tensor_bytes(decoder_tensors(QWEN_7B))
+    assert answer["model_source"] == "hub"
+    assert answer["model_reference"].startswith(f"{hub_server.url}/{FINE_TUNE} at ")
+    assert answer["weights_mib"] == pytest.approx(header_sum / 2**20, abs=0.1)
+    assert hub_server.served.data_ranges == []
 
 
 def test_a_catalog_model_is_placed_on_the_live_gpus(
