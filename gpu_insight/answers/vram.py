@@ -133,11 +133,15 @@ def _summary_text(answer: VramEstimate) -> str:
     )
     p = answer.placement
     if p is not None and answer.fits:
+        serves = (
+            f"a KV cache of {p.kv_cache_tokens:,} tokens, serves up to {p.max_concurrency} × "
+            f"{answer.context_length:,} tokens"
+            if answer.kv_per_token_kib
+            else "no KV cache (batches keep none between requests)"
+        )
         return (
-            f"{need}; fits {_where(answer, p)}: holds {p.process_mib:,.0f} MiB per GPU with a "
-            f"KV cache of {p.kv_cache_tokens:,} tokens, serves up to {p.max_concurrency} × "
-            f"{answer.context_length:,} tokens, headroom {p.headroom_mib:,.0f} MiB. "
-            f"Flags: {p.flags}"
+            f"{need}; fits {_where(answer, p)}: holds {p.process_mib:,.0f} MiB per GPU with "
+            f"{serves}, headroom {p.headroom_mib:,.0f} MiB. Flags: {p.flags}"
         )
     would_fit = f" Would fit: {answer.alternatives[0].text}." if answer.alternatives else ""
     if p is not None:

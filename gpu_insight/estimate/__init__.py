@@ -84,8 +84,13 @@ def _answer(sizing: Sizing, gpus: list[Gpu] | None, board: CommonGpu | None) -> 
         )
     if not spec.has_kv_cache:
         notes.append(
-            "encoder model (embedding/rerank): no KV cache; vLLM runs it with "
+            f"{spec.kind} model: batches keep no KV cache between requests; vLLM runs it with "
             "--runner pooling and still reserves gpu_memory_utilization × total"
+        )
+    if spec.vision is not None:
+        notes.append(
+            f"vision encoder: an image takes up to {spec.vision.tokens_per_image:,} tokens of "
+            "the context; the profile run encodes one such image"
         )
     answer = VramEstimate(
         model=spec.name,

@@ -86,6 +86,7 @@ def kv_for(settings: Settings, honour_sliding: bool = True) -> KvLayout:
         settings.tensor_parallel,
         settings.pipeline_parallel,
         honour_sliding,
+        state_element_bytes=4.0 if settings.quantization == "fp32" else 2.0,
     )
 
 
@@ -190,11 +191,17 @@ def kv_line(
         if layout.window
         else ""
     )
-    layers = layout.full_layers + layout.sliding_layers
+    chunk = (
+        f"; {layout.chunked_layers} chunked layers hold ≤ {layout.chunk:,} tokens"
+        if layout.chunk
+        else ""
+    )
+    state = f"; + {sequences} × {layout.state_explanation}" if layout.state_bytes else ""
     return kv, line(
         label,
         kv,
-        f"{sequences} × {tokens:,} tokens × {layers} layers × {layout.explanation}{window}",
+        f"{sequences} × {tokens:,} tokens × {layout.layers} layers × {layout.explanation}"
+        f"{window}{chunk}{state}",
     )
 
 
