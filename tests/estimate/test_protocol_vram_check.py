@@ -140,3 +140,79 @@ def test_post_vram_check_needs_the_key_and_reports_bad_input_as_400(
         settings=settings,
     )
     assert response.status == 400 and "concurrency" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "openai/gpt-oss-20b",
+        "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+        "Qwen/Qwen3-Next-80B-A3B-Instruct",
+        "Qwen/Qwen2.5-VL-7B-Instruct",
+        "Qwen/Qwen3-Embedding-8B",
+    ],
+)
+def test_the_models_people_serve_now_answer_from_the_catalog(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any], model: str
+) -> None:
+    result = plugin_runtime.invoke_tool("vram_check", {"model": model}, credentials)
+    assert result.error is None, result.error
+    answer = result.jsons[0]
+    assert answer["model"] == model and answer["model_source"] == "catalog"
+    assert result.variables["fits"] is bool(answer["fits"])
+    assert result.variables["starts"] is bool(answer["starts"])
+    if not answer["fits"]:
+        assert result.variables["alternative"] == answer["alternatives"][0]["text"]
+
+
+def test_a_request_that_starts_but_cannot_serve_its_sequences_does_not_fit(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    params = {
+        "model": "meta-llama/Llama-3.1-70B-Instruct",
+        "engine": "vllm",
+        "quantization": "awq",
+        "context_length": 16384,
+        "concurrency": 8,
+    }
+    result = plugin_runtime.invoke_tool("vram_check", params, credentials)
+    assert result.error is None, result.error
+    variables, answer = result.variables, result.jsons[0]
+    assert variables["fits"] is False and variables["starts"] is True
+    assert variables["max_concurrency"] < 8
+    assert "fits now" not in result.texts[0]
+    assert ", not 16,384 tokens × 8; at 16,384 tokens it serves " in result.texts[0]
+    best = answer["alternatives"][0]
+    assert variables["alternative"] == best["text"]
+    # applied with its exact flags (the replayed GPU's free memory drifts by a few hundred MiB)
+    util = best["flags"].split("--gpu-memory-utilization ")[1].split()[0]
+    applied = {**params, **best["parameters"], "gpu_memory_utilization": util}
+    again = plugin_runtime.invoke_tool("vram_check", applied, credentials)
+    assert again.variables["fits"] is True and again.jsons[0]["flags"] == best["flags"]
+
+
+def test_a_model_too_large_for_the_free_memory_lists_what_would_fit(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    params = {"model": "Qwen/Qwen3-30B-A3B", "context_length": 32768}
+    result = plugin_runtime.invoke_tool("vram_check", params, credentials)
+    assert result.error is None, result.error
+    answer = result.jsons[0]
+    assert answer["fits"] is False and answer["alternatives"]
+    changes = [a["change"] for a in answer["alternatives"]]
+    assert "quantization" in changes
+    assert "Would fit: " in result.texts[0]
+
+
+def test_a_gpu_type_is_planned_without_the_collector(
+    plugin_runtime: PluginRuntime, collector_down_url: str
+) -> None:
+    result = plugin_runtime.invoke_tool(
+        "vram_check",
+        {"model": "llama4:scout", "gpu_type": "H200"},
+        {"collector_url": collector_down_url},
+    )
+    assert result.error is None, result.error
+    answer = result.jsons[0]
+    assert answer["gpu_type"] == "NVIDIA H200 141GB" and answer["fits"] is True
+    assert result.variables["kv_cache_tokens"] == answer["kv_cache_tokens"] > 0
