@@ -124,19 +124,25 @@ def resolve_model(
 
 def hub_model(read: HubModel, endpoint: str) -> ResolvedModel:
     """The spec and exact weights of what was read."""
+    return _gguf_model(read, endpoint) if read.gguf else _safetensors_model(read, endpoint)
+
+
+def _gguf_model(read: HubModel, endpoint: str) -> ResolvedModel:
+    reference, first = read.reference, read.gguf[0]
+    config = gguf_config(first.metadata, first.array_lengths, _tensor_names(read))
+    spec = from_hf_config(config, name=str(reference))
+    file_type = first.number("general.file_type")
+    weights = gguf_weights(
+        [t for header in read.gguf for t in header.tensors],
+        files=len(read.gguf),
+        file_type=int(file_type) if file_type is not None else None,
+    )
+    where = f"{endpoint}/{reference.repo}/{read.gguf_files[0]} at {read.commit}"
+    return ResolvedModel(_named(spec, reference), "gguf header", where, weights)
+
+
+def _safetensors_model(read: HubModel, endpoint: str) -> ResolvedModel:
     reference = read.reference
-    if read.gguf:
-        first = read.gguf[0]
-        config = gguf_config(first.metadata, first.array_lengths, _tensor_names(read))
-        spec = from_hf_config(config, name=str(reference))
-        file_type = first.number("general.file_type")
-        weights = gguf_weights(
-            [t for header in read.gguf for t in header.tensors],
-            files=len(read.gguf),
-            file_type=int(file_type) if file_type is not None else None,
-        )
-        where = f"{endpoint}/{reference.repo}/{read.gguf_files[0]} at {read.commit}"
-        return ResolvedModel(_named(spec, reference), "gguf header", where, weights)
     spec = from_hf_config(read.config or {}, name=reference.repo)
     if read.is_sentence_transformer and spec.kind == "causal":
         spec = spec.model_copy(update={"kind": "embedding"})

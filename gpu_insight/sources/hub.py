@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -165,7 +166,7 @@ class HubClient:
         ggufs = self._gguf_files(reference, files, gguf_tag)
         if ggufs:
             model.gguf_files = ggufs
-            model.gguf = self._parallel([lambda f=f: self._gguf_header(model, f) for f in ggufs])
+            model.gguf = self._parallel([partial(self._gguf_header, model, f) for f in ggufs])
             return model
         if "config.json" not in files:
             raise HubError(
@@ -179,7 +180,7 @@ class HubClient:
             )
         shards = self._shards(model)
         model.safetensors = self._parallel(
-            [lambda s=s: self._safetensors_header(model, s) for s in shards]
+            [partial(self._safetensors_header, model, shard) for shard in shards]
         )
         return model
 
