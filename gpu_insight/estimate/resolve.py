@@ -116,7 +116,7 @@ def settings_for(
     checkpoint: CheckpointWeights | None = None,
 ) -> Settings:
     """The engine settings of a request at one TP size; the checkpoint's exact bytes count
-    when it is served in its own format."""
+    when it is served in its own format (asked for by name or by none)."""
     served = engine(request.engine)
     fmt = weight_format(request, spec, checkpoint)
     _check_engine_settings(request, served, tensor_parallel)
@@ -138,8 +138,10 @@ def settings_for(
             f"pipeline_parallel: {request.pipeline_parallel} exceeds the layer "
             f"count ({spec.num_layers}); accepted: 1 to {spec.num_layers}"
         )
-    if checkpoint is not None and request.quantization == "none":
-        loaded = checkpoint if fmt == checkpoint.format else checkpoint.in_16_bits()
+    if checkpoint is not None and fmt == checkpoint.format:
+        total, text = checkpoint.total_bytes, checkpoint.explanation
+    elif checkpoint is not None and request.quantization == "none":  # fp32 loaded in 16 bits
+        loaded = checkpoint.in_16_bits()
         total, text = loaded.total_bytes, loaded.explanation
     else:
         weights = weight_bytes(spec, fmt)

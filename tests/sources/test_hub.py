@@ -156,6 +156,11 @@ def test_a_gguf_file_named_by_its_tag_gives_architecture_and_exact_bytes(served)
 def test_a_gguf_repository_picks_the_requested_type_and_reads_growing_ranges(served) -> None:
     model = resolve(served.url, "acme/qwen2.5-7b-gguf", engine="llama.cpp", quantization="q4_k_m")
     assert model.source == "gguf header"
+    request = VramRequest(model="acme/qwen2.5-7b-gguf", engine="llama.cpp", quantization="q4_k_m")
+    _, tensors = qwen2_gguf(QWEN_7B, GGUF_VOCAB)
+    assert estimate(request, model).weights_mib == pytest.approx(
+        gguf_tensor_bytes(tensors) / 2**20, abs=0.1
+    )
     starts = sorted(start for _, start, _ in served.served.cdn_ranges)
     assert starts[0] == 0 and len(starts) >= 2  # the 2 MB vocabulary took more than one range
 
