@@ -125,6 +125,51 @@ class LatencySummary(WireModel):
     p99_s: float | None = None
 
 
+class GgufArchitecture(WireModel):
+    """A GGUF model's shape, from Ollama's `/api/show` `model_info` (`<arch>.block_count`, …):
+    what sizing its KV cache and weights needs."""
+
+    architecture: str
+    parameter_count: int | None = None
+    block_count: int | None = None
+    embedding_length: int | None = None
+    feed_forward_length: int | None = None
+    head_count: int | None = None
+    head_count_kv: int | None = None
+    key_length: int | None = None  # per head; embedding_length / head_count when absent
+    value_length: int | None = None
+    expert_count: int | None = None  # MoE models only
+    context_length: int | None = None  # the longest context it was trained for
+    vocab_size: int | None = None
+
+
+class LoadedModel(WireModel):
+    """One model a multi-model server (Ollama) holds now (`/api/ps`), and its loads and unloads
+    in the last hour as the collector saw them."""
+
+    name: str
+    digest: str | None = None
+    size_mib: float  # all it holds: weights, KV cache, compute buffers
+    vram_mib: float  # the part on GPUs; size_mib − vram_mib runs from CPU memory
+    context_length: int | None = None  # the context it was loaded with (newer Ollama)
+    expires_at: float | None = None  # epoch seconds: unloaded then unless a request comes
+    family: str | None = None
+    parameter_size: str | None = None  # as Ollama writes it: "8.0B"
+    quantization_level: str | None = None  # the GGUF type: "Q4_K_M"
+    architecture: GgufArchitecture | None = None
+    loaded_at: float | None = None  # when the collector saw it appear; None: before it started
+    loads_last_hour: int = 0
+    unloads_last_hour: int = 0
+
+
+class ModelEvent(WireModel):
+    """A model appearing in (load) or leaving (unload) a multi-model server."""
+
+    t: float
+    model: str
+    event: Literal["load", "unload"]
+
+
 class EngineMetrics(WireModel):
     """A serving engine's own metrics, scraped from its /metrics (or Ollama /api/ps)."""
 
@@ -154,6 +199,13 @@ class EngineMetrics(WireModel):
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     loaded_models_vram_mib: dict[str, float] | None = None  # Ollama /api/ps
+    loaded_models: list[LoadedModel] | None = None  # Ollama /api/ps, with /api/show shapes
+    model_events: list[ModelEvent] = Field(default_factory=list)  # the last hour, oldest first
+    queue_time: LatencySummary | None = None  # time requests waited before they ran
+    kv_cache_tokens: int | None = None  # the KV pool's size in tokens
+    prefix_caching_enabled: bool | None = None
+    prefix_cache_hit_ratio: float | None = None  # share of prompt tokens served from the cache
+    requests_swapped: float | None = None  # swapped out to CPU memory (vLLM before V1)
 
 
 class Alert(WireModel):
