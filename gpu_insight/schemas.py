@@ -312,6 +312,36 @@ class UsageBucket(WireModel):
     rows: list[UsageRow] = Field(default_factory=list)
 
 
+class HolderUsage(WireModel):
+    """Who held memory on one GPU over a report's window (one app × team × container × model of
+    the books), the most it held at once and the GPU time it kept."""
+
+    app: str | None = None
+    team: str | None = None
+    container: str | None = None
+    model: str | None = None
+    engine: Engine = "unknown"
+    peak_memory_mib: float  # its processes on this GPU together, in one sample
+    gpu_seconds: float  # of the GPU's busy time, its share
+    idle_held_gpu_seconds: float  # of the GPU's idle time while held, its share by memory
+
+
+class GpuUsage(WireModel):
+    """One GPU over a report's window: how long it was watched, how busy and how full it got,
+    and its holders (largest first)."""
+
+    gpu_uuid: str
+    host: str | None = None  # set when several collectors are merged
+    name: str | None = None
+    memory_total_mib: float | None = None
+    observed_seconds: float  # sampled time inside the window
+    busy_gpu_seconds: float
+    idle_held_gpu_seconds: float  # at most IDLE_UTILIZATION_PERCENT busy with memory held
+    peak_memory_used_mib: float | None = None
+    peak_utilization_percent: float | None = None
+    holders: list[HolderUsage] = Field(default_factory=list)
+
+
 class UsageReport(WireModel):
     host: str
     source: Source
@@ -325,6 +355,8 @@ class UsageReport(WireModel):
     buckets: list[UsageBucket] = Field(default_factory=list)
     # The price per GPU-hour the collector's configuration names; None: none set.
     price_per_gpu_hour: float | None = None
+    # Per GPU over the window, whatever the grouping (an older collector sends none).
+    gpus: list[GpuUsage] = Field(default_factory=list)
 
 
 class AlertList(WireModel):
