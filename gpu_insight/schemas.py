@@ -22,6 +22,9 @@ GpuHealth = Literal["ok", "degraded", "lost"]
 KnownEngine = Literal["vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp"]
 Engine = Literal[KnownEngine, "unknown"]
 AlertState = Literal["pending", "firing", "resolved"]
+# The alert rule (`Alert.rule`) that fires when a GPU's memory is nearly full; the advice
+# explains it when an engine's own reservation is what fills the GPU.
+MEMORY_ALERT_RULE = "gpu_memory_high"
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
