@@ -63,7 +63,7 @@ def test_an_app_holding_an_idle_gpu_is_priced_per_day_and_month() -> None:
     )
     assert (evidence["cost_in_window"], evidence["cost_per_day"]) == (1.25, 30.0)
     assert suggestion.saving_per_month == 912.5
-    assert "minReplicaCount 0" in suggestion.change
+    assert suggestion.change.startswith("stop the engine in the hours it sits idle")
 
 
 def test_without_a_price_the_idle_time_is_reported_and_the_setting_named() -> None:

@@ -138,9 +138,8 @@ def _release(engines: set[str]) -> str:
         ways.append(f"unload sooner: {flag('ollama', 'keep_alive', '5m')}")
     if any(fills_gpu_memory(e) for e in engines):
         ways.append(
-            "scale the engine to zero while idle (minReplicaCount 0 in "
-            "deploy/autoscaling/keda-scaledobject.yaml) or move it to a shared GPU with a "
-            "smaller memory fraction"
+            "stop the engine in the hours it sits idle, or move it to a shared GPU with a "
+            "smaller memory fraction (see consolidate-gpus)"
         )
     if not ways or engines - {"ollama"} - {e for e in engines if fills_gpu_memory(e)}:
         ways.append("unload the model when idle, or serve it from a shared engine")

@@ -35,7 +35,7 @@ _KV_FULL = 0.95
 _SMALL_SHARE = 0.3  # a model server holding at most this share of the GPU is small
 _SHARED_IDLE_PERCENT = 50.0
 _MPS_SERVER = "nvidia-cuda-mps-server"
-_QUEUE_PER_REPLICA = 4  # waiting requests per replica that one more replica would take
+QUEUE_PER_REPLICA = 4  # waiting requests per replica that one more replica would take
 _SATURATED_PERCENT = 80.0
 # The series autoscaling reads (the collector's /metrics) and the examples that use it.
 QUEUE_SERIES = "gpu_insight_engine_requests_waiting"
@@ -409,19 +409,19 @@ def autoscale_replicas(s: Situation) -> Iterator[Suggestion]:
         busy = [
             g.utilization_percent or 0.0 for e in engines for g in s.gpus if g.uuid in e.gpu_uuids
         ]
-        if per_replica < _QUEUE_PER_REPLICA or not busy or min(busy) < _SATURATED_PERCENT:
+        if per_replica < QUEUE_PER_REPLICA or not busy or min(busy) < _SATURATED_PERCENT:
             continue
         rate = sum(e.requests_per_s or 0.0 for e in engines) / len(engines)
-        wanted = math.ceil(waiting / _QUEUE_PER_REPLICA)
+        wanted = math.ceil(waiting / QUEUE_PER_REPLICA)
         yield Suggestion(
             id="autoscale-replicas",
             severity="info",
             title=f"{model}: {waiting:.0f} requests wait on {len(engines)} busy replica(s), "
             f"{per_replica:.1f} each: scale out on the queue",
             change=(
-                f'scale on {QUEUE_SERIES}{{model="{model}"}} with {_QUEUE_PER_REPLICA} waiting '
+                f'scale on {QUEUE_SERIES}{{model="{model}"}} with {QUEUE_PER_REPLICA} waiting '
                 f"requests per replica: {AUTOSCALING_EXAMPLES[0]} (KEDA) or "
-                f"{AUTOSCALING_EXAMPLES[1]} (HPA with prometheus-adapter)"
+                f"{AUTOSCALING_EXAMPLES[1]} (HPA with prometheus-adapter, on the app label)"
             ),
             evidence={
                 "model": model,
