@@ -161,9 +161,10 @@ def test_models_of_two_gpus_that_fit_one_free_a_gpu() -> None:
         "gpu-host: the models on 2 GPUs fit on 1: 1 GPU(s) freed, 1,825.00 per month"
     )
     assert suggestion.change == (
-        "move chat (7.0 GiB, observed peak) from GPU 1 (NVIDIA H100 80GB HBM3) to GPU 0 "
+        "restart support-bot on GPU 0 (NVIDIA H100 80GB HBM3) with --gpu-memory-utilization "
+        "0.22; move chat (7.0 GiB, observed peak) from GPU 1 (NVIDIA H100 80GB HBM3) to GPU 0 "
         "(NVIDIA H100 80GB HBM3)"
-    )
+    )  # vLLM reserved 72 GiB of GPU 0: it shrinks to its 17.2 GiB to make room
     assert suggestion.evidence["needs"] == (
         "support-bot 17.2 GiB (estimator, vllm); chat 7.0 GiB (observed peak)"
     )

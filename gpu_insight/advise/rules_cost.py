@@ -283,6 +283,17 @@ def _pack(needs: list[_Need], gpus: list[GpuUsage]) -> dict[int, GpuUsage] | Non
     return placed
 
 
+def _fraction(need: _Need, gpu: GpuUsage) -> str | None:
+    """The memory-fraction flag that sizes a reserving engine to its need on that GPU."""
+    if not fills_gpu_memory(need.holder.engine) or not gpu.memory_total_mib:
+        return None
+    return flag(
+        need.holder.engine,
+        "memory_fraction",
+        math.ceil(need.mib / gpu.memory_total_mib * 100) / 100,
+    )
+
+
 def _held(gpu: GpuUsage) -> list[float]:
     return [h.peak_memory_mib for h in gpu.holders]
 
@@ -295,24 +306,20 @@ def _consolidation(
     placed: dict[int, GpuUsage],
     freed: list[GpuUsage],
 ) -> Suggestion:
+    receiving = {placed[id(n)].gpu_uuid for n in needs if placed[id(n)].gpu_uuid != n.gpu.gpu_uuid}
     moves = []
     for need in needs:
         target = placed[id(need)]
-        if target.gpu_uuid == need.gpu.gpu_uuid:
-            continue
-        fraction = (
-            flag(
-                need.holder.engine,
-                "memory_fraction",
-                math.ceil(need.mib / (target.memory_total_mib or 1.0) * 100) / 100,
+        fraction = _fraction(need, target)
+        if target.gpu_uuid != need.gpu.gpu_uuid:
+            moves.append(
+                f"move {need.who} ({gib(need.mib)} GiB, {need.how}) from "
+                f"{_gpu_name(s, need.gpu)} to {_gpu_name(s, target)}"
+                + (f" with {fraction}" if fraction else "")
             )
-            if fills_gpu_memory(need.holder.engine)
-            else None
-        )
-        moves.append(
-            f"move {need.who} ({gib(need.mib)} GiB, {need.how}) from {_gpu_name(s, need.gpu)} "
-            f"to {_gpu_name(s, target)}" + (f" with {fraction}" if fraction else "")
-        )
+        elif fraction and target.gpu_uuid in receiving:
+            # it reserves most of its GPU now: it must shrink to make room for the newcomers
+            moves.append(f"restart {need.who} on {_gpu_name(s, target)} with {fraction}")
     evidence: dict[str, float | int | str] = {
         "host": host,
         "window": _window(s),
