@@ -28,7 +28,7 @@ from gpu_insight.advise.sizing import engine_need_mib
 from gpu_insight.advise.suggestion import Situation, Suggestion, gib
 from gpu_insight.engines import fills_gpu_memory, flag
 from gpu_insight.estimate.placement import COMMON_GPUS
-from gpu_insight.schemas import GpuUsage, HolderUsage
+from gpu_insight.schemas import Engine, GpuUsage, HolderUsage
 
 MIN_OBSERVED_S = 60.0  # a GPU watched for less than a minute of the books gets no cost
 _IDLE_HELD_SHARE = 0.1  # a holder idle-held this share of its GPU's watched time
@@ -131,7 +131,7 @@ def _idle_cost(
     )
 
 
-def _release(engines: set[str]) -> str:
+def _release(engines: set[Engine]) -> str:
     """How the holders give an idle GPU back, by engine."""
     ways = []
     if "ollama" in engines:

@@ -71,12 +71,12 @@ def prefix_caching(s: Situation) -> Iterator[Suggestion]:
         if per_request is not None:
             evidence["prompt_tokens_per_request"] = round(per_request)
         if engine.prefix_caching_enabled is False and off:
-            long = per_request is not None and per_request >= _LONG_PROMPT_TOKENS
+            long = per_request if per_request and per_request >= _LONG_PROMPT_TOKENS else None
             yield Suggestion(
                 id="prefix-caching",
                 severity="warning" if long else "info",
                 title=f"{engine.model or engine.engine}: prefix caching is off"
-                + (f" with {round(per_request)} prompt tokens per request" if long else ""),
+                + (f" with {round(long)} prompt tokens per request" if long else ""),
                 change=f"{on} instead of {off}" if on else f"drop {off}",
                 evidence=evidence,
                 expected_effect=(

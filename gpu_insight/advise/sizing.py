@@ -14,10 +14,16 @@ from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.kv_cache import kv_layout
 from gpu_insight.estimate.overheads import MIB, vllm_cuda_graphs_mib, vllm_non_torch_mib
 from gpu_insight.estimate.spec import from_hf_config
-from gpu_insight.estimate.weights import GGUF_BITS_PER_PARAM, weight_bytes
+from gpu_insight.estimate.weights import GGUF_BITS_PER_PARAM, WeightFormat, weight_bytes
 from gpu_insight.schemas import Engine, GgufArchitecture, KnownEngine
 
 _F16_BYTES = 2.0  # Ollama and llama.cpp keep the KV cache in f16 unless told otherwise
+# ModelFit's weight formats and the estimator's format each is sized as
+_FIT_FORMATS: tuple[tuple[str, WeightFormat], ...] = (
+    ("bf16", "bf16"),
+    ("fp8", "fp8"),
+    ("int4", "awq"),
+)
 
 
 def model_fit(name: str) -> ModelFit:
@@ -33,8 +39,7 @@ def model_fit(name: str) -> ModelFit:
     return ModelFit(
         model=entry.id,
         weights_mib={
-            fmt: weight_bytes(spec, source).total_bytes / MIB
-            for fmt, source in (("bf16", "bf16"), ("fp8", "fp8"), ("int4", "awq"))
+            fmt: weight_bytes(spec, source).total_bytes / MIB for fmt, source in _FIT_FORMATS
         },
         kv_mib_per_token=kv_layout(spec, element_bytes=2.0).bytes_per_token / MIB,
         overhead_mib=overhead_mib,
