@@ -13,6 +13,7 @@ from gpu_insight.schemas import (
     MEMORY_ALERT_RULE,
     Alert,
     Attribution,
+    Engine,
     EngineMetrics,
     Gpu,
     GpuProcess,
@@ -23,29 +24,22 @@ from gpu_insight.schemas import (
     Snapshot,
     UsageReport,
 )
-
-H100_TOTAL_MIB = 81559.0
+from tests.support.h100 import H100_TOTAL_MIB, h100_gpu
 
 
 def h100(index: int = 0, **fields: Any) -> Gpu:
-    values: dict[str, Any] = {
-        "index": index,
-        "uuid": f"GPU-{index}",
-        "name": "NVIDIA H100 80GB HBM3",
-        "compute_capability": "9.0",
-        "memory_total_mib": H100_TOTAL_MIB,
+    """A busy H100 with 1000 MiB in use."""
+    state: dict[str, Any] = {
         "memory_used_mib": 1000.0,
         "memory_free_mib": H100_TOTAL_MIB - 1000.0,
         "utilization_percent": 50.0,
         "temperature_celsius": 60.0,
-        "temperature_slowdown_celsius": 89.0,
     }
-    values.update(fields)
-    return Gpu(**values)
+    return h100_gpu(index, **(state | fields))
 
 
 def process(
-    pid: int, gpu: Gpu, engine: str = "vllm", used_mib: float = 20000.0, **attribution: Any
+    pid: int, gpu: Gpu, engine: Engine = "vllm", used_mib: float = 20000.0, **attribution: Any
 ) -> GpuProcess:
     return GpuProcess(
         pid=pid,
@@ -56,7 +50,7 @@ def process(
     )
 
 
-def engine(gpu: Gpu, kind: str = "vllm", port: int = 8000, **fields: Any) -> EngineMetrics:
+def engine(gpu: Gpu, kind: Engine = "vllm", port: int = 8000, **fields: Any) -> EngineMetrics:
     return EngineMetrics(
         engine=kind,
         url=f"http://127.0.0.1:{port}/metrics",
@@ -166,7 +160,7 @@ HOUR_S = 3600.0
 
 
 def holder(
-    app: str, model: str, engine: str, peak_gib: float, busy_s: float = 0.0, idle_s: float = 0.0
+    app: str, model: str, engine: Engine, peak_gib: float, busy_s: float = 0.0, idle_s: float = 0.0
 ) -> HolderUsage:
     return HolderUsage(
         app=app,

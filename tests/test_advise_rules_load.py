@@ -27,7 +27,7 @@ def vllm_holding_90_percent(alerted: bool = True, kv_usage: float = 0.12) -> Sit
         pids=[7],
         gpu_memory_utilization=0.9,
         kv_cache_usage_ratio=kv_usage,
-        kv_cache_tokens=1_000_000,
+        kv_cache_size_tokens=1_000_000,
     )
     alerts = [memory_alert(gpu)] if alerted else []
     return situation([gpu], [vllm], [metrics], alerts)

@@ -231,13 +231,13 @@ def test_a_short_queue_needs_no_more_replicas() -> None:
 
 
 def test_the_vllm_fixture_reads_feed_the_rules_unchanged() -> None:
-    """The V1 exposition's KV pool and prefix-caching switch arrive as the rules read them."""
-    reading = parse_vllm(fixture_text("vllm_prefix_after.txt"))
+    """A real vLLM 0.24.0's KV pool and prefix-caching switch arrive as the rules read them."""
+    reading = parse_vllm(fixture_text("vllm-0.24.0/metrics-under-load.txt"))
     gpu = h100()
     metrics = engine(
         gpu,
         prefix_caching_enabled=reading.prefix_caching_enabled,
-        kv_cache_tokens=reading.kv_cache_tokens,
+        kv_cache_size_tokens=reading.kv_cache_size_tokens,
         prompt_tokens_per_s=2500.0,
         requests_per_s=1.0,
     )

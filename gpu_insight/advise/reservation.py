@@ -24,7 +24,7 @@ class Reservation:
     fraction: float | None  # the share of total it reserves; None: all the memory left free
     fraction_known: bool  # read from the engine, not its default
     kv_usage_ratio: float | None
-    kv_cache_tokens: int | None
+    kv_cache_size_tokens: int | None
 
     @property
     def reserved_mib(self) -> float | None:
@@ -69,5 +69,5 @@ def reservation(
         fraction=known if known is not None else served.default_memory_fraction,
         fraction_known=known is not None,
         kv_usage_ratio=metrics.kv_cache_usage_ratio if metrics is not None else None,
-        kv_cache_tokens=metrics.kv_cache_tokens if metrics is not None else None,
+        kv_cache_size_tokens=metrics.kv_cache_size_tokens if metrics is not None else None,
     )

@@ -254,8 +254,8 @@ def _reservation_advice(
         evidence["reserved_gib"] = gib(held.reserved_mib)
     if held.kv_usage_ratio is not None:
         evidence["kv_cache_in_use_percent"] = round(held.kv_usage_ratio * 100)
-    if held.kv_cache_tokens is not None:
-        evidence["kv_cache_tokens"] = held.kv_cache_tokens
+    if held.kv_cache_size_tokens is not None:
+        evidence["kv_cache_size_tokens"] = held.kv_cache_size_tokens
     lower = _lower_fraction(process, held)
     smaller = flag(process.attribution.engine, "memory_fraction", lower) if lower else None
     give_back = (
@@ -287,7 +287,7 @@ def _lower_fraction(process: GpuProcess, held: Reservation) -> float | None:
     """A fraction that keeps the weights and twice the KV cache in use (at least one full
     context), when the pool is mostly unused and the model's sizes are known."""
     fit = known_fit(process.attribution.model)
-    usage, tokens, current = held.kv_usage_ratio, held.kv_cache_tokens, held.fraction
+    usage, tokens, current = held.kv_usage_ratio, held.kv_cache_size_tokens, held.fraction
     if fit is None or usage is None or not tokens or current is None or usage >= _LOW_KV_USE:
         return None
     pool_mib = tokens * fit.kv_mib_per_token

@@ -18,8 +18,8 @@ from gpu_insight.estimate.weights import GGUF_BITS_PER_PARAM, WeightFormat, weig
 from gpu_insight.schemas import Engine, GgufArchitecture, KnownEngine
 
 _F16_BYTES = 2.0  # Ollama and llama.cpp keep the KV cache in f16 unless told otherwise
-# ModelFit's weight formats and the estimator's format each is sized as
-_FIT_FORMATS: tuple[tuple[str, WeightFormat], ...] = (
+# the formats a sizing offers, each weighed as the checkpoint format that serves it
+_SIZED_FORMATS: tuple[tuple[str, WeightFormat], ...] = (
     ("bf16", "bf16"),
     ("fp8", "fp8"),
     ("int4", "awq"),
@@ -28,7 +28,7 @@ _FIT_FORMATS: tuple[tuple[str, WeightFormat], ...] = (
 
 def model_fit(name: str) -> ModelFit:
     """Sizing of a catalog model at TP 1 on vLLM with its large-GPU scheduler defaults; raises
-    the catalog's UnknownModelError."""
+    `errors.UnknownModelError`."""
     entry = lookup(name)
     spec = entry.spec()
     scheduler = LARGE_GPU_SCHEDULER
@@ -39,7 +39,7 @@ def model_fit(name: str) -> ModelFit:
     return ModelFit(
         model=entry.id,
         weights_mib={
-            fmt: weight_bytes(spec, source).total_bytes / MIB for fmt, source in _FIT_FORMATS
+            fmt: weight_bytes(spec, source).total_bytes / MIB for fmt, source in _SIZED_FORMATS
         },
         kv_mib_per_token=kv_layout(spec, element_bytes=2.0).bytes_per_token / MIB,
         overhead_mib=overhead_mib,

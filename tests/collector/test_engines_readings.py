@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gpu_insight.collector.engines.exposition import ExpositionError
 from gpu_insight.collector.engines.readings import (
+    Reading,
     parse_generic,
     parse_llama_cpp,
     parse_ollama_ps,
@@ -80,13 +82,18 @@ def test_ollama_loaded_models_vram() -> None:
     assert reading.model is None  # two models loaded: no single name
 
 
-def test_vllm_v1_kv_pool_prefix_cache_and_queue_time() -> None:
-    reading = parse_vllm(fixture("vllm_prefix_after.txt"))
-    assert reading.kv_cache_tokens == 27012 * 16  # num_gpu_blocks × block_size
+def test_vllm_0_24_kv_pool_prefix_cache_and_queue_time() -> None:
+    """A real vLLM 0.24.0 under load (Qwen2.5-1.5B at 0.35 of an H200)."""
+    reading = parse_vllm(fixture("vllm-0.24.0/metrics-under-load.txt"))
+    assert reading.kv_cache_size_tokens == 1616576  # = num_gpu_blocks 101036 × block_size 16
     assert reading.prefix_caching_enabled is True
-    assert (reading.prefix_cache_queries_total, reading.prefix_cache_hits_total) == (2.5e6, 1.2e5)
-    assert reading.queue_time is not None and reading.queue_time.count == 1200.0
+    assert (reading.prefix_cache_queries_total, reading.prefix_cache_hits_total) == (1.07264e6, 0.0)
+    assert reading.queue_time is not None and reading.queue_time.count == 4182.0
     assert reading.requests_swapped is None  # V1 swaps nothing: it preempts
+
+
+def test_vllm_without_kv_cache_size_tokens_counts_blocks_times_block_size() -> None:
+    assert parse_vllm(fixture("vllm_after.txt")).kv_cache_size_tokens == 27012 * 16
 
 
 def test_vllm_before_v1_reports_swapped_requests() -> None:
@@ -95,7 +102,7 @@ def test_vllm_before_v1_reports_swapped_requests() -> None:
 
 def test_sglang_kv_pool_cache_hit_rate_retractions_and_queue_time() -> None:
     reading = parse_sglang(fixture("sglang_cache.txt"))
-    assert reading.kv_cache_tokens == 455723
+    assert reading.kv_cache_size_tokens == 455723
     assert reading.prefix_cache_hit_ratio == 0.62
     assert reading.preemptions_total == 12.0
     assert reading.queue_time is not None and reading.queue_time.buckets[1] == (0.1, 1200.0)
@@ -157,7 +164,7 @@ def test_openai_models_gives_max_model_len() -> None:
 @pytest.mark.parametrize(
     "parser", [parse_vllm, parse_sglang, parse_tgi, parse_llama_cpp, parse_generic]
 )
-def test_garbage_is_an_exposition_error(parser) -> None:
+def test_garbage_is_an_exposition_error(parser: Callable[[str], Reading]) -> None:
     with pytest.raises(ExpositionError):
         parser("<html>Not Found</html> {")
 

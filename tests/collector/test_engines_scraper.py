@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gpu_insight.collector.config import EnginesConfig, EngineTarget
 from gpu_insight.collector.engines import EngineScraper
-from gpu_insight.schemas import Attribution, GpuProcess
+from gpu_insight.schemas import Attribution, Engine, GpuProcess
 from tests.support.canned_http import CannedReply, CannedServer, SilentServer
 
 FIXTURES = Path(__file__).parent / "engine_fixtures"
@@ -29,12 +29,18 @@ class StepClock:
         return self.now
 
 
-def process(port: int, engine: str = "vllm", pid: int = 4100, **attribution) -> GpuProcess:
+def process(
+    port: int,
+    engine: Engine = "vllm",
+    pid: int = 4100,
+    app: str | None = None,
+    model: str | None = None,
+) -> GpuProcess:
     return GpuProcess(
         pid=pid,
         gpu_index=0,
         gpu_uuid="GPU-0",
-        attribution=Attribution(engine=engine, port=port, **attribution),
+        attribution=Attribution(engine=engine, port=port, app=app, model=model),
     )
 
 
@@ -175,19 +181,19 @@ def test_llama_server_is_scraped_on_metrics() -> None:
     )
 
 
-def test_vllm_prefix_cache_hit_ratio_and_queue_time_over_the_window() -> None:
+def test_a_real_vllm_gets_its_kv_pool_prefix_caching_and_queue_time() -> None:
     clock = StepClock()
-    with CannedServer({"/metrics": text("vllm_prefix_before.txt")}) as server:
+    routes = {"/metrics": text("vllm-0.24.0/metrics.txt")}
+    with CannedServer(routes) as server:
         scraper = EngineScraper(EnginesConfig(window_s=300), clock=clock)
         scraper.observe([process(port_of(server.url))])
         scraper.scrape_once()
-        server.routes["/metrics"] = text("vllm_prefix_after.txt")
         clock.now += 60.0
         scraper.scrape_once()
     [metrics] = scraper.latest()
-    assert metrics.prefix_cache_hit_ratio == 0.04  # 20,000 of 500,000 prompt tokens
-    assert (metrics.kv_cache_tokens, metrics.prefix_caching_enabled) == (432192, True)
-    assert metrics.queue_time is not None and metrics.queue_time.p90_s == 2.4
+    assert (metrics.kv_cache_size_tokens, metrics.prefix_caching_enabled) == (896912, True)
+    assert metrics.prefix_cache_hit_ratio is None  # no prompt came in the window
+    assert metrics.queue_time is None
 
 
 def test_extra_target_with_labels_from_config() -> None:

@@ -2,15 +2,17 @@
 
 Metric names, from each engine's documentation:
 
-- vLLM `/metrics` (vllm/v1/metrics/loggers.py): `vllm:num_requests_running`,
+- vLLM `/metrics` (vllm/v1/metrics/loggers.py), as vLLM 0.24.0 exposes it
+  (`tests/collector/engine_fixtures/vllm-0.24.0/`): `vllm:num_requests_running`,
   `vllm:num_requests_waiting`, `vllm:kv_cache_usage_perc` (older: `vllm:gpu_cache_usage_perc`;
   both are 0–1 ratios), `vllm:num_preemptions_total`, `vllm:prompt_tokens_total`,
   `vllm:generation_tokens_total`, `vllm:request_success_total`, `vllm:prefix_cache_queries_total`
   and `vllm:prefix_cache_hits_total` (tokens), histograms `vllm:time_to_first_token_seconds`,
   `vllm:e2e_request_latency_seconds` and `vllm:request_queue_time_seconds`,
-  `vllm:cache_config_info{gpu_memory_utilization, num_gpu_blocks, block_size,
-  enable_prefix_caching}`; before V1 also `vllm:num_requests_swapped`. `/v1/models` adds
-  `max_model_len`.
+  `vllm:cache_config_info{gpu_memory_utilization, kv_cache_size_tokens (the KV pool; older
+  releases: num_gpu_blocks × block_size), enable_prefix_caching}`; before V1 also
+  `vllm:num_requests_swapped`. `/v1/models` adds `max_model_len`, `/version` the version
+  (`{"version": "0.24.0"}`).
 - SGLang `/metrics` (needs `--enable-metrics`; python/sglang/srt/metrics/collector.py):
   `sglang:num_running_reqs`, `sglang:num_queue_reqs`, `sglang:token_usage`,
   `sglang:cache_hit_rate`, `sglang:max_total_num_tokens` (the KV pool),
@@ -51,10 +53,10 @@ class Reading:
     requests_waiting: float | None = None
     kv_cache_usage_ratio: float | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_size_tokens: int | None = None  # the KV pool, in tokens
     max_model_len: int | None = None
     loaded_models_vram_mib: dict[str, float] | None = None
     loaded_models: tuple[LoadedModel, ...] | None = None
-    kv_cache_tokens: int | None = None
     prefix_caching_enabled: bool | None = None
     prefix_cache_hit_ratio: float | None = None  # an engine's own gauge (SGLang)
     requests_swapped: float | None = None
@@ -74,8 +76,11 @@ def parse_vllm(text: str) -> Reading:
     m = Exposition(text)
     e2e = m.histogram("vllm:e2e_request_latency_seconds")
     utilization = m.label("vllm:cache_config_info", "gpu_memory_utilization")
+    pool_tokens = _int_or_none(m.label("vllm:cache_config_info", "kv_cache_size_tokens"))
     blocks = _int_or_none(m.label("vllm:cache_config_info", "num_gpu_blocks"))
     block_size = _int_or_none(m.label("vllm:cache_config_info", "block_size"))
+    if pool_tokens is None and blocks and block_size:
+        pool_tokens = blocks * block_size  # releases before kv_cache_size_tokens
     prefix_caching = m.label("vllm:cache_config_info", "enable_prefix_caching")
     return Reading(
         model=m.first_label("model_name", "vllm:"),
@@ -83,7 +88,7 @@ def parse_vllm(text: str) -> Reading:
         requests_waiting=m.total("vllm:num_requests_waiting"),
         kv_cache_usage_ratio=m.highest("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
         gpu_memory_utilization=_float_or_none(utilization),
-        kv_cache_tokens=blocks * block_size if blocks and block_size else None,
+        kv_cache_size_tokens=pool_tokens,
         prefix_caching_enabled=None if prefix_caching is None else prefix_caching == "True",
         requests_swapped=m.total("vllm:num_requests_swapped"),
         requests_total=first_known(m.total("vllm:request_success_total"), _count(e2e)),
@@ -110,7 +115,7 @@ def parse_sglang(text: str) -> Reading:
         requests_running=m.total("sglang:num_running_reqs"),
         requests_waiting=m.total("sglang:num_queue_reqs"),
         kv_cache_usage_ratio=m.highest("sglang:token_usage"),
-        kv_cache_tokens=_int_from(m.highest("sglang:max_total_num_tokens")),
+        kv_cache_size_tokens=_int_from(m.highest("sglang:max_total_num_tokens")),
         prefix_cache_hit_ratio=m.highest("sglang:cache_hit_rate"),
         requests_total=first_known(m.total("sglang:num_requests_total"), _count(e2e)),
         preemptions_total=m.total("sglang:num_retracted_requests_total"),
@@ -226,6 +231,15 @@ def parse_openai_models(body: str) -> tuple[str | None, int | None]:
         return str(first.get("id")), int(length) if length is not None else None
     except (ValueError, TypeError, IndexError, AttributeError):
         return None, None
+
+
+def parse_version(body: str) -> str | None:
+    """The version from an engine's `/version` answer (vLLM: `{"version": "0.24.0"}`)."""
+    try:
+        version = json.loads(body).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return str(version) if version else None
 
 
 def first_known(*values: float | None) -> float | None:

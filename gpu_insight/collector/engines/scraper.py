@@ -25,6 +25,7 @@ from gpu_insight.collector.engines.readings import (
     first_known,
     parse_ollama_show,
     parse_openai_models,
+    parse_version,
 )
 from gpu_insight.collector.engines.targets import (
     Target,
@@ -101,6 +102,7 @@ class EngineScraper:
         self._model_logs: dict[str, ModelLog] = {}
         # per target: the GGUF shape of each model digest (None: /api/show could not tell)
         self._shapes: dict[str, dict[str, GgufArchitecture | None]] = {}
+        self._versions: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -152,7 +154,13 @@ class EngineScraper:
         results = {target.url: self._scrape(target) for target in targets}
         with self._lock:
             self._results = results
-            for memory in (self._windows, self._max_model_len, self._model_logs, self._shapes):
+            for memory in (
+                self._windows,
+                self._max_model_len,
+                self._versions,
+                self._model_logs,
+                self._shapes,
+            ):
                 for url in [url for url in memory if url not in results]:
                     del memory[url]
 
@@ -180,7 +188,6 @@ class EngineScraper:
                 "loaded_models_vram_mib": reading.loaded_models_vram_mib,
                 "loaded_models": loaded,
                 "model_events": events,
-                "kv_cache_tokens": reading.kv_cache_tokens,
                 "prefix_caching_enabled": reading.prefix_caching_enabled,
                 "prefix_cache_hit_ratio": first_known(
                     stats.prefix_cache_hit_ratio, reading.prefix_cache_hit_ratio
@@ -191,6 +198,8 @@ class EngineScraper:
                 "prompt_tokens_total": reading.prompt_tokens_total,
                 "generation_tokens_total": reading.generation_tokens_total,
                 "max_model_len": self._model_len(target),
+                "engine_version": self._version(target),
+                "kv_cache_size_tokens": reading.kv_cache_size_tokens,
                 "requests_per_s": stats.requests_per_s,
                 "preemptions_per_s": stats.preemptions_per_s,
                 "prompt_tokens_per_s": stats.prompt_tokens_per_s,
@@ -241,6 +250,20 @@ class EngineScraper:
             if length is not None:
                 self._max_model_len[target.url] = length
         return self._max_model_len.get(target.url)
+
+    def _version(self, target: Target) -> str | None:
+        """The engine's version from its /version: asked until it tells, forgotten with the
+        target (as max_model_len)."""
+        if target.version_url is None:
+            return None
+        if target.url not in self._versions:
+            try:
+                version = parse_version(self._fetch(target.version_url, self._config.timeout_s))
+            except FetchError:
+                return None
+            if version is not None:
+                self._versions[target.url] = version
+        return self._versions.get(target.url)
 
 
 def _identity(target: Target) -> dict:

@@ -21,7 +21,7 @@ from gpu_insight.collector.engines.readings import (
     parse_tgi,
     parse_vllm,
 )
-from gpu_insight.schemas import Engine, GpuProcess
+from gpu_insight.schemas import Engine, GpuProcess, choice_of
 
 Parser = Callable[[str], Reading]
 
@@ -39,7 +39,7 @@ _PATHS = {
     "ollama": "/api/ps",
     "llama.cpp": "/metrics",  # llama-server serves it when started with --metrics
 }
-_KNOWN_ENGINES: frozenset[str] = frozenset(get_args(Engine))
+_KNOWN_ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Target:
     engine: Engine
     parser: Parser
     models_url: str | None = None  # OpenAI-compatible /v1/models, for max_model_len
+    version_url: str | None = None  # the engine's /version
     show_url: str | None = None  # Ollama /api/show, for the shape of each loaded model
     model: str | None = None
     app: str | None = None
@@ -71,6 +72,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
                 engine=members[0].attribution.engine,
                 parser=_PARSERS[engine],
                 models_url=base + "/v1/models" if engine in ("vllm", "sglang") else None,
+                version_url=base + "/version" if engine == "vllm" else None,
                 show_url=base + "/api/show" if engine == "ollama" else None,
                 model=_first(p.attribution.model for p in members),
                 app=_first(p.attribution.app for p in members),
@@ -83,7 +85,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
 
 
 def configured_target(target: EngineTarget) -> Target:
-    engine: Engine = target.engine if target.engine in _KNOWN_ENGINES else "unknown"  # type: ignore[assignment]
+    engine = choice_of(target.engine, _KNOWN_ENGINES) or "unknown"
     return Target(
         url=target.url,
         engine=engine,
