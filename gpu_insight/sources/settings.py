@@ -2,7 +2,8 @@
 
 The settings page and the endpoint settings share the same names: `collector_url` (one URL or
 several separated by commas), `collector_token`, `hf_endpoint` and `hf_token` (where models
-that are not in the catalog are read), and for tools `price_per_gpu_hour`.
+that are not in the catalog are read), and for tools `price_per_gpu_hour` and `gpu_prices` (a
+price per GPU-hour for each GPU type, `H100=2.5, L40S=1.1, L4=0.6`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,7 +20,10 @@ from gpu_insight.errors import SettingsError, quoted
 URL_EXAMPLE = "http://gpu-host:9470"
 PUBLIC_HUB = "https://huggingface.co"
 MIRROR_EXAMPLE = "https://hf-mirror.com"
+GPU_PRICES_EXAMPLE = "H100=2.5, L40S=1.1, L4=0.6"
+MAX_GPU_PRICES = 64
 _URL_SEPARATORS = re.compile(r"[,\s]+")
+_GPU_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class CollectorSettings:
     urls: tuple[str, ...]
     token: str | None
     price_per_gpu_hour: float | None = None
+    gpu_prices: dict[str, float] = field(default_factory=dict)  # GPU type → price per GPU-hour
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,44 @@ def parse_price_per_gpu_hour(value: Any) -> float | None:
     return price
 
 
+def parse_gpu_prices(value: Any) -> dict[str, float]:
+    """`H100=2.5, L40S=1.1`: a price per GPU-hour per GPU type, in the order given; empty
+    means none. A type is the word the GPU's name holds (`H100` for "NVIDIA H100 80GB HBM3");
+    several words narrow it (`A100 40GB`)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if not isinstance(value, str):
+        raise _bad_gpu_prices("must be text")
+    prices: dict[str, float] = {}
+    for entry in (part.strip() for part in value.replace(";", ",").split(",")):
+        if not entry:
+            continue
+        name, equals, price_text = entry.partition("=")
+        name = " ".join(name.split())
+        if not equals or not _GPU_TYPE.fullmatch(name):
+            raise _bad_gpu_prices(f"has {quoted(entry)}, not TYPE=PRICE")
+        try:
+            price = parse_price_per_gpu_hour(price_text)
+        except SettingsError:
+            price = None
+        if price is None:
+            raise _bad_gpu_prices(f"gives {quoted(name)} no price of 0 or more")
+        if name.casefold() in (known.casefold() for known in prices):
+            raise _bad_gpu_prices(f"names {quoted(name)} twice")
+        prices[name] = price
+    if len(prices) > MAX_GPU_PRICES:
+        raise _bad_gpu_prices(f"has more than {MAX_GPU_PRICES} GPU types")
+    return prices
+
+
+def _bad_gpu_prices(problem: str) -> SettingsError:
+    return SettingsError(
+        f"gpu_prices {problem}; enter a price per GPU-hour for each GPU type, e.g. "
+        f"{GPU_PRICES_EXAMPLE}, or leave it empty.",
+        "gpu_prices",
+    )
+
+
 def parse_token(value: Any, name: str) -> str | None:
     """A bearer token: printable ASCII (HTTP headers carry nothing else), or empty for none.
     The message never quotes it."""
@@ -159,4 +202,5 @@ def collector_settings(values: Mapping[str, Any]) -> CollectorSettings:
         urls=parse_collector_urls(url),
         token=parse_token(values.get("collector_token"), "collector_token"),
         price_per_gpu_hour=parse_price_per_gpu_hour(values.get("price_per_gpu_hour")),
+        gpu_prices=parse_gpu_prices(values.get("gpu_prices")),
     )
