@@ -1,0 +1,54 @@
+"""`/v1/history`: recent per-GPU utilization, memory, temperature and power.
+
+The longest window is the configured retention, so this router is built per app.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from gpu_insight.collector.api.answers import json_answer
+from gpu_insight.collector.api.auth import Authorized
+from gpu_insight.collector.api.context import Context
+from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
+from gpu_insight.collector.history import HistoryNotReadyError
+from gpu_insight.schemas import History
+
+
+def history_router(max_seconds: float) -> APIRouter:
+    router = APIRouter(tags=["v1"])
+
+    @router.get(
+        "/v1/history",
+        response_model=History,
+        responses={**ERROR_RESPONSES, 404: {"description": "No such GPU"}},
+    )
+    def history(
+        _: Authorized,
+        context: Context,
+        seconds: Annotated[
+            float,
+            Query(gt=0, le=max_seconds, description="Window ending at the latest sample"),
+        ] = 900,
+        gpu: Annotated[str | None, Query(description="GPU index or UUID; all when absent")] = None,
+    ) -> Response:
+        """Per-GPU utilization, memory, temperature and power: 1 s points up to 15 min, then
+        10 s averages up to 24 h (defaults; see the history config)."""
+        runtime = context.runtime
+        try:
+            answer = runtime.history.query(seconds=seconds, gpu=gpu)
+        except HistoryNotReadyError:
+            raise ApiError(
+                503,
+                "no data yet",
+                "no sample has been recorded yet; retry shortly",
+                extra={"source": runtime.source},
+            ) from None
+        except ValueError as exc:
+            raise ApiError(400, "invalid parameter", str(exc)) from None
+        if gpu is not None and not answer.gpus:
+            raise ApiError(404, "unknown gpu", f"no history for a GPU with index or UUID {gpu!r}")
+        return json_answer(answer)
+
+    return router
