@@ -60,8 +60,8 @@ def test_iso_times_are_accepted(api: ServedApi) -> None:
 def test_bad_values_are_400_naming_the_parameter(api: ServedApi, query: str, detail: str) -> None:
     response = api.get(f"/v1/usage?{query}")
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid parameter"
-    assert response.json()["detail"].startswith(detail)
+    assert response.json()["error"] == "invalid_parameter"
+    assert response.json()["message"].startswith(detail)
 
 
 def test_naive_iso_time_is_read_as_utc() -> None:

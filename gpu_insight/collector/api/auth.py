@@ -25,10 +25,10 @@ def principal(
         return context.authenticator.authenticate(request.headers.get("authorization"))
     except MissingTokenError as exc:
         raise ApiError(
-            401, "token required", str(exc), headers={"WWW-Authenticate": "Bearer"}
+            401, "token_required", str(exc), headers={"WWW-Authenticate": "Bearer"}
         ) from None
     except InvalidTokenError as exc:
-        raise ApiError(403, "token refused", str(exc)) from None
+        raise ApiError(403, "token_refused", str(exc)) from None
 
 
 Authorized = Annotated[Principal, Depends(principal)]

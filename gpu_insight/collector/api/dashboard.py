@@ -4,6 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from gpu_insight.collector.api.errors import ApiError
+from gpu_insight.errors import quoted
 from gpu_insight.web import page_html, static_asset
 
 router = APIRouter(include_in_schema=False)
@@ -18,6 +19,6 @@ async def dashboard() -> Response:
 async def static(name: str) -> Response:
     asset = static_asset(name)
     if asset is None:
-        raise ApiError(404, "not found", f"no dashboard asset named {name!r}")
+        raise ApiError(404, "not_found", f"no dashboard asset named {quoted(name)}")
     body, content_type = asset
     return Response(body, media_type=content_type)

@@ -13,6 +13,7 @@ from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
 from gpu_insight.collector.history import HistoryNotReadyError
+from gpu_insight.errors import quoted
 from gpu_insight.schemas import History
 
 
@@ -40,15 +41,14 @@ def history_router(max_seconds: float) -> APIRouter:
             answer = runtime.history.query(seconds=seconds, gpu=gpu)
         except HistoryNotReadyError:
             raise ApiError(
-                503,
-                "no data yet",
-                "no sample has been recorded yet; retry shortly",
-                extra={"source": runtime.source},
+                503, "no_data_yet", "no sample has been recorded yet; retry shortly"
             ) from None
         except ValueError as exc:
-            raise ApiError(400, "invalid parameter", str(exc)) from None
+            raise ApiError(400, "invalid_parameter", str(exc)) from None
         if gpu is not None and not answer.gpus:
-            raise ApiError(404, "unknown gpu", f"no history for a GPU with index or UUID {gpu!r}")
+            raise ApiError(
+                404, "unknown_gpu", f"no history for a GPU with index or UUID {quoted(gpu)}"
+            )
         return json_answer(answer)
 
     return router

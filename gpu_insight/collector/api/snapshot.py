@@ -12,6 +12,7 @@ from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import scope_snapshot, visible_engines, visible_processes
+from gpu_insight.errors import quoted
 from gpu_insight.schemas import GpuDetail, Snapshot
 
 router = APIRouter(tags=["v1"])
@@ -22,18 +23,10 @@ def current_snapshot(runtime: CollectorRuntime) -> Snapshot:
     snapshot = runtime.store.latest()
     if snapshot is None:
         raise ApiError(
-            503,
-            "no data yet",
-            "the collector has not taken a sample yet; retry shortly",
-            extra={"source": runtime.source},
+            503, "no_data_yet", "the collector has not taken a sample yet; retry shortly"
         )
     if snapshot.health == "down":
-        raise ApiError(
-            503,
-            "backend down",
-            snapshot.health_reason or "the GPU backend is down",
-            extra={"source": snapshot.source},
-        )
+        raise ApiError(503, "backend_down", snapshot.health_reason or "the GPU backend is down")
     return snapshot
 
 
@@ -63,7 +56,7 @@ async def gpu_detail(
     if found is None:
         known = ", ".join(str(g.index) for g in latest.gpus) or "none"
         raise ApiError(
-            404, "unknown gpu", f"no GPU with index or UUID {gpu!r}; indexes here: {known}"
+            404, "unknown_gpu", f"no GPU with index or UUID {quoted(gpu)}; indexes here: {known}"
         )
     detail = GpuDetail(
         host=latest.host,

@@ -31,7 +31,7 @@ def usage(
         from_t, to_t = usage_window(from_, to, context.clock())
         grouping = parse_group_by(group_by)
     except ValueError as exc:
-        raise ApiError(400, "invalid parameter", str(exc)) from None
+        raise ApiError(400, "invalid_parameter", str(exc)) from None
     apps = None if who.apps is None else set(who.apps)
     report = context.runtime.usage.report(from_t=from_t, to_t=to_t, group_by=grouping, apps=apps)
     return json_answer(report)
