@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_insight.instants import INSTANT_EXAMPLE, InstantError, parse_instant
+from gpu_insight.errors import InputError
+from gpu_insight.instants import parse_instant
 from gpu_insight.schemas import GroupBy
 from gpu_insight.settings import SettingsError, parse_price_per_gpu_hour
 from gpu_insight.tool_params import ParameterError, parse_choice
@@ -19,8 +20,6 @@ WINDOWS_S: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, 
 DEFAULT_WINDOW = "24h"
 GROUP_BYS: tuple[GroupBy, ...] = ("app", "team", "model", "container", "gpu")
 DEFAULT_GROUP_BY: GroupBy = "app"
-TIME_EXAMPLE = INSTANT_EXAMPLE
-LATEST_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time a report can print
 
 
 @dataclass(frozen=True)
@@ -33,25 +32,12 @@ class UsageQuery:
 
 
 def parse_time(value: Any, name: str) -> float | None:
-    """Epoch seconds from ISO-8601 text or a number; None when empty."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise ParameterError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
-    text = str(value).strip()
+    """Epoch seconds from ISO-8601 text or a number; None when empty (see `instants`)."""
     try:
-        seconds = parse_instant(text)
-    except InstantError as exc:
-        problem = (
-            "is out of range" if exc.out_of_range else "is not an ISO-8601 time or epoch seconds"
-        )
-        raise ParameterError(f"{name}: {text[:60]!r} {problem}; use e.g. {TIME_EXAMPLE}.") from None
-    if seconds > LATEST_TIME_S:  # e.g. epoch milliseconds
-        raise ParameterError(
-            f"{name}: {text[:60]!r} is out of range (epoch seconds, not milliseconds); "
-            f"use e.g. {TIME_EXAMPLE}."
-        )
-    return seconds
+        return parse_instant(value, name)
+    except InputError as error:
+        # The tools and endpoints answer ParameterErrors; the sentence is the parser's own.
+        raise ParameterError(str(error)) from None
 
 
 def parse_price(value: Any, name: str, default: float | None) -> float | None:

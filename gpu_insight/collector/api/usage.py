@@ -8,11 +8,13 @@ from fastapi.responses import Response
 from gpu_insight.collector.api.answers import json_answer
 from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
-from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
-from gpu_insight.collector.params import GROUP_BY_VALUES, parse_group_by, usage_window
-from gpu_insight.schemas import UsageReport
+from gpu_insight.collector.api.errors import ERROR_RESPONSES
+from gpu_insight.collector.params import usage_window
+from gpu_insight.instants import INSTANT_EXAMPLE
+from gpu_insight.schemas import GroupBy, UsageReport
 
 router = APIRouter(tags=["v1"])
+INSTANT = f"ISO-8601 (UTC when no zone is given) or epoch seconds, e.g. {INSTANT_EXAMPLE}"
 
 
 @router.get("/v1/usage", response_model=UsageReport, responses=ERROR_RESPONSES)
@@ -21,17 +23,13 @@ def usage(
     context: Context,
     from_: Annotated[
         str | None,
-        Query(alias="from", description="Epoch seconds or ISO-8601; default: 24 h before to"),
+        Query(alias="from", min_length=1, description=f"{INSTANT}; default: 24 h before to"),
     ] = None,
-    to: Annotated[str | None, Query(description="Epoch seconds or ISO-8601; default: now")] = None,
-    group_by: Annotated[str, Query(description=" | ".join(GROUP_BY_VALUES))] = "app",
+    to: Annotated[str | None, Query(min_length=1, description=f"{INSTANT}; default: now")] = None,
+    group_by: GroupBy = "app",
 ) -> Response:
     """GPU-hours, memory and energy per group over a window (a project token: its apps)."""
-    try:
-        from_t, to_t = usage_window(from_, to, context.clock())
-        grouping = parse_group_by(group_by)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_parameter", str(exc)) from None
+    from_t, to_t = usage_window(from_, to, context.clock())
     apps = None if who.apps is None else set(who.apps)
-    report = context.runtime.usage.report(from_t=from_t, to_t=to_t, group_by=grouping, apps=apps)
+    report = context.runtime.usage.report(from_t=from_t, to_t=to_t, group_by=group_by, apps=apps)
     return json_answer(report)
