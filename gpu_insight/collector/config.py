@@ -95,11 +95,21 @@ class AuthConfig(Section):
     project_tokens: list[ProjectToken] = Field(default_factory=list)
 
 
+class ServerConfig(Section):
+    """What the HTTP server lets clients hold: slow, idle or too many of them are cut off."""
+
+    # Past this many requests being answered, others get 503 + Retry-After at once instead of
+    # queueing; /healthz is never refused.
+    max_in_flight_requests: int = Field(32, ge=1, le=4096)
+
+
 class CollectorConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(9470, ge=1, le=65535)
     hostname: str | None = None  # name reported in answers; defaults to the machine's
     replay: str | None = None  # trace file: replay instead of NVML
+    # With replay: fill the history as if the trace had played for its whole retention.
+    replay_fills_history: bool = False
     record: str | None = None  # append every published snapshot to this JSON-lines file
     auth: AuthConfig = Field(default_factory=AuthConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -108,6 +118,7 @@ class CollectorConfig(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("host")
     @classmethod

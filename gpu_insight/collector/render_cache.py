@@ -11,7 +11,9 @@ from collections.abc import Callable, Hashable
 
 
 class PerSampleCache[T]:
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int | None = None) -> None:
+        """`max_entries` bounds the renderings kept per sample when keys come from requests."""
+        self._max_entries = max_entries
         self._lock = threading.Lock()
         self._sample: object | None = None
         self._counters: tuple[int, ...] = ()
@@ -33,6 +35,7 @@ class PerSampleCache[T]:
                 return self._entries[key]
         value = render()
         with self._lock:
-            if sample is self._sample and counters == self._counters:
+            full = self._max_entries is not None and len(self._entries) >= self._max_entries
+            if sample is self._sample and counters == self._counters and not full:
                 self._entries[key] = value
         return value

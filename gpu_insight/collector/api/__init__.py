@@ -16,6 +16,7 @@ from gpu_insight.collector.api import alerts, dashboard, health, metrics, snapsh
 from gpu_insight.collector.api.context import ApiContext
 from gpu_insight.collector.api.errors import install_error_handlers
 from gpu_insight.collector.api.history import history_router
+from gpu_insight.collector.api.load_shedding import LoadShedder
 from gpu_insight.collector.auth import ANONYMOUS, Authenticator
 from gpu_insight.collector.metrics import MetricsPage
 from gpu_insight.collector.runtime import CollectorRuntime
@@ -41,6 +42,11 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
     install_error_handlers(app)
     history_config = runtime.config.history
     max_history_s = max(history_config.fine_retention_s, history_config.coarse_retention_s)
+    app.add_middleware(
+        LoadShedder,
+        max_in_flight=runtime.config.server.max_in_flight_requests,
+        never_shed=frozenset({"/healthz"}),
+    )
     for router in (
         health.router,
         snapshot.router,

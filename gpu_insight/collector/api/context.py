@@ -15,6 +15,8 @@ from gpu_insight.collector.metrics import MetricsPage
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 
+HISTORY_BODIES_PER_SAMPLE = 16
+
 
 @dataclass
 class ApiContext:
@@ -22,7 +24,11 @@ class ApiContext:
     clock: Callable[[], float]
     authenticator: Authenticator
     metrics_pages: dict[str, MetricsPage]  # by principal name: one scope each
-    snapshot_bodies: PerSampleCache[str] = field(default_factory=PerSampleCache)
+    snapshot_bodies: PerSampleCache[str] = field(default_factory=PerSampleCache)  # by scope
+    # by (seconds, gpu) as requested, so bounded: other windows are rendered but not kept
+    history_bodies: PerSampleCache[str | None] = field(
+        default_factory=lambda: PerSampleCache(max_entries=HISTORY_BODIES_PER_SAMPLE)
+    )
 
 
 def api_context(request: Request) -> ApiContext:

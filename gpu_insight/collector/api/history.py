@@ -1,6 +1,8 @@
 """`/v1/history`: recent per-GPU utilization, memory, temperature and power.
 
-The longest window is the configured retention, so this router is built per app.
+A full window is hundreds of kilobytes, so each (window, GPU) is rendered once per sample the
+history takes in and shared by every request until the next. The longest window is the
+configured retention, so this router is built per app.
 """
 
 from typing import Annotated
@@ -8,13 +10,22 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from gpu_insight.collector.api.answers import json_answer
+from gpu_insight.collector.api.answers import json_text
 from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
 from gpu_insight.collector.history import HistoryNotReadyError
+from gpu_insight.collector.runtime import HistorySource
 from gpu_insight.errors import quoted
 from gpu_insight.schemas import History
+
+
+def _rendered(history: HistorySource, seconds: float, gpu: str | None) -> str | None:
+    """The answer's JSON, or None when `gpu` names no GPU the history holds."""
+    answer = history.query(seconds=seconds, gpu=gpu)
+    if gpu is not None and not answer.gpus:
+        return None
+    return answer.model_dump_json()
 
 
 def history_router(max_seconds: float) -> APIRouter:
@@ -36,19 +47,23 @@ def history_router(max_seconds: float) -> APIRouter:
     ) -> Response:
         """Per-GPU utilization, memory, temperature and power: 1 s points up to 15 min, then
         10 s averages up to 24 h (defaults; see the history config)."""
-        runtime = context.runtime
+        source = context.runtime.history
         try:
-            answer = runtime.history.query(seconds=seconds, gpu=gpu)
+            # The history has no sample object of its own: its revision marks each one.
+            body = context.history_bodies.get(
+                None,
+                (seconds, gpu),
+                lambda: _rendered(source, seconds, gpu),
+                counters=(source.revision,),
+            )
         except HistoryNotReadyError:
             raise ApiError(
                 503, "no_data_yet", "no sample has been recorded yet; retry shortly"
             ) from None
-        except ValueError as exc:
-            raise ApiError(400, "invalid_parameter", str(exc)) from None
-        if gpu is not None and not answer.gpus:
+        if body is None:
             raise ApiError(
                 404, "unknown_gpu", f"no history for a GPU with index or UUID {quoted(gpu)}"
             )
-        return json_answer(answer)
+        return json_text(body)
 
     return router
