@@ -15,6 +15,7 @@ import uvicorn
 from gpu_insight.collector.api import build_app
 from gpu_insight.collector.config import AuthConfig, CollectorConfig, ProjectToken
 from gpu_insight.collector.history import HistoryBuffer
+from gpu_insight.collector.http_server import server_config
 from gpu_insight.collector.runtime import CollectorRuntime, SelfMetrics
 from gpu_insight.collector.store import SnapshotStore
 from gpu_insight.schemas import (
@@ -302,7 +303,7 @@ def publish(runtime: CollectorRuntime, snapshot: Snapshot) -> None:
 
 
 class ServedApi:
-    """`build_app(runtime)` under real uvicorn on a free loopback port, in a thread."""
+    """`build_app(runtime)` under the collector's server on a free loopback port, in a thread."""
 
     def __init__(self, runtime: CollectorRuntime, clock: float = NOW) -> None:
         runtime.store.subscribe(runtime.history.add)
@@ -314,9 +315,8 @@ class ServedApi:
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = build_app(runtime, clock=lambda: clock)
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        )
+        options = {"log_level": "warning", "lifespan": "off"}
+        self._server = uvicorn.Server(server_config(app, runtime.config.server, **options))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
