@@ -101,7 +101,7 @@ class ServerConfig(Section):
 
     # Past this many requests being answered, others get 503 + Retry-After at once instead of
     # queueing; /healthz is never refused.
-    max_in_flight_requests: int = Field(32, ge=1, le=4096)
+    max_in_flight_requests: int = Field(128, ge=1, le=4096)
     max_connections: int = Field(256, ge=1, le=65536)  # past it a new one gets 503 and is closed
     header_timeout_s: float = Field(10.0, gt=0, le=300)  # for a request's line and headers
     idle_timeout_s: int = Field(5, ge=1, le=3600)  # a kept-alive connection between requests

@@ -1,13 +1,19 @@
 """The HTTP server under the API: uvicorn's h11 server with the limits it lacks.
 
 uvicorn closes keep-alive connections idle between requests (`idle_timeout_s`) but gives a
-client unlimited time to send a request's line and headers, takes any number of connections,
-and answers a malformed request in plain text before resetting the connection. Here a client
-gets `header_timeout_s` for a request's head (then 408), a connection past `max_connections`
-is answered 503 at once, heads over `MAX_HEAD_BYTES` get 431 and other malformed requests 400,
-all as the JSON error envelope. Each of those answers is followed by a lingering close (stop
-writing, discard what the client still sends for a moment) so that the client reads the answer
-instead of a connection reset.
+client unlimited time to send a request's line and headers, takes any number of connections
+and requests, and answers a malformed request in plain text before resetting the connection.
+Here a client gets `header_timeout_s` for a request's head (then 408), a connection past
+`max_connections` is answered 503 at once, heads over `MAX_HEAD_BYTES` get 431 and other
+malformed requests 400, all as the JSON error envelope. Each of those answers is followed by a
+lingering close (stop writing, discard what the client still sends for a moment) so that the
+client reads the answer instead of a connection reset.
+
+Load is shed here too, not in the app: past `max_in_flight_requests` requests taken in and not
+yet answered, counted over all connections and including those still waiting for the event
+loop (where a saturated server queues them), a request is answered 503 with `Retry-After` at
+once instead of after seconds in the queue. Probes are never refused: a busy collector is not a
+dead one.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
@@ -27,6 +34,7 @@ from gpu_insight.errors import error_body
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; real clients send a few hundred bytes
 LINGER_S = 2.0  # after a refusal: time for the client to finish sending and read the answer
 RETRY_AFTER_S = 1
+PROBE_PATHS = frozenset({"/healthz"})  # answered even when load is shed
 
 
 class CollectorServerConfig(uvicorn.Config):
@@ -56,6 +64,7 @@ class LimitedH11Protocol(H11Protocol):
         super().__init__(config, server_state, app_state, _loop)
         assert isinstance(config, CollectorServerConfig)
         self.limits = config.limits
+        self.app = _LoadShedding(self.app, server_state.tasks, self.limits.max_in_flight_requests)
         self._head_deadline: asyncio.TimerHandle | None = None
         self._lingering: asyncio.TimerHandle | None = None
 
@@ -133,6 +142,35 @@ class LimitedH11Protocol(H11Protocol):
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self._lingering = self.loop.call_later(LINGER_S, self.transport.close)
+
+
+class _LoadShedding:
+    """The app as a connection runs it, behind the server-wide bound on requests in flight."""
+
+    def __init__(self, app: ASGIApp, in_flight: set[Any], max_in_flight: int) -> None:
+        self._app = app
+        self._in_flight = in_flight  # the server's request tasks: this one among them
+        self._max_in_flight = max_in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if len(self._in_flight) <= self._max_in_flight or scope["path"] in PROBE_PATHS:
+            await self._app(scope, receive, send)
+            return
+        body = json.dumps(
+            error_body(
+                "overloaded",
+                f"the collector is answering {self._max_in_flight} requests already; "
+                f"retry in {RETRY_AFTER_S} s",
+            )
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_S).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 def server_config(app: Any, limits: ServerConfig, **options: Any) -> CollectorServerConfig:

@@ -19,6 +19,16 @@ class PerSampleCache[T]:
         self._counters: tuple[int, ...] = ()
         self._entries: dict[Hashable, T] = {}
 
+    def peek(
+        self, sample: object | None, key: Hashable, counters: tuple[int, ...] = ()
+    ) -> T | None:
+        """The rendering kept for `key` of this sample, or None: for callers that render
+        elsewhere (in a worker thread) only on a miss."""
+        with self._lock:
+            if sample is self._sample and counters == self._counters:
+                return self._entries.get(key)
+        return None
+
     def get(
         self,
         sample: object | None,

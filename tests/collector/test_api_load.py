@@ -79,12 +79,6 @@ def test_a_new_sample_renders_history_anew(counted: ServedApi) -> None:
     assert after.to_t == before.to_t + 1
 
 
-def test_unknown_gpu_stays_404_when_its_answer_is_shared(counted: ServedApi) -> None:
-    statuses = [counted.get("/v1/history?gpu=7").status_code for _ in range(2)]
-    assert statuses == [404, 404]
-    assert queries(counted) == 1
-
-
 @pytest.fixture
 def held() -> Iterator[tuple[ServedApi, HeldUsage]]:
     runtime = make_runtime()

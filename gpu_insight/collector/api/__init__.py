@@ -17,7 +17,6 @@ from gpu_insight.collector.api.access_log import AccessLog
 from gpu_insight.collector.api.context import ApiContext
 from gpu_insight.collector.api.errors import install_error_handlers
 from gpu_insight.collector.api.history import history_router
-from gpu_insight.collector.api.load_shedding import LoadShedder
 from gpu_insight.collector.auth import ANONYMOUS, Authenticator
 from gpu_insight.collector.metrics import MetricsPage
 from gpu_insight.collector.runtime import CollectorRuntime
@@ -43,12 +42,9 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
     install_error_handlers(app)
     history_config = runtime.config.history
     max_history_s = max(history_config.fine_retention_s, history_config.coarse_retention_s)
-    server = runtime.config.server
-    app.add_middleware(
-        LoadShedder, max_in_flight=server.max_in_flight_requests, never_shed=frozenset({"/healthz"})
-    )
-    if server.access_log != "off":  # added last, so outermost: shed requests are logged too
-        app.add_middleware(AccessLog, with_query=server.access_log == "full")
+    access_log = runtime.config.server.access_log
+    if access_log != "off":
+        app.add_middleware(AccessLog, with_query=access_log == "full")
     for router in (
         health.router,
         snapshot.router,

@@ -16,7 +16,7 @@ from gpu_insight.collector.auth import InvalidTokenError, MissingTokenError, Pri
 bearer = HTTPBearer(auto_error=False, description="The collector's admin or project token")
 
 
-def principal(
+async def principal(
     request: Request,
     context: Context,
     _: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],

@@ -26,12 +26,13 @@ class ApiContext:
     metrics_pages: dict[str, MetricsPage]  # by principal name: one scope each
     snapshot_bodies: PerSampleCache[str] = field(default_factory=PerSampleCache)  # by scope
     # by (seconds, gpu) as requested, so bounded: other windows are rendered but not kept
-    history_bodies: PerSampleCache[str | None] = field(
+    history_bodies: PerSampleCache[str] = field(
         default_factory=lambda: PerSampleCache(max_entries=HISTORY_BODIES_PER_SAMPLE)
     )
 
 
-def api_context(request: Request) -> ApiContext:
+async def api_context(request: Request) -> ApiContext:
+    # async, as every dependency here: FastAPI runs a plain `def` one in a worker thread.
     context: ApiContext = request.app.state.api_context
     return context
 

@@ -5,10 +5,12 @@ history takes in and shared by every request until the next. The longest window 
 configured retention, so this router is built per app.
 """
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from gpu_insight.collector.api.answers import json_text
 from gpu_insight.collector.api.auth import Authorized
@@ -20,11 +22,15 @@ from gpu_insight.errors import quoted
 from gpu_insight.schemas import History
 
 
-def _rendered(history: HistorySource, seconds: float, gpu: str | None) -> str | None:
-    """The answer's JSON, or None when `gpu` names no GPU the history holds."""
-    answer = history.query(seconds=seconds, gpu=gpu)
+def _rendered(history: HistorySource, seconds: float, gpu: str | None) -> str:
+    try:
+        answer = history.query(seconds=seconds, gpu=gpu)
+    except HistoryNotReadyError:
+        raise ApiError(
+            503, "no_data_yet", "no sample has been recorded yet; retry shortly"
+        ) from None
     if gpu is not None and not answer.gpus:
-        return None
+        raise ApiError(404, "unknown_gpu", f"no history for a GPU with index or UUID {quoted(gpu)}")
     return answer.model_dump_json()
 
 
@@ -36,7 +42,7 @@ def history_router(max_seconds: float) -> APIRouter:
         response_model=History,
         responses={**ERROR_RESPONSES, 404: {"description": "No such GPU"}},
     )
-    def history(
+    async def history(
         _: Authorized,
         context: Context,
         seconds: Annotated[
@@ -47,23 +53,14 @@ def history_router(max_seconds: float) -> APIRouter:
     ) -> Response:
         """Per-GPU utilization, memory, temperature and power: 1 s points up to 15 min, then
         10 s averages up to 24 h (defaults; see the history config)."""
-        source = context.runtime.history
-        try:
-            # The history has no sample object of its own: its revision marks each one.
-            body = context.history_bodies.get(
-                None,
-                (seconds, gpu),
-                lambda: _rendered(source, seconds, gpu),
-                counters=(source.revision,),
-            )
-        except HistoryNotReadyError:
-            raise ApiError(
-                503, "no_data_yet", "no sample has been recorded yet; retry shortly"
-            ) from None
-        if body is None:
-            raise ApiError(
-                404, "unknown_gpu", f"no history for a GPU with index or UUID {quoted(gpu)}"
-            )
+        source, cache = context.runtime.history, context.history_bodies
+        key = (seconds, gpu)
+        # The history has no sample object of its own: its revision marks each one.
+        counters = (source.revision,)
+        body = cache.peek(None, key, counters)
+        if body is None:  # rendering a long window takes milliseconds: not on the event loop
+            render = partial(_rendered, source, seconds, gpu)
+            body = await run_in_threadpool(cache.get, None, key, render, counters)
         return json_text(body)
 
     return router
