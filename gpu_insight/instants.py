@@ -18,14 +18,24 @@ from gpu_insight.errors import InputError, quoted
 INSTANT_EXAMPLE = "2025-06-01T00:00:00Z or 1748736000"
 LATEST_INSTANT_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last instant a date can print
 MS_PER_S = 1000
-# Plain ASCII decimals only: float() would also take '1_000', 'inf' and non-ASCII digits.
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+# The text accepted, as one regular expression that the API's schema publishes too: a plain
+# decimal (float() would also take '1_000', 'inf' and non-ASCII digits), or an ISO-8601 date
+# with an optional time and zone (fromisoformat() would also take week dates and more).
+_DECIMAL_TEXT = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_ISO_8601_TEXT = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+SPACE = " \t\r\n"  # stripped around a value
+INSTANT_PATTERN = rf"^[ \t\r\n]*(?:{_DECIMAL_TEXT}|{_ISO_8601_TEXT})[ \t\r\n]*$"
+_DECIMAL = re.compile(_DECIMAL_TEXT)
+_ISO_8601 = re.compile(_ISO_8601_TEXT)
 
 
 def parse_instant(value: object, name: str) -> float | None:
     """Epoch seconds from ISO-8601 text or epoch seconds (text or a number); None when `value`
     is None or blank text. Raises `InputError(parameter=name)` for anything else."""
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and not value.strip(SPACE)):
         return None
     number = _number(value)
     if number is not None:
@@ -55,15 +65,18 @@ def _number(value: object) -> float | None:
         return math.inf if value > 0 else -math.inf  # past float's range
     if isinstance(value, float):
         return value
-    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip(SPACE)):
         return float(value)  # an over-long numeral is infinite, refused as out of range
     return None
 
 
 def _iso_moment(text: str) -> datetime | None:
+    text = text.strip(SPACE)
+    if not _ISO_8601.fullmatch(text):
+        return None
     try:
-        moment = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    except ValueError:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:  # no such day or time, e.g. 2025-13-01
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

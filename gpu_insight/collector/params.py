@@ -13,13 +13,24 @@ DEFAULT_USAGE_WINDOW_S = 86400.0
 
 
 def usage_window(raw_from: str | None, raw_to: str | None, now: float) -> tuple[float, float]:
-    """(from_t, to_t): `to` defaults to now, `from` to 24 h before `to`; `from` must be earlier."""
-    to_t = parse_instant(raw_to, "to")
+    """(from_t, to_t): `to` defaults to now, `from` to 24 h before `to`; `from` must be earlier.
+
+    A parameter given blank is refused: on the wire, absent is how to ask for the default."""
+    to_t = _given_instant(raw_to, "to")
     if to_t is None:
         to_t = now
-    from_t = parse_instant(raw_from, "from")
+    from_t = _given_instant(raw_from, "from")
     if from_t is None:
         from_t = to_t - DEFAULT_USAGE_WINDOW_S
     if from_t >= to_t:
         raise InputError("from: must be earlier than to (and than now when to is absent).", "from")
     return from_t, to_t
+
+
+def _given_instant(raw: str | None, name: str) -> float | None:
+    seconds = parse_instant(raw, name)
+    if seconds is None and raw is not None:
+        raise InputError(
+            f"{name}: give an ISO-8601 time or epoch seconds, or leave the parameter out.", name
+        )
+    return seconds

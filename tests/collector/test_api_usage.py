@@ -82,6 +82,7 @@ def test_every_refused_instant_is_400_naming_the_parameter(
         ("group_by=user", "group_by: Input should be 'app', 'team', 'model', 'container' or 'gpu'"),
         ("from=2000&to=1000", "from: must be earlier than to"),
         ("to=", "to: String should have at least 1 character"),
+        ("to=%20%20", "to: give an ISO-8601 time or epoch seconds, or leave the parameter out."),
     ],
 )
 def test_bad_values_are_400_naming_the_parameter(api: ServedApi, query: str, message: str) -> None:
