@@ -7,6 +7,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -344,3 +346,12 @@ class ServedApi:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         return self.session.get(self.url + path, headers=headers, timeout=5, **kwargs)
+
+
+@contextmanager
+def serving_a_sample(runtime: CollectorRuntime | None = None) -> Iterator[ServedApi]:
+    """The API over `runtime` (by default `make_runtime()`) with `sample_snapshot()` published."""
+    runtime = runtime or make_runtime()
+    with ServedApi(runtime) as served:
+        publish(runtime, sample_snapshot())
+        yield served

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gpu_insight.instants import INSTANT_PATTERN
 from gpu_insight.schemas import (
     SERVICE_NAME,
     AlertList,
@@ -225,6 +226,22 @@ def test_openapi_lists_every_data_route_and_the_bearer_scheme(api: ServedApi) ->
         "/metrics",
     } <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_openapi_documents_the_errors_sent_and_no_422(api: ServedApi) -> None:
+    paths = api.get("/openapi.json", token=None).json()["paths"]
+    answers = {path: set(ops["get"]["responses"]) for path, ops in paths.items()}
+    assert all("422" not in statuses for statuses in answers.values())
+    for path in ("/v1/alerts", "/v1/history", "/v1/usage"):
+        assert {"200", "400", "401", "403", "503"} <= answers[path], path
+    assert {"404"} <= answers["/v1/history"] & answers["/v1/gpus/{gpu}"]
+
+
+def test_openapi_allows_no_empty_instant_and_gives_their_syntax(api: ServedApi) -> None:
+    usage = api.get("/openapi.json", token=None).json()["paths"]["/v1/usage"]["get"]
+    for parameter in (p for p in usage["parameters"] if p["name"] in ("from", "to")):
+        assert parameter["schema"]["pattern"] == INSTANT_PATTERN
+        assert parameter["schema"]["anyOf"][0]["minLength"] == 1
 
 
 def test_dashboard_page_needs_no_token(api: ServedApi) -> None:

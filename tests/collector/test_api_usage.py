@@ -12,16 +12,19 @@ from gpu_insight.collector.accounting import UsageLedger
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.params import usage_window
 from gpu_insight.schemas import UsageReport
-from tests.collector.api_support import NOW, ServedApi, TabledUsage, make_runtime, publish
-from tests.collector.api_support import sample_snapshot as snapshot
+from tests.collector.api_support import (
+    NOW,
+    ServedApi,
+    TabledUsage,
+    make_runtime,
+    serving_a_sample,
+)
 from tests.support.instant_forms import ACCEPTED, EXAMPLE_TAIL, MAX_MESSAGE_CHARS, REFUSED
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[ServedApi]:
-    runtime = make_runtime()
-    with ServedApi(runtime) as served:
-        publish(runtime, snapshot())
+    with serving_a_sample() as served:
         yield served
 
 
@@ -95,8 +98,7 @@ def test_bad_values_are_400_naming_the_parameter(api: ServedApi, query: str, mes
 def test_an_instant_past_sqlites_integers_is_refused_by_the_real_books(tmp_path: Path) -> None:
     runtime = make_runtime()
     runtime.usage = UsageLedger(AccountingConfig(db_path=str(tmp_path / "usage.sqlite3")))
-    with ServedApi(runtime) as served:
-        publish(runtime, snapshot())
+    with serving_a_sample(runtime) as served:
         response = served.get("/v1/usage?to=9300000000000000000")
     assert response.status_code == 400
     assert response.json()["message"].startswith("to: '9300000000000000000' is out of range")

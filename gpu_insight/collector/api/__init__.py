@@ -17,6 +17,7 @@ from gpu_insight.collector.api.access_log import AccessLog
 from gpu_insight.collector.api.context import ApiContext
 from gpu_insight.collector.api.errors import install_error_handlers
 from gpu_insight.collector.api.history import history_router
+from gpu_insight.collector.api.openapi import install_openapi
 from gpu_insight.collector.auth import ANONYMOUS, Authenticator
 from gpu_insight.collector.metrics import MetricsPage
 from gpu_insight.collector.runtime import CollectorRuntime
@@ -40,6 +41,7 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
         metrics_pages={p.name: MetricsPage(runtime, p.apps) for p in principals},
     )
     install_error_handlers(app)
+    install_openapi(app)
     history_config = runtime.config.history
     max_history_s = max(history_config.fine_retention_s, history_config.coarse_retention_s)
     access_log = runtime.config.server.access_log

@@ -5,6 +5,8 @@
 errors, Starlette's 404/405 and anything unexpected into that JSON.
 """
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,14 +23,30 @@ class ErrorBody(BaseModel):
     message: str
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody, "description": "No bearer token (`token_required`)"},
-    403: {"model": ErrorBody, "description": "Wrong bearer token (`token_refused`)"},
-    503: {
-        "model": ErrorBody,
-        "description": "No sample yet (`no_data_yet`) or the GPU backend is down (`backend_down`)",
-    },
-}
+def error_answers(
+    *, parameters: bool = False, unknown_gpu: bool = False, needs_sample: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of an authenticated route's error answers: 401 and 403 always,
+    400 when it takes parameters, 404 when it names a GPU, and 503, for which reasons."""
+    busy = "the collector is too busy (`overloaded`, with `Retry-After`)"
+    answers: dict[int | str, dict[str, Any]] = {
+        401: _answer("No bearer token (`token_required`)"),
+        403: _answer("A bearer token that matches no configured token (`token_refused`)"),
+        503: _answer(
+            f"No sample yet (`no_data_yet`), the GPU backend is down (`backend_down`), or {busy}"
+            if needs_sample
+            else busy[0].upper() + busy[1:]
+        ),
+    }
+    if parameters:
+        answers[400] = _answer("A parameter is malformed or out of range (`invalid_parameter`)")
+    if unknown_gpu:
+        answers[404] = _answer("No GPU with that index or UUID (`unknown_gpu`)")
+    return answers
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
 
 
 class ApiError(Exception):

@@ -32,7 +32,13 @@ def health_of(runtime: CollectorRuntime, now: float) -> Health:
     )
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses={
+        503: {"model": Health, "description": "Down: no sample yet, or the backend is down"}
+    },
+)
 async def healthz(context: Context) -> Response:
     """Liveness and freshness for probes: no token, nothing about processes. 503 when down."""
     health = health_of(context.runtime, context.clock())

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from gpu_insight.collector.api.answers import json_text
 from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
-from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
+from gpu_insight.collector.api.errors import ApiError, error_answers
 from gpu_insight.collector.history import HistoryNotReadyError
 from gpu_insight.collector.runtime import HistorySource
 from gpu_insight.errors import quoted
@@ -40,7 +40,7 @@ def history_router(max_seconds: float) -> APIRouter:
     @router.get(
         "/v1/history",
         response_model=History,
-        responses={**ERROR_RESPONSES, 404: {"description": "No such GPU"}},
+        responses=error_answers(parameters=True, unknown_gpu=True, needs_sample=True),
     )
     async def history(
         _: Authorized,

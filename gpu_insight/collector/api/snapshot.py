@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from gpu_insight.collector.api.answers import json_answer, json_text
 from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
-from gpu_insight.collector.api.errors import ERROR_RESPONSES, ApiError
+from gpu_insight.collector.api.errors import ApiError, error_answers
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import scope_snapshot, visible_engines, visible_processes
 from gpu_insight.errors import quoted
@@ -30,7 +30,7 @@ def current_snapshot(runtime: CollectorRuntime) -> Snapshot:
     return snapshot
 
 
-@router.get("/v1/snapshot", response_model=Snapshot, responses=ERROR_RESPONSES)
+@router.get("/v1/snapshot", response_model=Snapshot, responses=error_answers(needs_sample=True))
 async def snapshot(who: Authorized, context: Context) -> Response:
     """The latest sample: GPUs, processes with attribution, engines, active alerts."""
     latest = current_snapshot(context.runtime)
@@ -43,7 +43,7 @@ async def snapshot(who: Authorized, context: Context) -> Response:
 @router.get(
     "/v1/gpus/{gpu}",
     response_model=GpuDetail,
-    responses={**ERROR_RESPONSES, 404: {"description": "No such GPU"}},
+    responses=error_answers(unknown_gpu=True, needs_sample=True),
 )
 async def gpu_detail(
     who: Authorized,

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from gpu_insight.collector.api.answers import json_answer
 from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
-from gpu_insight.collector.api.errors import ERROR_RESPONSES
+from gpu_insight.collector.api.errors import error_answers
 from gpu_insight.collector.params import usage_window
 from gpu_insight.instants import INSTANT_EXAMPLE, INSTANT_PATTERN
 from gpu_insight.schemas import GroupBy, UsageReport
@@ -19,7 +19,7 @@ INSTANT = f"ISO-8601 (UTC when no zone is given) or epoch seconds, e.g. {INSTANT
 INSTANT_SYNTAX: dict[str, object] = {"pattern": INSTANT_PATTERN}
 
 
-@router.get("/v1/usage", response_model=UsageReport, responses=ERROR_RESPONSES)
+@router.get("/v1/usage", response_model=UsageReport, responses=error_answers(parameters=True))
 def usage(
     who: Authorized,
     context: Context,
