@@ -171,8 +171,3 @@ class _LoadShedding:
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def server_config(app: Any, limits: ServerConfig, **options: Any) -> CollectorServerConfig:
-    """The uvicorn configuration the collector serves with (`options`: host, port, ...)."""
-    return CollectorServerConfig(app, limits, **options)

@@ -17,7 +17,7 @@ import uvicorn
 from gpu_insight.collector.api import build_app
 from gpu_insight.collector.config import AuthConfig, CollectorConfig, ProjectToken
 from gpu_insight.collector.history import HistoryBuffer
-from gpu_insight.collector.http_server import server_config
+from gpu_insight.collector.http_server import CollectorServerConfig
 from gpu_insight.collector.runtime import CollectorRuntime, SelfMetrics
 from gpu_insight.collector.store import SnapshotStore
 from gpu_insight.schemas import (
@@ -317,8 +317,10 @@ class ServedApi:
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = build_app(runtime, clock=lambda: clock)
-        options = {"log_level": "warning", "lifespan": "off"}
-        self._server = uvicorn.Server(server_config(app, runtime.config.server, **options))
+        config = CollectorServerConfig(
+            app, runtime.config.server, log_level="warning", lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
