@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--client-cpu and --collector-cpu must be two of the CPUs {sorted(cpus)}")
     os.sched_setaffinity(0, {args.client_cpu})
 
+    load_at_start = round(os.getloadavg()[0], 2)
     settings = {"replay": str(TRACE), "replay_fills_history": True}
     with tempfile.TemporaryDirectory(prefix="gpu-insight-soak-") as state:
         collector = CollectorProcess(Path(state), "soak", {args.collector_cpu}, settings)
@@ -306,7 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": " ".join(["python3", "bench/soak.py", *(argv or sys.argv[1:])]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or None},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or None,
+            # other work on the machine takes CPU from both sides: judge the numbers by it
+            "load_average_1min_at_start_and_end": [load_at_start, round(os.getloadavg()[0], 2)],
+        },
         "python": platform.python_version(),
         "pinning": {"client_cpu": args.client_cpu, "collector_cpu": args.collector_cpu},
         "rate_per_s": args.rate,
