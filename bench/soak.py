@@ -11,8 +11,9 @@ connections; latency counts from the due time, so a server or client falling beh
 
 Per window (a minute by default): p50/p99/max in all and per path, answers by status (503 is a
 request shed), and the collector's RSS and CPU. Then the knee: steps of `--knee-step-s` at
-rates rising by half each time, bisected between the last step that held and the first that did
-not, to within 5 %; a step holds while p99 ≤ 50 ms and at least 99 % of requests answer 200.
+rates rising by half each time (falling, if the first step fails), bisected between the last
+step that held and the first that did not, to within 5 %; a step holds while p99 ≤ 50 ms and
+at least 99 % of requests answer 200.
 Exits 1 when the soak misses a target: p99 ≤ 10 ms in every window and RSS growth ≤ 5 MiB from
 the first window to the last. Bounded: at most rate × duration requests per run, rates up to
 5,000/s, durations up to 2 hours.
@@ -45,6 +46,7 @@ KNEE_OK_RATIO_MIN = 0.99
 KNEE_GROWTH = 1.5
 KNEE_PRECISION = 0.05
 MAX_RATE = 5000.0
+MIN_KNEE_RATE = 20.0
 MAX_DURATION_S = 7200.0
 WARMUP_S = 10.0
 CONCURRENCY = 192  # connections: more than the default in-flight bound (128), fewer than 256
@@ -182,7 +184,8 @@ def holds(window: Window) -> bool:
 
 
 def find_knee(collector: CollectorProcess, start_rate: float, step_s: float) -> dict:
-    """Rising rates until a step does not hold, then bisection between the last two."""
+    """Rates rising from `start_rate` until a step does not hold (or falling until one does,
+    when the first does not), then bisection between the last two."""
     steps: list[dict] = []
 
     def step(rate: float) -> bool:
@@ -198,6 +201,12 @@ def find_knee(collector: CollectorProcess, start_rate: float, step_s: float) -> 
             failed = rate
             break
         held, rate = rate, rate * KNEE_GROWTH
+    rate = start_rate / KNEE_GROWTH
+    while not held and rate >= MIN_KNEE_RATE:
+        if step(rate):
+            held = rate
+        else:
+            failed, rate = rate, rate / KNEE_GROWTH
     while failed is not None and held and (failed - held) / held > KNEE_PRECISION:
         middle = (held + failed) / 2
         if step(middle):
