@@ -44,8 +44,9 @@
     });
     const body = await response.json().catch(() => null);
     if (!response.ok) {
-      const detail = body && (body.detail ?? body.message ?? body.error);
-      const text = typeof detail === "string" ? detail : `HTTP ${response.status}`;
+      // Collector and endpoint answer errors as {"error": code, "message": sentence}.
+      const message = body && body.message;
+      const text = typeof message === "string" ? message : `HTTP ${response.status}`;
       throw new RequestError(response.status, text);
     }
     return body;

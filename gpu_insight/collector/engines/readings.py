@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_insight.collector.engines.exposition import Exposition, ExpositionError, Histogram
-from gpu_insight.instants import InstantError, parse_instant
+from gpu_insight.errors import InputError
+from gpu_insight.instants import parse_instant
 from gpu_insight.schemas import GgufArchitecture, LoadedModel
 
 MIB = 1024 * 1024
@@ -269,8 +270,8 @@ def _instant_or_none(value: object) -> float | None:
     if not isinstance(value, str):
         return None
     try:
-        return parse_instant(value)
-    except InstantError:
+        return parse_instant(value, "expires_at")
+    except InputError:
         return None
 
 
