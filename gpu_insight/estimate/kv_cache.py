@@ -4,6 +4,7 @@ Standard attention stores K and V per layer: 2 × kv_heads × head_dim elements 
 tensor parallelism each GPU holds max(1, kv_heads // TP) heads, so TP beyond the KV-head count
 replicates them. MLA (DeepSeek) stores one latent of kv_lora_rank + qk_rope_head_dim per token
 and layer, replicated on every TP rank. Sliding-window layers hold at most their window.
+A paged pool (vLLM) stores tokens in blocks and groups local and global layers: `PagedKv`.
 """
 
 from __future__ import annotations
@@ -92,4 +93,51 @@ def kv_layout(
         heads,
         tensor_parallel > spec.num_kv_heads,
         f"2 (K,V) × {heads} KV heads × {spec.head_dim} head_dim × {element_bytes:g} B per layer",
+    )
+
+
+@dataclass(frozen=True)
+class PagedKv:
+    """A KV pool of fixed-size blocks (vLLM's): each block is one page in each of
+    `group_layers` layer slots; a group of global layers holds every block of a sequence, a
+    group of sliding-window layers only the blocks its window and one prefill chunk span
+    (v1/kv_cache_interface.py `max_admission_blocks_per_request`)."""
+
+    page_bytes: float  # one block of one layer
+    block_tokens: int
+    group_layers: int
+    full_groups: int
+    sliding_groups: int
+    window: int | None
+
+    @property
+    def block_bytes(self) -> float:
+        return self.page_bytes * self.group_layers
+
+    def blocks_per_sequence(self, tokens: int, chunk_tokens: int) -> int:
+        full = -(-tokens // self.block_tokens) * self.full_groups
+        if not self.sliding_groups or self.window is None:
+            return full
+        held = min(self.window - 1 + chunk_tokens, tokens)
+        # +1: the window need not start on a block boundary
+        return full + (-(-held // self.block_tokens) + 1) * self.sliding_groups
+
+
+def paged_kv(layout: KvLayout, block_tokens: int, group_spread: float) -> PagedKv:
+    """Blocks of `block_tokens`; global and local layers in groups of the smaller layer count,
+    or of the larger one when it is under `group_spread` × the smaller (the last group of a
+    kind padded)."""
+    full, sliding = layout.full_layers, layout.sliding_layers
+    if full and sliding:
+        small, large = sorted((full, sliding))
+        group = large if large < group_spread * small else small
+    else:
+        group = full + sliding
+    return PagedKv(
+        page_bytes=layout.bytes_per_token_layer * block_tokens,
+        block_tokens=block_tokens,
+        group_layers=group,
+        full_groups=-(-full // group) if group else 0,
+        sliding_groups=-(-sliding // group) if group else 0,
+        window=layout.window,
     )
