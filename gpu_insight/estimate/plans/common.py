@@ -57,6 +57,8 @@ class Plan:
     flags: list[str]
     errors: list[str] = field(default_factory=list)  # predicted startup failures
     notes: list[str] = field(default_factory=list)
+    kv_cache_tokens: int | None = None  # the token capacity the engine reports for its pool
+    process_mib: float | None = None  # what NVML will show for the engine process, per GPU
 
 
 Planner = Callable[[Settings, GpuTarget | None], Plan]
