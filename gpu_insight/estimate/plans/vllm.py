@@ -60,15 +60,29 @@ class EngineCore:
     runner: ModelRunner
     scheduler: SchedulerDefaults
     compiled: bool
+    dtype_bytes: int
     rotary: int
     moe_workspace: int
-    profile_peak: int  # the profile run's torch peak, the MoE workspace included
-    warmup: int  # what the warm-up leaves in torch's cache, outside the MoE workspace
+    profile_forward: int
+    profile_sampler: int
+    warmup_tokens: int
+    warmup_forward: int
+    warmup_sampler: int
     non_torch: int
     graph_estimate: int  # V1's, taken from the budget
     graphs: int  # captured after the KV cache
     unprofiled: int
     context: int
+
+    @property
+    def profile_peak(self) -> int:
+        """The profile run's torch peak increase, the MoE workspace it makes included."""
+        return self.moe_workspace + max(self.profile_forward, self.profile_sampler)
+
+    @property
+    def warmup(self) -> int:
+        """What the warm-up leaves in torch's cache (besides the MoE workspace)."""
+        return max(self.warmup_forward, self.warmup_sampler)
 
     def budgeted(self, weights: float) -> float:
         """What vLLM takes from its requested memory before the KV cache."""
@@ -88,11 +102,16 @@ class EngineCore:
         )
 
 
+def rotary_dims(spec: ModelSpec) -> int:
+    return spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
+
+
 def rotary_cache_bytes(spec: ModelSpec, dtype_bytes: int) -> int:
     """The cos/sin cache a rotary embedding registers as a buffer (rotary_embedding/base.py):
-    max positions × rotary dim in the model's dtype, loaded with the weights."""
-    rotary_dim = spec.qk_rope_head_dim if spec.is_mla else spec.head_dim
-    return spec.max_position_embeddings * rotary_dim * dtype_bytes if spec.has_kv_cache else 0
+    max positions × rotary dims in the model's dtype, loaded with the weights."""
+    if not spec.has_kv_cache:
+        return 0
+    return spec.max_position_embeddings * rotary_dims(spec) * dtype_bytes
 
 
 def engine_core(
@@ -105,26 +124,25 @@ def engine_core(
 ) -> EngineCore:
     runner = model_runner(spec.model_type)
     tokens, rows = scheduler.max_num_batched_tokens, scheduler.profiled_sequences
-    forward = vllm_forward_bytes(spec, tokens, tensor_parallel)
-    sampler = vllm_sampler_bytes(spec, rows, VLLM_PROFILE_SAMPLER_BYTES[runner])
-    moe = vllm_moe_workspace_bytes(spec, tokens, tensor_parallel)
+    # a pooling model runs its pooler instead of a sampler
+    sampled = rows if spec.has_kv_cache else 0
     # V1 re-runs a forward of one token per sequence and its sampler after graph capture
     # (gpu_worker.py `compile_or_warm_up_model`); V2 prefills its warm-up requests of 2 tokens
-    warmup_tokens = rows if runner == "v1" else rows * V2_WARMUP_PROMPT_TOKENS
-    warmup = max(
-        vllm_forward_bytes(spec, min(warmup_tokens, tokens), tensor_parallel),
-        vllm_sampler_bytes(spec, rows, VLLM_WARMUP_SAMPLER_BYTES[runner]),
-    )
+    warmup_tokens = min(rows if runner == "v1" else rows * V2_WARMUP_PROMPT_TOKENS, tokens)
     layers = -(-spec.num_layers // pipeline_parallel)
     estimate = VLLM_V1_GRAPH_ESTIMATE_MIB_PER_LAYER * layers if runner == "v1" else 0
     return EngineCore(
         runner=runner,
         scheduler=scheduler,
         compiled=compiled,
+        dtype_bytes=dtype_bytes,
         rotary=rotary_cache_bytes(spec, dtype_bytes),
-        moe_workspace=moe,
-        profile_peak=moe + max(forward, sampler),
-        warmup=warmup,
+        moe_workspace=vllm_moe_workspace_bytes(spec, tokens, tensor_parallel),
+        profile_forward=vllm_forward_bytes(spec, tokens, tensor_parallel),
+        profile_sampler=vllm_sampler_bytes(spec, sampled, VLLM_PROFILE_SAMPLER_BYTES[runner]),
+        warmup_tokens=warmup_tokens,
+        warmup_forward=vllm_forward_bytes(spec, warmup_tokens, tensor_parallel),
+        warmup_sampler=vllm_sampler_bytes(spec, sampled, VLLM_WARMUP_SAMPLER_BYTES[runner]),
         non_torch=vllm_non_torch_mib(tensor_parallel, runner, compiled) * MIB,
         graph_estimate=estimate * MIB if compiled else 0,
         graphs=vllm_cuda_graphs_mib(layers, runner) * MIB if compiled else 0,
@@ -148,8 +166,9 @@ def core_lines(s: Settings, core: EngineCore) -> list[BreakdownLine]:
         common.line(
             "rotary_cache",
             core.rotary,
-            f"cos/sin cache: {spec.max_position_embeddings:,} positions × rotary dim × 2 B, "
-            "loaded with the weights",
+            f"cos/sin cache: {spec.max_position_embeddings:,} positions × "
+            f"{rotary_dims(spec)} rotary dims × "
+            f"{core.dtype_bytes} B, loaded with the weights",
         )
     ]
     if core.moe_workspace:
@@ -157,7 +176,7 @@ def core_lines(s: Settings, core: EngineCore) -> list[BreakdownLine]:
             common.line(
                 "moe_workspace",
                 core.moe_workspace,
-                f"{sched.max_num_batched_tokens} tokens × {spec.experts_per_token} experts × "
+                f"{sched.max_num_batched_tokens:,} tokens × {spec.experts_per_token} experts × "
                 f"(3·{spec.moe_intermediate_size} + {spec.hidden_size}) × 2 B, kept after the "
                 "profile run",
             )
@@ -166,9 +185,11 @@ def core_lines(s: Settings, core: EngineCore) -> list[BreakdownLine]:
         common.line(
             "activations",
             core.warmup,
-            f"{runner} warm-up left in torch's cache: {rows} sequences × {spec.vocab_size:,} "
-            f"logits × {VLLM_WARMUP_SAMPLER_BYTES[core.runner]} B (the profile run's peak, "
-            f"{core.profile_peak / MIB:,.0f} MiB, was budgeted and freed)",
+            f"{runner} warm-up left in torch's cache: max(forward of {core.warmup_tokens:,} "
+            f"tokens {core.warmup_forward / MIB:,.0f} MiB, sampler {rows:,} × "
+            f"{spec.vocab_size:,} logits × {VLLM_WARMUP_SAMPLER_BYTES[core.runner]} B "
+            f"{core.warmup_sampler / MIB:,.0f} MiB); the profile run's peak, "
+            f"{core.profile_peak / MIB:,.0f} MiB, was budgeted and then freed",
         ),
         common.line(
             "non_torch",
@@ -228,10 +249,9 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
     per_sequence = paged.blocks_per_sequence(s.context_length, chunk)
     kv_need = per_sequence * s.concurrency * paged.block_bytes
     need = (budgeted + outside + kv_need) / MIB
-    notes = [note(core)]
     if gpu is None:
         kv = common.line("kv_cache", kv_need, kv_formula(s, paged, per_sequence * s.concurrency))
-        return common.without_gpu(s, [*lines, kv], need, common.engine_flags(s), notes=notes)
+        return common.without_gpu(s, [*lines, kv], need, common.engine_flags(s), [note(core)])
     util = s.gpu_memory_utilization or common.fraction_that_fits(
         need, gpu, DEFAULT_MEMORY_FRACTION, outside / MIB
     )
@@ -267,7 +287,6 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
         max_concurrency=capacity if blocks else None,
         flags=common.engine_flags(s, memory_fraction=util),
         errors=start_errors(s, gpu, paged, chunk, util, requested, available, core.context),
-        notes=notes,
         kv_cache_tokens=kv_tokens,
         process_mib=process / MIB,
     )
