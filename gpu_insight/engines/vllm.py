@@ -1,5 +1,7 @@
 """vLLM: `vllm serve` flags, the defaults its memory profile runs with, how its processes look.
 
+Source paths below are vLLM 0.24.0's (the version measured on the H200).
+
 Flags: vLLM's engine-args docs (`vllm serve --help`). It reserves `gpu_memory_utilization` ×
 *total* memory and refuses to start when less than that is free (v1/worker/gpu_worker.py).
 """

@@ -251,7 +251,12 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
     need = (budgeted + outside + kv_need) / MIB
     if gpu is None:
         kv = common.line("kv_cache", kv_need, kv_formula(s, paged, per_sequence * s.concurrency))
-        return common.without_gpu(s, [*lines, kv], need, common.engine_flags(s), [note(core)])
+        notes = [
+            "vLLM reserves gpu_memory_utilization × total memory and fills what the model does "
+            "not use with KV cache",
+            note(core),
+        ]
+        return common.without_gpu(s, [*lines, kv], need, common.engine_flags(s), notes)
     util = s.gpu_memory_utilization or common.fraction_that_fits(
         need, gpu, DEFAULT_MEMORY_FRACTION, outside / MIB
     )
