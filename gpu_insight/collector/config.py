@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gpu_insight.schemas import WebhookSpec
 
 
 class Section(BaseModel):
@@ -95,6 +98,18 @@ class AuthConfig(Section):
     project_tokens: list[ProjectToken] = Field(default_factory=list)
 
 
+class NotifyConfig(Section):
+    """Where alert state changes are POSTed, signed, and how hard the collector tries."""
+
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    dashboard_url: str | None = None  # the link in every delivery; default http://<host>:<port>/
+    timeout_s: float = Field(10.0, gt=0, le=10)  # per attempt, connection and answer together
+    backoff_initial_s: float = Field(1.0, gt=0, le=3600)
+    backoff_max_s: float = Field(300.0, gt=0, le=3600)
+    give_up_after_s: float = Field(86400.0, gt=0, le=86400)
+    queue_size: int = Field(1000, ge=1, le=100_000)  # alert changes waiting for the outbox
+
+
 class CollectorConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(9470, ge=1, le=65535)
@@ -108,6 +123,7 @@ class CollectorConfig(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @field_validator("host")
     @classmethod
@@ -115,6 +131,15 @@ class CollectorConfig(Section):
         if not value.strip():
             raise ValueError("host must not be empty")
         return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 class ConfigError(Exception):
