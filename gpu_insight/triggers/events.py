@@ -145,18 +145,22 @@ def events_of_payload(payload: Mapping[str, Any]) -> list[AlertEvent]:
     return [AlertEvent.model_validate(alert) for alert in alerts]
 
 
-def selected(
-    payload: Mapping[str, Any], event_name: str, event_filter: EventFilter
-) -> list[AlertEvent]:
-    """The payload's alerts in this event's state that pass the node's filter."""
-    return [
-        event
-        for event in events_of_payload(payload)
-        if event.event_name == event_name and event_filter.accepts(event)
-    ]
-
-
 def event_variables(events: list[AlertEvent]) -> dict[str, Any]:
     """The workflow's variables: the first event's fields, how many there are, and all of them."""
     first = events[0].model_dump()
     return {**first, "alert_count": len(events), "alerts": [event.model_dump() for event in events]}
+
+
+def run_variables(
+    event_name: str, parameters: Mapping[str, Any], payload: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The variables of a run of `event_name`'s workflow: the payload's alerts in that event's
+    state that pass the node's filters; None when none does (no run). Raises InputError for a
+    bad parameter and ValueError for a payload no dispatch made."""
+    event_filter = EventFilter.from_parameters(parameters)
+    events = [
+        event
+        for event in events_of_payload(payload)
+        if event.event_name == event_name and event_filter.accepts(event)
+    ]
+    return event_variables(events) if events else None
