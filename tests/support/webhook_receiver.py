@@ -93,7 +93,9 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(WAIT_STEP_S,), daemon=True
+        )
         self._thread.start()
 
     def down(self) -> None:

@@ -10,6 +10,7 @@ jitter, while the other targets go on. So a slow or dead receiver delays nobody 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -64,7 +65,7 @@ class Notifier:
         self._latest = latest
         self._clock = clock
         self._jitter = jitter
-        self._queue: queue.Queue[Alert] = queue.Queue(maxsize=config.queue_size)
+        self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=config.queue_size)
         self._outbox = Outbox(db_path)
         self._counters = NotifyCounters()
         self._session = deadline_session()
@@ -133,6 +134,8 @@ class Notifier:
         An attempt in flight is not waited for longer than `timeout_s`."""
         self._stopping.set()
         self._wake.set()
+        with contextlib.suppress(queue.Full):  # a full queue is drained, then seen as stopped
+            self._queue.put_nowait(None)  # behind every change queued before it
         for thread in self._threads:
             thread.join(timeout_s)
         if any(thread.is_alive() for thread in self._threads):
@@ -148,8 +151,10 @@ class Notifier:
                 alert = self._queue.get(timeout=IDLE_WAIT_S)
             except queue.Empty:
                 if self._stopping.is_set():
-                    return  # every change queued before stop() is recorded
+                    return
                 continue
+            if alert is None:
+                return  # every change queued before stop() is recorded
             try:
                 self._record(alert)
             except Exception:
