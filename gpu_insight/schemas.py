@@ -6,6 +6,7 @@ repurposed. `None` always means "unknown or not supported", never zero.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,12 +18,25 @@ SERVICE_NAME = "gpu-insight-collector"
 Source = Literal["nvml", "replay"]
 HealthStatus = Literal["ok", "degraded", "down"]
 GpuHealth = Literal["ok", "degraded", "lost"]
-Engine = Literal["vllm", "sglang", "tgi", "ollama", "llama.cpp", "transformers", "unknown"]
+# The serving engines GPU Insight knows (`gpu_insight.engines` has one entry each); a process it
+# cannot attribute to one of them is "unknown".
+KnownEngine = Literal["vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp"]
+Engine = Literal[KnownEngine, "unknown"]
 AlertState = Literal["pending", "firing", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
 WebhookOrigin = Literal["config", "api"]  # the collector's notify config, or POST /v1/webhooks
+ProcessKind = Literal["compute", "graphics", "compute+graphics"]
+
+
+def choice_of[ChoiceT: str](value: str, choices: Iterable[ChoiceT]) -> ChoiceT | None:
+    """`value` as one of `choices` (a Literal's values, typed as such), or None if it is none."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    return None
+
 
 # NVML's clock-event (throttle) reasons by their names on the wire (`Gpu.clock_event_reasons`),
 # in NVML's bit order; a reason NVML adds later arrives as its hex bit.
@@ -99,7 +113,7 @@ class GpuProcess(WireModel):
     gpu_index: int
     gpu_uuid: str
     host: str | None = None
-    kind: Literal["compute", "graphics", "compute+graphics"] = "compute"
+    kind: ProcessKind = "compute"
     name: str | None = None  # executable name
     cmdline: str | None = None  # joined, truncated
     user: str | None = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from gpu_insight.advise import Situation, Suggestion, advise
 from gpu_insight.advise.rules import RULES
+from gpu_insight.schemas import Gpu
 from tests.advise_builders import engine, fit_8b, fit_72b, h100, process, situation
 
 L4_TOTAL_MIB = 23034.0
@@ -15,8 +17,8 @@ def fired(s: Situation, rule_id: str) -> list[Suggestion]:
     return [x for x in advise(s).suggestions if x.id == rule_id]
 
 
-def l4(**fields) -> object:
-    values = {
+def l4(**fields: Any) -> Gpu:
+    values: dict[str, Any] = {
         "name": "NVIDIA L4",
         "compute_capability": "8.9",
         "memory_total_mib": L4_TOTAL_MIB,
@@ -103,7 +105,7 @@ def test_8b_with_128k_context_on_an_l4_gets_the_largest_max_model_len() -> None:
 def test_sglang_gets_its_own_flags() -> None:
     s = situation([l4()], fit=fit_8b(), planned=True, engine="sglang")
     [suggestion] = fired(s, "kv-cache-below-context")
-    assert suggestion.change == "--context-length 15360 or --kv-cache-dtype fp8_e5m2"
+    assert suggestion.change == "--context-length 15360 or --kv-cache-dtype fp8_e4m3"
 
 
 def test_h100_holds_the_full_context_of_an_8b() -> None:

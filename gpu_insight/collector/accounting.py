@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
@@ -37,6 +38,7 @@ from gpu_insight.schemas import (
     Source,
     UsageReport,
     UsageRow,
+    choice_of,
 )
 
 MINUTE_S = 60
@@ -92,6 +94,17 @@ class _Amounts:
 
 
 OpenMinute = dict[tuple[UsageKey, ShareMethod | None], _Amounts]
+
+
+_SHARE_METHODS: tuple[ShareMethod, ...] = get_args(ShareMethod)
+
+
+def _stored_method(text: str) -> ShareMethod | None:
+    """A `method` column's value: '' (nothing was split) is None."""
+    method = choice_of(text, _SHARE_METHODS)
+    if method is None and text:
+        raise ValueError(f"unknown share method in the usage database: {text!r}")
+    return method
 
 
 def minute_of(t: float) -> int:
@@ -167,12 +180,14 @@ class UsageLedger:
             raise ValueError("from must not be later than to")
         first, end = minute_of(from_t), math.ceil(to_t / MINUTE_S) * MINUTE_S
         totals: dict[str, _Amounts] = defaultdict(_Amounts)
-        methods: dict[str, set[str]] = defaultdict(set)
+        methods: dict[str, set[ShareMethod]] = defaultdict(set)
 
-        def count(group: str, method: str, gpu_s: float, mib_s: float, joules: float) -> None:
+        def count(
+            group: str, method: ShareMethod | None, gpu_s: float, mib_s: float, joules: float
+        ) -> None:
             name = group or UNATTRIBUTED
             totals[name].add(gpu_s, mib_s, joules)
-            if method:
+            if method is not None:
                 methods[name].add(method)
 
         app_filter = ""
@@ -187,7 +202,8 @@ class UsageLedger:
                 f"{app_filter} GROUP BY {column}, method",
                 params,
             ):
-                count(*row)
+                group, method, gpu_s, mib_s, joules = row
+                count(group, _stored_method(method), gpu_s, mib_s, joules)
             for minute, books in self._open.items():
                 if not first <= minute < end:
                     continue
@@ -197,7 +213,7 @@ class UsageLedger:
                     group = key.gpu_uuid if column == "gpu_uuid" else getattr(key, column)
                     count(
                         group or "",
-                        method or "",
+                        method,
                         amounts.gpu_seconds,
                         amounts.memory_mib_seconds,
                         amounts.energy_joules,

@@ -56,13 +56,16 @@ def _scaled(attribute: str, factor: float) -> Callable[[Gpu], float | None]:
     return value
 
 
+_Family = GaugeMetricFamily | CounterMetricFamily
+
+
 @dataclass(frozen=True)
 class _Spec:
     name: str
     doc: str
     counter: bool = False
 
-    def family(self, labels: tuple[str, ...]) -> GaugeMetricFamily | CounterMetricFamily:
+    def family(self, labels: tuple[str, ...]) -> _Family:
         kind = CounterMetricFamily if self.counter else GaugeMetricFamily
         return kind(self.name, self.doc, labels=list(labels))
 
@@ -285,9 +288,10 @@ class SnapshotCollector(Collector):
         yield PROCESSES.family(GPU_LABELS)
         yield APP_MEMORY.family(APP_LABELS)
         yield APP_SM.family(APP_LABELS)
-        for spec in ENGINE_METRICS:
-            yield spec.family(ENGINE_LABELS)
+        for engine_spec in ENGINE_METRICS:
+            yield engine_spec.family(ENGINE_LABELS)
         yield from self._self_families()
+        yield from _notify_families()
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._runtime.store.latest()
@@ -300,18 +304,18 @@ class SnapshotCollector(Collector):
         yield from _process_metrics(snapshot.gpus, snapshot.processes)
         yield from _engine_metrics(snapshot.engines)
 
-    def _self_families(self) -> Iterator[Metric]:
-        yield ALERTS.family(("rule", "severity", "state", "uuid"))
-        yield UP.family(("source",))
-        for spec in (LAST_SAMPLE, SAMPLE_DURATION, SAMPLES, LISTENER_ERRORS):
-            yield spec.family(())
-        yield COLLECT_ERRORS.family(("call",))
-        yield from _notify_families()
+    def _self_families(self) -> tuple[_Family, ...]:
+        return (
+            ALERTS.family(("rule", "severity", "state", "uuid")),
+            UP.family(("source",)),
+            *(spec.family(()) for spec in (LAST_SAMPLE, SAMPLE_DURATION, SAMPLES, LISTENER_ERRORS)),
+            COLLECT_ERRORS.family(("call",)),
+        )
 
     def _self_metrics(self, snapshot: Snapshot | None) -> Iterator[Metric]:
         runtime = self._runtime
         counters = runtime.self_metrics
-        alerts, up, last, duration, samples, listener_errors, errors, *_ = self._self_families()
+        alerts, up, last, duration, samples, listener_errors, errors = self._self_families()
 
         up.add_metric(
             [runtime.source], 1.0 if snapshot is not None and snapshot.health != "down" else 0.0
@@ -340,7 +344,7 @@ class SnapshotCollector(Collector):
         yield from _notify_metrics(runtime.notifier)
 
 
-def _notify_families() -> tuple[GaugeMetricFamily | CounterMetricFamily, ...]:
+def _notify_families() -> tuple[_Family, ...]:
     return (
         NOTIFY_DELIVERIES.family(("target", "result")),
         NOTIFY_FAILED_ATTEMPTS.family(("target",)),
@@ -450,7 +454,7 @@ def _process_metrics(gpus: list[Gpu], processes: list[GpuProcess]) -> Iterator[M
 
 
 def _engine_metrics(engines: list[EngineMetrics]) -> Iterator[Metric]:
-    by_url = {}
+    by_url: dict[str, EngineMetrics] = {}
     for engine in engines:
         by_url.setdefault(engine.url, engine)  # one series per instance even if listed twice
     for spec in ENGINE_METRICS:

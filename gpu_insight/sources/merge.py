@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from gpu_insight.schemas import (
     HealthStatus,
     History,
+    ShareMethod,
     Snapshot,
     Source,
     UsageReport,
@@ -86,7 +87,7 @@ def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
     if len(reports) == 1:
         return reports[0]
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    methods: dict[str, set[str]] = defaultdict(set)
+    methods: dict[str, set[ShareMethod]] = defaultdict(set)
     for report in reports:
         for row in report.rows:
             amounts = totals[row.group]

@@ -304,4 +304,4 @@ def test_the_recorded_h100_trace_fires_and_resolves_utilization_alerts_with_its_
     assert fired >= 2
     assert len(resolved) >= 1
     assert all(a.rule == "gpu_utilization_high" for a in resolved)
-    assert all(a.fired_at - a.started_at >= 20 for a in resolved)
+    assert all(a.fired_at is not None and a.fired_at - a.started_at >= 20 for a in resolved)

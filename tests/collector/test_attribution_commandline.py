@@ -10,6 +10,7 @@ from gpu_insight.collector.attribution.commandline import (
     detect_engine,
     display_cmdline,
 )
+from gpu_insight.schemas import Engine
 
 
 @pytest.mark.parametrize(
@@ -179,8 +180,8 @@ def test_other_processes_are_unknown(argv: list[str]) -> None:
         ("unknown", False, None),
     ],
 )
-def test_engines_default_ports(engine: str, in_container: bool, port: int | None) -> None:
-    assert default_port(engine, in_container) == port  # type: ignore[arg-type]
+def test_engines_default_ports(engine: Engine, in_container: bool, port: int | None) -> None:
+    assert default_port(engine, in_container) == port
 
 
 def test_display_cmdline_masks_secret_option_values() -> None:

@@ -9,8 +9,9 @@ import pytest
 from gpu_insight.collector.backends.replay import ReplayBackend, TraceError, load_trace
 from gpu_insight.collector.recorder import SnapshotRecorder, downsample_trace
 from gpu_insight.collector.recorder import main as recorder_main
-from gpu_insight.schemas import Attribution, EngineMetrics, Gpu, GpuProcess, Snapshot
+from gpu_insight.schemas import Attribution, EngineMetrics, GpuProcess, Snapshot
 from tests.collector.sampler_parts import FixedDescriber, make_sampler
+from tests.support.h100 import h100_gpu
 
 RECORDED_AT = 1_700_000_000.0
 NOW = 1_800_000_000.0
@@ -24,15 +25,7 @@ def frame(second: int, *, utilization: float, energy: float) -> Snapshot:
         source="nvml",
         collected_at=t,
         driver_version="580.159.04",
-        gpus=[
-            Gpu(
-                index=0,
-                uuid="GPU-rec",
-                name="NVIDIA H100 80GB HBM3",
-                utilization_percent=utilization,
-                energy_joules=energy,
-            )
-        ],
+        gpus=[h100_gpu(0, uuid="GPU-rec", utilization_percent=utilization, energy_joules=energy)],
         processes=[
             GpuProcess(
                 pid=4242,

@@ -6,15 +6,16 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 import pytest
 from playwright.sync_api import Page, Response, Route
 
+from gpu_insight.engines import ENGINES
 from gpu_insight.estimate.kv_cache import KvCacheDtype
-from gpu_insight.estimate.request import ENGINES
 from gpu_insight.estimate.weights import WEIGHT_FORMATS
 from tests.support.collector_process import CollectorProcess
 from tests.web.collector_http import get_json
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.browser
 
 DASH = "–"
 MATCH_TIMEOUT_S = 20.0
+ColorScheme = Literal["light", "dark"]  # the schemes the screenshots are taken in
 
 # What the page shows, read in one go so that it all belongs to the same snapshot.
 READ_PAGE = """() => ({
@@ -282,7 +284,7 @@ def test_dark_system_preference_gives_a_dark_page(dashboard: WatchedPage) -> Non
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_screenshots_are_saved(
-    dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: str
+    dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: ColorScheme
 ) -> None:
     page = dashboard.page
     page.emulate_media(color_scheme=scheme)
@@ -325,7 +327,16 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
 
 # --- the "Will it fit?" form, which posts to the plugin's POST /vram-check ----------------------
 
-FIT_FORM_BODY = {
+
+class FitFormBody(TypedDict):
+    model: str
+    engine: str
+    quantization: str
+    kv_cache_dtype: str
+    context_length: int
+
+
+FIT_FORM_BODY: FitFormBody = {
     "model": "Qwen/Qwen2.5-7B-Instruct",
     "engine": "vllm",
     "quantization": "none",
@@ -354,7 +365,7 @@ SELECT_OPTIONS = """(name) =>
   [...document.querySelector(`#fit-form select[name="${name}"]`).options].map((o) => o.value)"""
 
 
-def post_vram_check(endpoint_base_url: str, body: dict[str, Any]) -> tuple[int, Any]:
+def post_vram_check(endpoint_base_url: str, body: Mapping[str, object]) -> tuple[int, Any]:
     """POST /vram-check through the gateway with the endpoint key, as the page does."""
     request = urllib.request.Request(
         f"{endpoint_base_url}/vram-check",
@@ -496,7 +507,11 @@ def test_fit_form_shows_the_message_of_a_rejected_request(
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_fit_result_screenshots_are_saved(
-    endpoint_dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: str
+    endpoint_dashboard: WatchedPage,
+    artifacts_dir: Path,
+    width: int,
+    height: int,
+    scheme: ColorScheme,
 ) -> None:
     page = endpoint_dashboard.page
     page.emulate_media(color_scheme=scheme)

@@ -20,7 +20,7 @@ from gpu_insight.collector.engines.readings import (
     parse_tgi,
     parse_vllm,
 )
-from gpu_insight.schemas import Engine, GpuProcess
+from gpu_insight.schemas import Engine, GpuProcess, choice_of
 
 Parser = Callable[[str], Reading]
 
@@ -31,7 +31,7 @@ _PARSERS: dict[str, Parser] = {
     "ollama": parse_ollama_ps,
 }
 _PATHS = {"vllm": "/metrics", "sglang": "/metrics", "tgi": "/metrics", "ollama": "/api/ps"}
-_KNOWN_ENGINES: frozenset[str] = frozenset(get_args(Engine))
+_KNOWN_ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
 
 
 def configured_target(target: EngineTarget) -> Target:
-    engine: Engine = target.engine if target.engine in _KNOWN_ENGINES else "unknown"  # type: ignore[assignment]
+    engine = choice_of(target.engine, _KNOWN_ENGINES) or "unknown"
     return Target(
         url=target.url,
         engine=engine,
