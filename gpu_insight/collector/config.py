@@ -104,11 +104,13 @@ class NotifyConfig(Section):
 
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     dashboard_url: str | None = None  # the link in every delivery; default http://<host>:<port>/
-    timeout_s: float = Field(10.0, gt=0, le=10)  # per attempt, connection and answer together
-    backoff_initial_s: float = Field(1.0, gt=0, le=3600)
-    backoff_max_s: float = Field(300.0, gt=0, le=3600)
-    give_up_after_s: float = Field(86400.0, gt=0, le=86400)
-    queue_size: int = Field(1000, ge=1, le=100_000)  # alert changes waiting for the outbox
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=10
+    )  # per attempt, connection and answer together
+    backoff_initial_s: float = Field(default=1.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=300.0, gt=0, le=3600)
+    give_up_after_s: float = Field(default=86400.0, gt=0, le=86400)
+    queue_size: int = Field(default=1000, ge=1, le=100_000)  # alert changes waiting for the outbox
 
 
 class CollectorConfig(Section):

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict
 
 from gpu_insight.errors import InputError, quoted
-from gpu_insight.schemas import AlertDelivery, AlertState, Severity
+from gpu_insight.schemas import AlertDelivery, AlertState, Severity, choice_of
 
 EVENT_OF_STATE: dict[AlertState, str] = {
     "pending": "alert_pending",
@@ -99,9 +99,9 @@ def names_list(value: Any, parameter: str) -> frozenset[str]:
 def parse_severity(value: Any, parameter: str = "min_severity") -> Severity:
     if value in (None, ""):
         return "warning"
-    for severity in SEVERITIES:
-        if value == severity:
-            return severity
+    severity = choice_of(value, SEVERITIES) if isinstance(value, str) else None
+    if severity is not None:
+        return severity
     raise InputError(
         f"{parameter} must be one of {', '.join(SEVERITIES)}, got {quoted(value)}", parameter
     )

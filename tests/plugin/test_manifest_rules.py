@@ -683,12 +683,13 @@ def test_the_exclusivity_rule_refuses_a_trigger_beside_tools() -> None:
 
 
 def test_the_trigger_version_rule_refuses_a_dify_without_triggers() -> None:
-    manifest = {"plugins": {"triggers": ["t.yaml"]}, "meta": {"minimum_dify_version": "1.9.2"}}
-    assert trigger_version_problems(manifest) == [
+    def manifest(minimum: str) -> dict[str, Any]:
+        return {"plugins": {"triggers": ["t.yaml"]}, "meta": {"minimum_dify_version": minimum}}
+
+    assert trigger_version_problems(manifest("1.9.2")) == [
         "minimum_dify_version '1.9.2' is older than 1.10.0, the first with triggers"
     ]
-    manifest["meta"]["minimum_dify_version"] = "1.10.1"
-    assert trigger_version_problems(manifest) == []
+    assert trigger_version_problems(manifest("1.10.1")) == []
 
 
 def test_the_trigger_provider_rule_refuses_tags_and_a_missing_icon_or_source() -> None:
