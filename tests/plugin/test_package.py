@@ -84,6 +84,11 @@ def test_the_package_holds_what_the_plugin_runs(names: list[str]) -> None:
         assert required in names, required
 
 
+def shipped_under(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """Members under any of `prefixes`, and compiled or cached Python files."""
+    return [n for n in names if n.startswith(prefixes) or "__pycache__" in n or n.endswith(".pyc")]
+
+
 def test_the_package_leaves_out_tests_collector_and_dev_files(names: list[str]) -> None:
     excluded_prefixes = (
         "tests/",
@@ -99,8 +104,7 @@ def test_the_package_leaves_out_tests_collector_and_dev_files(names: list[str]) 
         ".git/",
         ".ci/",
     )
-    assert not [n for n in names if n.startswith(excluded_prefixes)]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not shipped_under(names, excluded_prefixes)
     assert ".env" not in names and "Makefile" not in names and "uv.lock" not in names
 
 
@@ -179,8 +183,7 @@ def test_the_trigger_package_leaves_out_what_only_the_collector_and_the_tools_ru
         "tests/",
         "trigger/",
     )
-    assert not [n for n in trigger_names if n.startswith(excluded_prefixes)]
-    assert not [n for n in trigger_names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not shipped_under(trigger_names, excluded_prefixes)
 
 
 def test_the_trigger_package_names_itself_and_the_runtime_dependencies(

@@ -267,10 +267,22 @@ class PluginRuntime:
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> tuple[bool, str | None]:
         """Save the settings page as Dify does: (True, None) or (False, the message shown)."""
+        return self._validation(
+            "tool", "validate_tool_credentials", provider, credentials, timeout_s
+        )
+
+    def _validation(
+        self,
+        kind: str,
+        action: str,
+        provider: str,
+        credentials: Mapping[str, Any],
+        timeout_s: float,
+    ) -> tuple[bool, str | None]:
         answer = self.request(
             {
-                "type": "tool",
-                "action": "validate_tool_credentials",
+                "type": kind,
+                "action": action,
                 "user_id": USER_ID,
                 "provider": provider,
                 "credentials": dict(credentials),
@@ -433,20 +445,9 @@ class PluginRuntime:
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> tuple[bool, str | None]:
         """The API-key check of an automatic subscription: (True, None) or (False, message)."""
-        answer = self.request(
-            {
-                "type": "trigger",
-                "action": "validate_trigger_credentials",
-                "user_id": USER_ID,
-                "provider": provider,
-                "credentials": dict(credentials),
-            },
-            timeout_s=timeout_s,
+        return self._validation(
+            "trigger", "validate_trigger_credentials", provider, credentials, timeout_s
         )
-        if answer.error is not None:
-            return False, str(answer.error.get("message"))
-        ok = any(isinstance(p, dict) and p.get("result") is True for p in answer.payloads)
-        return ok, None if ok else f"unexpected answer: {answer.payloads}"
 
     def subscribe_trigger(
         self,
