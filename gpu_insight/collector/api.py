@@ -28,10 +28,13 @@ from gpu_insight.collector.auth import (
 )
 from gpu_insight.collector.history import HistoryNotReadyError
 from gpu_insight.collector.metrics import MetricsPage
+from gpu_insight.collector.notify.targets import UnknownWebhookError, WebhookConflictError
+from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.params import GROUP_BY_VALUES, parse_group_by, usage_window
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import scope_snapshot, visible_engines, visible_processes
+from gpu_insight.errors import InputError, quoted
 from gpu_insight.schemas import (
     SCHEMA_VERSION,
     AlertList,
@@ -41,6 +44,9 @@ from gpu_insight.schemas import (
     History,
     Snapshot,
     UsageReport,
+    Webhook,
+    WebhookList,
+    WebhookSpec,
 )
 from gpu_insight.web import page_html, static_asset
 
@@ -266,6 +272,43 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
                 alerts=runtime.alerts.alerts(include_resolved=include_resolved),
             )
         )
+
+    # -- webhook targets of the alert notifier (admin only; secrets are write-only) ----------
+
+    def admin_notifier(who: Principal) -> Notifier:
+        if who.apps is not None:
+            raise ApiError(403, "admin_token_required", "only the admin token manages webhooks")
+        if runtime.notifier is None:
+            raise ApiError(503, "notifier_off", "this collector runs without its notifier")
+        return runtime.notifier
+
+    @app.get("/v1/webhooks", response_model=WebhookList, tags=["v1"])
+    async def webhooks(who: authorized) -> Response:
+        """The targets alert deliveries go to, from the config and from this API."""
+        targets = admin_notifier(who).webhooks()
+        return _json(WebhookList(host=runtime.hostname, webhooks=[t.view() for t in targets]))
+
+    @app.post("/v1/webhooks", response_model=Webhook, status_code=201, tags=["v1"])
+    def add_webhook(who: authorized, spec: WebhookSpec) -> Response:
+        """Adds a target; it is kept across restarts. The secret is never shown again."""
+        try:
+            return _json(admin_notifier(who).add_webhook(spec).view(), 201)
+        except InputError as exc:
+            raise ApiError(400, "invalid_parameter", str(exc)) from None
+        except WebhookConflictError as exc:
+            raise ApiError(409, exc.code, str(exc)) from None
+
+    @app.delete("/v1/webhooks/{webhook_id}", response_model=Webhook, tags=["v1"])
+    def remove_webhook(who: authorized, webhook_id: str) -> Response:
+        """Removes a target added through this API, and its undelivered deliveries."""
+        try:
+            return _json(admin_notifier(who).remove_webhook(webhook_id).view())
+        except UnknownWebhookError:
+            raise ApiError(
+                404, "unknown_webhook", f"no webhook target {quoted(webhook_id)}"
+            ) from None
+        except WebhookConflictError as exc:
+            raise ApiError(409, exc.code, str(exc)) from None
 
     @app.get("/v1/usage", response_model=UsageReport, responses=ERROR_RESPONSES, tags=["v1"])
     def usage(

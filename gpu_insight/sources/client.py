@@ -364,12 +364,15 @@ class CollectorClient:
 
 
 def _error_message(response: BoundedResponse) -> str:
-    """The sentence of the collector's error envelope, bounded; a stand-in when there is none."""
+    """The sentence of the collector's error envelope, bounded; a stand-in when there is none.
+    (Collectors before the one envelope `{error, message}` put it in `detail`.)"""
     try:
         payload = response.json()
     except ValueError:
         payload = None
-    message = payload.get("message") if isinstance(payload, dict) else None
+    message = None
+    if isinstance(payload, dict):
+        message = payload.get("message") or payload.get("detail")
     return message[:MAX_REASON_CHARS] if isinstance(message, str) else "no reason given"
 
 
