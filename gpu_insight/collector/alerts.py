@@ -9,6 +9,7 @@ Subscribers (the notifier) hear of every state change, after the engine's lock i
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -19,6 +20,8 @@ from gpu_insight.collector.alert_rules import COUNTER_WINDOW_S, AlertRule, Readi
 from gpu_insight.collector.config import AlertsConfig
 from gpu_insight.collector.reservations import Reservation, engine_reservations
 from gpu_insight.schemas import Alert, Gpu, Snapshot
+
+log = logging.getLogger(__name__)
 
 RESOLVED_KEPT = 200
 
@@ -126,7 +129,10 @@ class AlertEngine:
                 changes, self._changes = self._changes, []
             for alert in changes:
                 for listener in self._listeners:
-                    listener(alert)
+                    try:
+                        listener(alert)
+                    except Exception:  # a listener's failure must not stop the evaluation
+                        log.exception("alert change listener %r failed", listener)
 
     def _read(
         self, rule: AlertRule, gpu: Gpu, reservations: list[Reservation], now: float
