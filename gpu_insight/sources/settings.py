@@ -1,7 +1,8 @@
 """The plugin's settings (tool credentials and endpoint settings), parsed and checked.
 
 The settings page and the endpoint settings share the same names: `collector_url` (one URL or
-several separated by commas), `collector_token`, and for tools `price_per_gpu_hour`.
+several separated by commas), `collector_token`, `hf_endpoint` and `hf_token` (where models
+that are not in the catalog are read), and for tools `price_per_gpu_hour`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from gpu_insight.errors import SettingsError, quoted
 
 URL_EXAMPLE = "http://gpu-host:9470"
+PUBLIC_HUB = "https://huggingface.co"
+MIRROR_EXAMPLE = "https://hf-mirror.com"
 _URL_SEPARATORS = re.compile(r"[,\s]+")
 
 
@@ -24,6 +27,14 @@ class CollectorSettings:
     urls: tuple[str, ...]
     token: str | None
     price_per_gpu_hour: float | None = None
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Where model repositories are read: the public Hub or a mirror, and an optional token."""
+
+    endpoint: str
+    token: str | None
 
 
 def parse_collector_urls(text: str | None) -> tuple[str, ...]:
@@ -37,38 +48,67 @@ def parse_collector_urls(text: str | None) -> tuple[str, ...]:
         )
     urls: list[str] = []
     for part in parts:
-        # Checked before parsing and said without echoing the value, which holds a secret:
-        # "admin:secret@host" without a scheme has no user name for urlsplit to find.
-        if "@" in part:
-            raise SettingsError(
-                "collector_url must not contain a user name or password; put the token in "
-                "collector_token instead.",
-                "collector_url",
-            )
-        try:
-            split = urlsplit(part)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            raise _not_an_http_url(part) from None
-        if split.scheme not in ("http", "https") or not split.hostname:
-            raise _not_an_http_url(part)
-        url = f"{split.scheme}://{split.netloc}{split.path}".rstrip("/")
-        if split.query or split.fragment:
-            # Only the base is echoed: a query may carry a token.
-            raise SettingsError(
-                f"collector_url {quoted(url)} must not have a query or fragment; enter the base "
-                f"URL, e.g. {URL_EXAMPLE}.",
-                "collector_url",
-            )
+        url = _base_url(
+            part,
+            "collector_url",
+            "collector_token",
+            URL_EXAMPLE,
+            f"enter e.g. {URL_EXAMPLE}, several separated by commas.",
+        )
         if url not in urls:
             urls.append(url)
     return tuple(urls)
 
 
-def _not_an_http_url(part: str) -> SettingsError:
-    return SettingsError(
-        f"collector_url {quoted(part)} is not an http(s) URL; enter e.g. {URL_EXAMPLE}, "
-        "several separated by commas.",
-        "collector_url",
+def _base_url(part: str, name: str, token_name: str, example: str, advice: str) -> str:
+    """One http(s) base URL without user, query or fragment, and without a trailing slash."""
+    # Checked before parsing and said without echoing the value, which holds a secret:
+    # "admin:secret@host" without a scheme has no user name for urlsplit to find.
+    if "@" in part:
+        raise SettingsError(
+            f"{name} must not contain a user name or password; put the token in "
+            f"{token_name} instead.",
+            name,
+        )
+    try:
+        split = urlsplit(part)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise _not_an_http_url(part, name, advice) from None
+    if split.scheme not in ("http", "https") or not split.hostname:
+        raise _not_an_http_url(part, name, advice)
+    url = f"{split.scheme}://{split.netloc}{split.path}".rstrip("/")
+    if split.query or split.fragment:
+        # Only the base is echoed: a query may carry a token.
+        raise SettingsError(
+            f"{name} {quoted(url)} must not have a query or fragment; enter the base "
+            f"URL, e.g. {example}.",
+            name,
+        )
+    return url
+
+
+def _not_an_http_url(part: str, name: str, advice: str) -> SettingsError:
+    return SettingsError(f"{name} {quoted(part)} is not an http(s) URL; {advice}", name)
+
+
+def hub_settings(values: Mapping[str, Any]) -> HubSettings:
+    """`hf_endpoint` (empty: the public Hub) and `hf_token` from tool credentials or endpoint
+    settings."""
+    endpoint = values.get("hf_endpoint")
+    if endpoint is not None and not isinstance(endpoint, str):
+        raise SettingsError(f"hf_endpoint must be text, e.g. {PUBLIC_HUB}.", "hf_endpoint")
+    text = (endpoint or "").strip()
+    return HubSettings(
+        endpoint=_base_url(
+            text,
+            "hf_endpoint",
+            "hf_token",
+            MIRROR_EXAMPLE,
+            f"enter e.g. {MIRROR_EXAMPLE}, or leave it empty for the public Hub.",
+        )
+        if text
+        else PUBLIC_HUB,
+        token=parse_token(values.get("hf_token"), "hf_token"),
     )
 
 

@@ -17,6 +17,7 @@ from gpu_insight.sources.bounded_http import (
     AnswerTooLargeError,
     AnswerTooSlowError,
     bounded_request,
+    connection_cause,
 )
 
 RETRIED_STATUS = frozenset({408, 429})
@@ -62,8 +63,7 @@ def attempt(
     except AnswerTooLargeError:
         return Outcome("retry", f"an answer of more than {MAX_ANSWER_BYTES} bytes")
     except requests.exceptions.ConnectionError as error:
-        refused = "refused" in str(error).lower()
-        return Outcome("retry", "connection refused" if refused else "connection failed")
+        return Outcome("retry", connection_cause(error))
     except requests.exceptions.RequestException as error:
         return Outcome("rejected", f"the request could not be made ({type(error).__name__})")
     return outcome_of_status(response.status_code, response.headers.get("Retry-After"))
