@@ -29,6 +29,7 @@ MEMORY_ALERT_RULE = "gpu_memory_high"
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
+WebhookOrigin = Literal["config", "api"]  # the collector's notify config, or POST /v1/webhooks
 ProcessKind = Literal["compute", "graphics", "compute+graphics"]
 
 
@@ -237,6 +238,55 @@ class Alert(WireModel):
     started_at: float  # condition first true (pending)
     fired_at: float | None = None
     resolved_at: float | None = None
+
+
+class AlertDelivery(Alert):
+    """One alert state change as the collector POSTs it to a webhook target: the alert as
+    `/v1/alerts` shows it, plus what a receiver needs without calling back. The body is the
+    same for every attempt; receivers dedupe on `delivery_id`."""
+
+    schema_version: int = SCHEMA_VERSION
+    service: str = SERVICE_NAME
+    delivery_id: str
+    source: Source
+    gpu_name: str | None = None
+    dashboard_url: str | None = None
+
+
+def _firing_and_resolved() -> list[AlertState]:
+    return ["firing", "resolved"]
+
+
+class WebhookSpec(WireModel):
+    """A webhook target: `notify.webhooks` entries and the body of `POST /v1/webhooks`.
+
+    `secret` is write-only: the collector signs with it and never shows it again."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, not a silently unused key
+
+    url: str
+    secret: str | None = None
+    events: list[AlertState] = Field(default_factory=_firing_and_resolved, min_length=1)
+    min_severity: Severity = "warning"
+    rules: list[str] = Field(default_factory=list)  # rule ids; empty: every rule
+
+
+class Webhook(WireModel):
+    """A webhook target as `GET /v1/webhooks` shows it: everything but the secret."""
+
+    id: str
+    origin: WebhookOrigin
+    url: str
+    signed: bool  # it has a secret, so every delivery carries a signature
+    events: list[AlertState]
+    min_severity: Severity
+    rules: list[str] = Field(default_factory=list)
+    created_at: float | None = None  # None for targets from the config file
+
+
+class WebhookList(WireModel):
+    host: str
+    webhooks: list[Webhook] = Field(default_factory=list)
 
 
 class Snapshot(WireModel):

@@ -4,10 +4,12 @@ Time is the engine's clock, not the snapshot's timestamp, so the `samples_stale`
 judged whenever someone asks, even when the sampler has stopped publishing. A pending alert
 whose condition clears is dropped without a trace (as in Prometheus); a firing one resolves once
 its condition has been false for the rule's `resolve_after_s`, and is kept in a bounded list.
+Subscribers (the notifier) hear of every state change, after the engine's lock is released.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -19,9 +21,12 @@ from gpu_insight.collector.config import AlertsConfig
 from gpu_insight.collector.reservations import Reservation, engine_reservations
 from gpu_insight.schemas import Alert, Gpu, Snapshot
 
+log = logging.getLogger(__name__)
+
 RESOLVED_KEPT = 200
 
 TrackKey = tuple[str, str | None]  # (rule id, GPU uuid; None for collector-wide rules)
+ChangeListener = Callable[[Alert], None]
 
 
 @dataclass
@@ -67,6 +72,14 @@ class AlertEngine:
         self._host: str | None = None
         self._created_at = clock()
         self._last_collected_at: float | None = None
+        self._listeners: list[ChangeListener] = []
+        self._changes: list[Alert] = []  # state changes not told yet
+        self._telling = threading.Lock()  # changes are told in the order they happened
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """`listener` gets a copy of every alert that went pending, firing or resolved, in the
+        thread that advanced the engine; it must not block."""
+        self._listeners.append(listener)
 
     def evaluate(self, snapshot: Snapshot) -> list[Alert]:
         """Advances every rule with this snapshot; returns the pending and firing alerts."""
@@ -93,7 +106,9 @@ class AlertEngine:
                         self._step(rule, uuid, index, None, now)
             self._last_collected_at = snapshot.collected_at
             self._check_stale(now)
-            return self._active()
+            active = self._active()
+        self._tell_changes()
+        return active
 
     def alerts(self, *, include_resolved: bool = False) -> list[Alert]:
         """Pending and firing alerts (oldest first), then resolved ones (newest first) if asked.
@@ -105,7 +120,19 @@ class AlertEngine:
             active = self._active()
             if include_resolved:
                 active.extend(alert.model_copy() for alert in reversed(self._resolved))
-            return active
+        self._tell_changes()
+        return active
+
+    def _tell_changes(self) -> None:
+        with self._telling:
+            with self._lock:
+                changes, self._changes = self._changes, []
+            for alert in changes:
+                for listener in self._listeners:
+                    try:
+                        listener(alert)
+                    except Exception:  # a listener's failure must not stop the evaluation
+                        log.exception("alert change listener %r failed", listener)
 
     def _read(
         self, rule: AlertRule, gpu: Gpu, reservations: list[Reservation], now: float
@@ -167,6 +194,7 @@ class AlertEngine:
                     )
                 )
                 self._tracks[key] = track
+                self._changes.append(track.alert.model_copy())
             else:
                 track.alert.message = reading.message
                 track.alert.value = reading.value
@@ -175,6 +203,7 @@ class AlertEngine:
             if track.alert.state == "pending" and now - track.alert.started_at >= rule.for_s:
                 track.alert.state = "firing"
                 track.alert.fired_at = now
+                self._changes.append(track.alert.model_copy())
             return
         if track is None:
             return
@@ -187,6 +216,7 @@ class AlertEngine:
             track.alert.state = "resolved"
             track.alert.resolved_at = now
             self._resolved.append(track.alert)
+            self._changes.append(track.alert.model_copy())
             del self._tracks[key]
 
     def _active(self) -> list[Alert]:

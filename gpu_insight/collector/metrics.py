@@ -11,6 +11,7 @@ summed per app/container. Label names avoid Prometheus target labels (`container
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import Apps, scope_snapshot
@@ -273,6 +275,29 @@ LISTENER_ERRORS = _Spec(
     "Failures of snapshot listeners (history, accounting, recording) since start.",
     counter=True,
 )
+NOTIFY_DELIVERIES = _Spec(
+    "gpu_insight_notify_deliveries_total",
+    "Alert deliveries finished since start, by webhook target and result (delivered, "
+    "rejected, expired, target_removed).",
+    counter=True,
+)
+NOTIFY_FAILED_ATTEMPTS = _Spec(
+    "gpu_insight_notify_failed_attempts_total",
+    "Delivery attempts that failed and will be retried, by webhook target.",
+    counter=True,
+)
+NOTIFY_OVERFLOW = _Spec(
+    "gpu_insight_notify_queue_overflow_total",
+    "Alert changes dropped since start because the notifier's queue was full.",
+    counter=True,
+)
+NOTIFY_QUEUE_DEPTH = _Spec(
+    "gpu_insight_notify_queue_depth", "Deliveries waiting in the outbox, by webhook target."
+)
+NOTIFY_OLDEST_AGE = _Spec(
+    "gpu_insight_notify_oldest_pending_age_seconds",
+    "Age of the oldest delivery waiting in the outbox, by webhook target.",
+)
 
 
 class SnapshotCollector(Collector):
@@ -295,6 +320,7 @@ class SnapshotCollector(Collector):
         for family_spec in (*ENGINE_METRICS, LOADED_MODELS, *LOADED_MODEL_METRICS):
             yield family_spec.family(ENGINE_LABELS)
         yield from self._self_families()
+        yield from _notify_families()
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._runtime.store.latest()
@@ -344,6 +370,34 @@ class SnapshotCollector(Collector):
             for labels, count in sorted(active.items()):
                 alerts.add_metric(list(labels), count)
         yield from (alerts, up, last, duration, samples, listener_errors, errors)
+        yield from _notify_metrics(runtime.notifier)
+
+
+def _notify_families() -> tuple[_Family, ...]:
+    return (
+        NOTIFY_DELIVERIES.family(("target", "result")),
+        NOTIFY_FAILED_ATTEMPTS.family(("target",)),
+        NOTIFY_OVERFLOW.family(()),
+        NOTIFY_QUEUE_DEPTH.family(("target",)),
+        NOTIFY_OLDEST_AGE.family(("target",)),
+    )
+
+
+def _notify_metrics(notifier: Notifier | None) -> tuple[Metric, ...]:
+    families = _notify_families()
+    if notifier is None:
+        return families
+    stats, now = notifier.stats(), time.time()
+    deliveries, failed_attempts, overflow, depth, oldest_age = families
+    for (target, result), count in sorted(stats.deliveries.items()):
+        deliveries.add_metric([target, result], count)
+    for target, count in sorted(stats.failed_attempts.items()):
+        failed_attempts.add_metric([target], count)
+    overflow.add_metric([], stats.queue_overflow_total)
+    for target, backlog in sorted(stats.backlog.items()):
+        depth.add_metric([target], backlog.count)
+        oldest_age.add_metric([target], max(0.0, now - backlog.oldest_created_at))
+    return families
 
 
 def _gpu_labels(gpu: Gpu) -> list[str]:
@@ -493,6 +547,8 @@ class MetricsPage:
             runtime.self_metrics.samples_total,
             runtime.store.listener_errors_total,
             errors,
+            # deliveries happen between samples
+            runtime.notifier.stats().version if runtime.notifier is not None else 0,
         )
         body = self._cache.get(
             runtime.store.latest(), content_type, lambda: encoder(self._registry), counters

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gpu_insight.collector.config import CollectorConfig
+from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.store import SnapshotStore
 from gpu_insight.schemas import (
     Alert,
@@ -94,3 +95,4 @@ class CollectorRuntime:
     engines: EngineSource
     self_metrics: SelfMetrics
     started_at: float
+    notifier: Notifier | None = None  # None only where a test serves the API without one

@@ -2,9 +2,9 @@
 
 Routes only translate: they authenticate, read the runtime's cached objects (never NVML), apply
 the token's scope and serialise. One router per area (health, snapshot, history, alerts, usage,
-metrics, dashboard); authentication is the `Authorized` dependency; every error is JSON (see
-`errors`). `/healthz`, `/`, `/static/*` and `/openapi.json` carry no data and need no token;
-everything else needs one when any token is configured.
+webhooks, metrics, dashboard); authentication is the `Authorized` dependency; every error is
+JSON (see `errors`). `/healthz`, `/`, `/static/*` and `/openapi.json` carry no data and need
+no token; everything else needs one when any token is configured.
 """
 
 import time
@@ -12,7 +12,15 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from gpu_insight.collector.api import alerts, dashboard, health, metrics, snapshot, usage
+from gpu_insight.collector.api import (
+    alerts,
+    dashboard,
+    health,
+    metrics,
+    snapshot,
+    usage,
+    webhooks,
+)
 from gpu_insight.collector.api.access_log import AccessLog
 from gpu_insight.collector.api.context import ApiContext
 from gpu_insight.collector.api.errors import install_error_handlers
@@ -53,6 +61,7 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
         history_router(max_history_s),
         alerts.router,
         usage.router,
+        webhooks.router,
         metrics.router,
         dashboard.router,
     ):
