@@ -29,6 +29,7 @@ from pathlib import Path
 
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
+from gpu_insight.collector.usage_totals import UsageTotal, UsageTotals
 from gpu_insight.schemas import (
     GpuProcess,
     GroupBy,
@@ -124,6 +125,7 @@ class UsageLedger:
         with self._db:
             self._db.execute(SCHEMA)
         self._open: dict[int, OpenMinute] = {}
+        self._totals = UsageTotals()  # the same shares, as counters for /metrics
         self._last_t: float | None = None
         self._host = socket.gethostname()
         self._source: Source = "nvml"
@@ -138,6 +140,7 @@ class UsageLedger:
             self._last_t = t
             if previous is not None and 0 < t - previous <= MAX_INTERVAL_S:
                 shares = _shares(snapshot, t - previous)
+                self._totals.add(shares, t)
                 for minute, fraction in minute_pieces(previous, t):
                     books = self._open.setdefault(minute, defaultdict(_Amounts))
                     for share in shares:
@@ -225,6 +228,10 @@ class UsageLedger:
             total_gpu_hours=sum(r.gpu_hours for r in rows),
             total_energy_joules=sum(r.energy_joules for r in rows),
         )
+
+    def totals(self) -> list[UsageTotal]:
+        """Usage since the collector started, per GPU × app × team × container × model."""
+        return self._totals.totals()
 
     def close(self) -> None:
         """Writes the minute in progress too, and closes the database."""
