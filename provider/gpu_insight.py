@@ -5,13 +5,14 @@ from dify_plugin.errors.tool import ToolProviderCredentialValidationError
 
 from gpu_insight.errors import SettingsError
 from gpu_insight.sources.client import CollectorError
-from gpu_insight.sources.fleet import CollectorFleet
+from gpu_insight.sources.source import source_from
 
 
 class GpuInsightProvider(ToolProvider):
     def _validate_credentials(self, credentials: dict[str, Any]) -> None:
-        """Ask every collector for /healthz and an authenticated /v1/snapshot."""
+        """Collectors: /healthz and an authenticated /v1/snapshot of each. Prometheus: its
+        build info, then proof that GPU series exist under the selector."""
         try:
-            CollectorFleet.from_values(credentials).check()
+            source_from(credentials).check()
         except (SettingsError, CollectorError) as error:
             raise ToolProviderCredentialValidationError(str(error)) from None

@@ -62,6 +62,7 @@ class AdviceAnswer:
         return {
             "host": self.snapshot.host,
             "source": self.snapshot.source,
+            "prometheus_url": self.snapshot.prometheus_url,
             "collected_at": self.snapshot.collected_at,
             "engine": self.engine,
             "model": self.model,

@@ -63,7 +63,8 @@ class ProcessAnswer:
         return self.rows[0] if self.rows else None
 
     def text(self) -> str:
-        origin = where(self.snapshot.host, self.snapshot.source)
+        snapshot = self.snapshot
+        origin = where(snapshot.host, snapshot.source, snapshot.prometheus_url)
         gaps = missing_note(self.missing)
         top = self.top
         if top is None:
@@ -86,6 +87,7 @@ class ProcessAnswer:
     def as_json(self) -> dict[str, Any]:
         return {
             "source": self.snapshot.source,
+            "prometheus_url": self.snapshot.prometheus_url,
             "host": self.snapshot.host,
             "collected_at": self.snapshot.collected_at,
             "group_by": self.group_by,
@@ -111,15 +113,29 @@ def answer_processes(query: ProcessQuery, gathered: Gathered[Snapshot]) -> Proce
     return ProcessAnswer(snapshot, group_by, rows, unattributed, gathered.missing)
 
 
+def _identity(process: GpuProcess) -> tuple[str | None, int | str]:
+    """A process by host and pid; read through Prometheus (pid 0, not known), the processes of
+    one container (or pod), app and model."""
+    if process.pid:
+        return (process.host, process.pid)
+    who = process.attribution
+    return (process.host, f"{who.container_name}|{who.app}|{who.team}|{who.model}|{who.engine}")
+
+
 def _process_rows(processes: Sequence[GpuProcess], several_hosts: bool) -> list[ConsumerRow]:
-    by_process: dict[tuple[str | None, int], list[GpuProcess]] = {}
+    by_process: dict[tuple[str | None, int | str], list[GpuProcess]] = {}
     for process in processes:
-        by_process.setdefault((process.host, process.pid), []).append(process)
+        by_process.setdefault(_identity(process), []).append(process)
     rows = []
-    for (host, pid), entries in by_process.items():
+    for (host, _), entries in by_process.items():
         first = entries[0]
-        label = f"{first.name or 'process'} (pid {pid})"
         attribution = first.attribution
+        pid = first.pid or None
+        if pid is None:
+            who = attribution.container_name or attribution.model or attribution.app
+            label = f"{who or UNATTRIBUTED} (pid not known)"
+        else:
+            label = f"{first.name or 'process'} (pid {pid})"
         rows.append(
             ConsumerRow(
                 consumer=f"{host}: {label}" if several_hosts else label,
@@ -152,9 +168,9 @@ def _group_rows(
         ConsumerRow(
             consumer=name,
             used_memory_mib=sum(_memory(p) for p in members),
-            process_count=len({(p.host, p.pid) for p in members}),
+            process_count=len({_identity(p) for p in members}),
             gpus=_gpu_labels(members),
-            details={"pids": sorted({p.pid for p in members})},
+            details={"pids": sorted({p.pid for p in members if p.pid}) or None},
         )
         for name, members in groups.items()
     ]

@@ -105,14 +105,23 @@ def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
         )
         for group, (gpu_s, mib_s, joules) in totals.items()
     ]
-    rows.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
-    return UsageReport(
+    header = UsageReport(
         host=",".join(r.host for r in reports),
         source=merged_source(r.source for r in reports),
         from_t=min(r.from_t for r in reports),
         to_t=max(r.to_t for r in reports),
         group_by=reports[0].group_by,
-        rows=rows,
-        total_gpu_hours=sum(r.total_gpu_hours for r in reports),
-        total_energy_joules=sum(r.total_energy_joules for r in reports),
+    )
+    return with_rows(header, rows)
+
+
+def with_rows(header: UsageReport, rows: Sequence[UsageRow]) -> UsageReport:
+    """`header` with `rows` (most GPU-seconds first) and their totals."""
+    ordered = sorted(rows, key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+    return header.model_copy(
+        update={
+            "rows": ordered,
+            "total_gpu_hours": sum(r.gpu_hours for r in ordered),
+            "total_energy_joules": sum(r.energy_joules for r in ordered),
+        }
     )

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from gpu_insight.errors import SettingsError, quoted
 
 URL_EXAMPLE = "http://gpu-host:9470"
+PRICE_SETTING = "price_per_gpu_hour"
 _URL_SEPARATORS = re.compile(r"[,\s]+")
 
 
