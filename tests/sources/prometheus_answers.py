@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 
 from gpu_insight.sources.prometheus import dcgm_series, our_series
 from gpu_insight.sources.prometheus.client import Sample
-from gpu_insight.sources.prometheus.promql import FIELD_LABEL
 
 EVALUATED_AT = 1_800_000_000.0
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -41,21 +40,23 @@ def named(samples: Iterable[Sample], names: Iterable[str]) -> list[Sample]:
 
 
 def our_devices(samples: list[Sample]) -> list[Sample]:
-    flags = named(samples, (our_series.HEALTH, our_series.CLOCK_EVENT))
+    """The answers to `our_devices` and `our_flags` together, as the source reads them."""
+    flags = named(samples, our_series.FLAG_NAMES)
     return named(samples, our_series.DEVICE_NAMES) + [s for s in flags if s.value == 1]
 
 
 def our_attribution(samples: list[Sample]) -> list[Sample]:
+    """The answers to `our_apps` and `our_collectors` together."""
     return named(samples, (*our_series.APP_NAMES, *our_series.COLLECTOR_NAMES))
 
 
-def dcgm_devices(samples: list[Sample], scraped_at: float = EVALUATED_AT) -> list[Sample]:
-    stamps = [
-        Sample(
-            {**{k: v for k, v in s.labels.items() if k != "__name__"}, FIELD_LABEL: "scraped_at"},
-            s.t,
-            scraped_at,
-        )
+def dcgm_scraped(samples: list[Sample], scraped_at: float = EVALUATED_AT) -> list[Sample]:
+    """`timestamp(DCGM_FI_DEV_FB_FREE)`: the labels without the name, the scrape time."""
+    return [
+        Sample({k: v for k, v in s.labels.items() if k != "__name__"}, s.t, scraped_at)
         for s in named(samples, (dcgm_series.FREE,))
     ]
-    return named(samples, dcgm_series.GPU_FIELDS) + stamps
+
+
+def dcgm_devices(samples: list[Sample]) -> list[Sample]:
+    return named(samples, dcgm_series.GPU_FIELDS)

@@ -13,6 +13,7 @@ from tests.collector.api_support import make_runtime, publish, sample_snapshot
 from tests.sources.prometheus_answers import (
     EVALUATED_AT,
     dcgm_devices,
+    dcgm_scraped,
     our_attribution,
     our_devices,
     scraped,
@@ -36,7 +37,7 @@ def collector_series() -> list:
     return scraped(generate_latest(metrics_registry(runtime)).decode(), TARGET)
 
 
-def test_every_gpu_field_the_collector_exports_reads_back_as_it_was() -> None:
+def test_every_gpu_field_a_snapshot_reads_comes_back_as_the_collector_exported_it() -> None:
     original = sample_snapshot()
     [host] = our_series.read_hosts(*_our_queries())
     assert host.host == original.host and host.instance == TARGET["instance"]
@@ -113,7 +114,7 @@ def test_a_target_label_named_like_the_collectors_own_is_not_taken_for_it() -> N
 
 def dcgm(hostname: str = "dcgm-node-1", gpus: tuple[DcgmGpu, ...] = PODS, apps=None) -> list:
     series = scraped(exposition(hostname, gpus), {"instance": "10.0.0.9:9400", "job": "dcgm"})
-    return dcgm_series.read_hosts(dcgm_devices(series), RULES, apps)
+    return dcgm_series.read_hosts(dcgm_devices(series), dcgm_scraped(series), RULES, apps)
 
 
 def test_dcgm_memory_is_mib_and_the_total_adds_free_used_and_reserved() -> None:
@@ -167,7 +168,7 @@ def test_the_exported_workload_labels_win_over_the_exporters_own_pod() -> None:
         }
         labels.update(pod="dcgm-exporter-abcde", namespace="gpu-operator", container="exporter")
         renamed.append(type(s)(labels, s.t, s.value))
-    [host] = dcgm_series.read_hosts(dcgm_devices(renamed), RULES, None)
+    [host] = dcgm_series.read_hosts(dcgm_devices(renamed), dcgm_scraped(renamed), RULES, None)
     [pod] = host.processes
     assert pod.attribution.container_name == "llm-support/vllm-0/vllm"
     assert pod.attribution.app == "support-bot"

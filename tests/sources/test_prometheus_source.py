@@ -58,8 +58,10 @@ class CannedPrometheus(PrometheusClient):
         self.queries.append(promql)
         if promql.startswith("(label_replace(up"):
             return self.down
+        if promql.startswith("timestamp(DCGM"):
+            return [s for s in self.dcgm if s.labels.get(FIELD_LABEL) == "scraped_at"]
         if "DCGM_FI_DEV_FB_RESERVED" in promql:
-            return self.dcgm
+            return [s for s in self.dcgm if FIELD_LABEL not in s.labels]
         if "gpu_app_gpu_seconds_total" in promql:
             fields = {"gpu_seconds", "memory_mib_seconds", "energy_joules"}
         elif "group by (host)" in promql:

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from gpu_insight.schemas import Attribution, Gpu, GpuProcess
 from gpu_insight.sources.prometheus.client import Sample
 from gpu_insight.sources.prometheus.hosts import HostSeries, label
-from gpu_insight.sources.prometheus.promql import FIELD_LABEL
 from gpu_insight.sources.prometheus.settings import AppRule
 
 FREE = "DCGM_FI_DEV_FB_FREE"
@@ -40,7 +39,6 @@ GPU_FIELDS: dict[str, tuple[str, float]] = {
     "DCGM_FI_DEV_XID_ERRORS": ("xid_last", 1.0),
 }
 HISTORY_NAMES = (UTIL, USED, FREE, RESERVED, "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE")
-SCRAPED_AT = "scraped_at"  # FIELD_LABEL of timestamp(FREE): when each GPU was scraped
 # DCGM's blank values: int32 0x7ffffff0 and above, FP64 2^47 and int64 near 2^63. Energy in mJ
 # passes 2^31 within an hour at full power, so only FP64's and int64's blanks apply to it.
 _INT32_BLANK = 2147483632.0
@@ -50,20 +48,25 @@ WORKLOAD_LABELS = ("namespace", "pod", "container")
 
 
 def read_hosts(
-    samples: Iterable[Sample], rules: Sequence[AppRule], apps: frozenset[str] | None
+    samples: Iterable[Sample],
+    scraped: Iterable[Sample],
+    rules: Sequence[AppRule],
+    apps: frozenset[str] | None,
 ) -> list[HostSeries]:
-    """One `HostSeries` per dcgm-exporter host; pods holding a GPU become its processes, with
-    app and team from `rules` (the first that applies), kept only if their app is in `apps`."""
+    """One `HostSeries` per dcgm-exporter host, from the device series (`samples`) and when
+    each GPU was scraped (`scraped`: the timestamps of its free memory). Pods holding a GPU
+    become its processes, with app and team from `rules` (the first that applies), kept only
+    if their app is in `apps`."""
     hosts: dict[str, HostSeries] = {}
+    for stamp in scraped:
+        host = _host_of(hosts, stamp.labels)
+        at = stamp.value
+        host.sampled_at = at if host.sampled_at is None else min(host.sampled_at, at)
     workloads: dict[tuple[str, str, tuple[str, ...]], GpuProcess] = {}
     for sample in samples:
         labels = sample.labels
         host = _host_of(hosts, labels)
         gpu = _gpu_of(host, labels)
-        if labels.get(FIELD_LABEL) == SCRAPED_AT:
-            scraped = sample.value
-            host.sampled_at = scraped if host.sampled_at is None else min(host.sampled_at, scraped)
-            continue
         name = labels.get("__name__", "")
         value = _known(name, sample.value)
         if name not in GPU_FIELDS or value is None:

@@ -27,28 +27,23 @@ from gpu_insight.sources.prometheus.client import Sample
 from gpu_insight.sources.prometheus.hosts import MIB, HostSeries, label
 from gpu_insight.sources.prometheus.promql import FIELD_LABEL
 
-# series name → (Gpu field, factor from the series' unit to the field's)
+# series name → (Gpu field, factor from the series' unit to the field's). A snapshot reads the
+# fields the answers use; energy, memory activity and clocks, the shutdown threshold and PCIe
+# stay in Prometheus, so that a 1,000-GPU snapshot reads 14 series per GPU instead of 21.
 GPU_FIELDS: dict[str, tuple[str, float]] = {
     "gpu_memory_total_bytes": ("memory_total_mib", 1 / MIB),
     "gpu_memory_used_bytes": ("memory_used_mib", 1 / MIB),
     "gpu_memory_free_bytes": ("memory_free_mib", 1 / MIB),
     "gpu_memory_reserved_bytes": ("memory_reserved_mib", 1 / MIB),
     "gpu_utilization_ratio": ("utilization_percent", 100.0),
-    "gpu_memory_activity_ratio": ("memory_activity_percent", 100.0),
     "gpu_temperature_celsius": ("temperature_celsius", 1.0),
     "gpu_temperature_slowdown_threshold_celsius": ("temperature_slowdown_celsius", 1.0),
-    "gpu_temperature_shutdown_threshold_celsius": ("temperature_shutdown_celsius", 1.0),
     "gpu_power_usage_watts": ("power_watts", 1.0),
     "gpu_power_limit_watts": ("power_limit_watts", 1.0),
-    "gpu_energy_joules_total": ("energy_joules", 1.0),
     "gpu_sm_clock_hertz": ("sm_clock_mhz", 1e-6),
     "gpu_sm_clock_max_hertz": ("sm_clock_max_mhz", 1e-6),
-    "gpu_memory_clock_hertz": ("memory_clock_mhz", 1e-6),
-    "gpu_memory_clock_max_hertz": ("memory_clock_max_mhz", 1e-6),
     "gpu_ecc_uncorrected_errors_total": ("ecc_uncorrected_volatile", 1.0),
     "gpu_xid_errors_total": ("xid_errors", 1.0),
-    "gpu_pcie_tx_bytes_per_second": ("pcie_tx_bytes_per_s", 1.0),
-    "gpu_pcie_rx_bytes_per_second": ("pcie_rx_bytes_per_s", 1.0),
 }
 COUNT_FIELDS = frozenset({"ecc_uncorrected_volatile", "xid_errors"})
 INFO = "gpu_info"
@@ -80,7 +75,8 @@ UNATTRIBUTED = "unattributed"
 # group_by of a usage report → the counters' label, where it is not named like the group
 USAGE_GROUP_LABELS: dict[GroupBy, str] = {"container": "app_container", "gpu": "uuid"}
 
-DEVICE_NAMES = (*GPU_FIELDS, INFO, "gpu_processes")
+DEVICE_NAMES = (*GPU_FIELDS, INFO)
+FLAG_NAMES = (HEALTH, CLOCK_EVENT)
 APP_NAMES = (APP_MEMORY, APP_SM, *ENGINE_FIELDS)
 COLLECTOR_NAMES = (COLLECTOR_UP, LAST_SAMPLE, ALERTS)
 HISTORY_NAMES = (

@@ -91,14 +91,23 @@ class PrometheusSource:
 
     def snapshot(self) -> Gathered[Snapshot]:
         q = self.queries
-        devices, attribution, dcgm, down = self._instant_all(
-            [q.our_devices(), q.our_attribution(), q.dcgm_devices(), q.down_targets()]
+        answers = self._instant_all(
+            [
+                q.our_devices(),
+                q.our_flags(),
+                q.our_apps(),
+                q.our_collectors(),
+                q.dcgm_devices(),
+                q.dcgm_scraped(),
+                q.down_targets(),
+            ]
         )
-        now = max((s.t for part in (devices, attribution, dcgm, down) for s in part), default=0)
+        devices, flags, apps, collectors, dcgm, scraped, down = answers
+        now = max((s.t for part in answers for s in part), default=0)
         settings = self.settings
         view = fleet_view(
-            our_series.read_hosts(devices, attribution),
-            dcgm_series.read_hosts(dcgm, settings.app_rules, settings.apps),
+            our_series.read_hosts(devices + flags, apps + collectors),
+            dcgm_series.read_hosts(dcgm, scraped, settings.app_rules, settings.apps),
             down,
             now or self._clock(),
             self._stale_after_s,
