@@ -19,7 +19,7 @@ class VramCheckEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def snapshot() -> Gathered[Snapshot]:
-            return source_from(settings).snapshot()
+            return source_from(settings).snapshot(with_processes=False)
 
         def check() -> Response:
             request = parse_vram_request(read_json_object(r, "vram_check parameters"))

@@ -13,5 +13,5 @@ class GpuStatusTool(Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage]:
         # Parameter, settings and source errors propagate: the node fails with their text.
         query = parse_status_query(tool_parameters)
-        snapshot = source_from(self.runtime.credentials).snapshot()
+        snapshot = source_from(self.runtime.credentials).snapshot(with_processes=False)
         yield from emit(self, answer_status(query, snapshot))

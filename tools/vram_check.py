@@ -16,7 +16,7 @@ class VramCheckTool(Tool):
         # Parameter errors propagate: the node fails with their text. A source that cannot be
         # read (or is not set up) only removes the live part of the answer.
         def snapshot() -> Gathered[Snapshot]:
-            return source_from(self.runtime.credentials).snapshot()
+            return source_from(self.runtime.credentials).snapshot(with_processes=False)
 
         request = parse_vram_request(tool_parameters)
         yield from emit(self, answer_vram(request, snapshot))

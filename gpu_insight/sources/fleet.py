@@ -78,7 +78,8 @@ class CollectorFleet:
             if isinstance(outcome, CollectorError):
                 raise outcome
 
-    def snapshot(self) -> Gathered[Snapshot]:
+    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
+        """A collector's snapshot always holds its processes: leaving them out saves nothing."""
         return self.gather(lambda client: client.snapshot(), merge_snapshots)
 
     def history(self, seconds: int) -> Gathered[History]:

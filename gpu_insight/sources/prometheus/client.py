@@ -13,8 +13,7 @@ import base64
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
@@ -69,17 +68,16 @@ class QueryRefusedError(PrometheusError):
     """Prometheus refused or could not run a query (bad_data, execution)."""
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One series of an instant vector: its labels, the evaluation time and its value."""
+class Sample(NamedTuple):
+    """One series of an instant vector: its labels, the evaluation time and its value. (A
+    tuple: a 1,000-GPU snapshot builds tens of thousands of them.)"""
 
     labels: Mapping[str, str]
     t: float
     value: float
 
 
-@dataclass(frozen=True)
-class RangeSeries:
+class RangeSeries(NamedTuple):
     """One series of a range query: its labels and its (time, value) points."""
 
     labels: Mapping[str, str]

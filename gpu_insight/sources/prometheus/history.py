@@ -49,7 +49,7 @@ def history_of(
     series: Iterable[RangeSeries], *, start: float, end: float, step_s: float, url: str
 ) -> History:
     series = list(series)
-    hosts: dict[tuple[tuple[str, str], ...], str] = {}
+    hosts: dict[our_series.TargetKey, str] = {}
     for one in series:
         if one.labels.get("__name__") == our_series.INFO:
             hosts[our_series.target_key(one.labels)] = label(one.labels, "host")

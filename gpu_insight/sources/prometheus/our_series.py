@@ -9,7 +9,7 @@ Series of one target share its target labels (`instance`, `job` and whatever rel
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import get_args
+from typing import Any, get_args
 
 from gpu_insight.schemas import (
     Alert,
@@ -120,46 +120,54 @@ _HEALTH: dict[str, GpuHealth] = {h: h for h in get_args(GpuHealth)}
 _SEVERITIES: dict[str, Severity] = {s: s for s in get_args(Severity)}
 _ALERT_STATES: dict[str, AlertState] = {s: s for s in get_args(AlertState)}
 
-TargetKey = tuple[tuple[str, str], ...]
+TargetKey = frozenset[tuple[str, str]]
 
 
 def target_key(labels: Mapping[str, str]) -> TargetKey:
-    return tuple(
-        sorted(
-            (k, v)
-            for k, v in labels.items()
-            if k not in _OWN_LABELS and k.removeprefix("exported_") not in _OWN_LABELS
-        )
+    """A series' target labels; `exported_…` ones are an exporter's own, renamed."""
+    return frozenset(
+        (k, v) for k, v in labels.items() if k not in _OWN_LABELS and not k.startswith("exported_")
     )
 
 
 def read_hosts(devices: Iterable[Sample], attribution: Iterable[Sample]) -> list[HostSeries]:
-    """One `HostSeries` per scraped collector, from the device query's and the attribution
-    query's samples (see `queries`)."""
-    devices, attribution = list(devices), list(attribution)
+    """One `HostSeries` per scraped collector, from the device and flag queries' samples and
+    the app and collector queries' samples (see `queries`). A GPU's fields are gathered first
+    and its model built once: a fleet's snapshot reads tens of thousands of samples."""
+    devices = list(devices)
     hosts: dict[TargetKey, HostSeries] = {}
+    fields: dict[TargetKey, dict[str, dict[str, Any]]] = {}
     for sample in devices:  # gpu_info first: it names the host and the GPU
-        if sample.labels.get("__name__") == INFO:
-            host = _host_of(hosts, sample.labels)
-            uuid = label(sample.labels, "uuid")
-            host.gpus[uuid] = Gpu(
-                index=_index(sample.labels),
-                uuid=uuid,
-                name=label(sample.labels, "name") or "unknown GPU",
-                host=host.host,
-                exporter="gpu-insight",
-                pci_bus_id=label(sample.labels, "pci_bus_id") or None,
-                compute_capability=label(sample.labels, "compute_capability") or None,
-            )
+        labels = sample.labels
+        if labels.get("__name__") == INFO:
+            key = target_key(labels)
+            host = _host_of(hosts, key, labels)
+            uuid = label(labels, "uuid")
+            fields.setdefault(key, {})[uuid] = {
+                "index": _index(labels),
+                "uuid": uuid,
+                "name": label(labels, "name") or "unknown GPU",
+                "host": host.host,
+                "exporter": "gpu-insight",
+                "pci_bus_id": label(labels, "pci_bus_id") or None,
+                "compute_capability": label(labels, "compute_capability") or None,
+                "clock_event_reasons": [],
+            }
     for sample in devices:
-        _read_device(_host_of(hosts, sample.labels), sample)
+        gpu = fields.get(target_key(sample.labels), {}).get(label(sample.labels, "uuid"))
+        if gpu is not None:  # without gpu_info a GPU has no name: scraped mid-change
+            _read_device(gpu, sample)
+    for key, gpus in fields.items():
+        hosts[key].gpus = {uuid: Gpu(**values) for uuid, values in gpus.items()}
     for sample in attribution:
-        _read_attribution(_host_of(hosts, sample.labels), sample)
+        key = target_key(sample.labels)
+        _read_attribution(_host_of(hosts, key, sample.labels), sample)
     return list(hosts.values())
 
 
-def _host_of(hosts: dict[TargetKey, HostSeries], labels: Mapping[str, str]) -> HostSeries:
-    key = target_key(labels)
+def _host_of(
+    hosts: dict[TargetKey, HostSeries], key: TargetKey, labels: Mapping[str, str]
+) -> HostSeries:
     host = hosts.get(key)
     if host is None:
         instance = labels.get("instance", "")
@@ -170,22 +178,19 @@ def _host_of(hosts: dict[TargetKey, HostSeries], labels: Mapping[str, str]) -> H
     return host
 
 
-def _read_device(host: HostSeries, sample: Sample) -> None:
+def _read_device(gpu: dict[str, Any], sample: Sample) -> None:
     labels = sample.labels
     name = labels.get("__name__", "")
-    gpu = host.gpus.get(label(labels, "uuid"))
-    if gpu is None:
-        return  # a GPU without gpu_info has no name: it was scraped mid-change; next time
     if name in GPU_FIELDS:
         attribute, factor = GPU_FIELDS[name]
         value = sample.value * factor
-        setattr(gpu, attribute, round(value) if attribute in COUNT_FIELDS else value)
+        gpu[attribute] = round(value) if attribute in COUNT_FIELDS else value
     elif name == HEALTH:
         health = _HEALTH.get(label(labels, "state"))
         if health is not None:
-            gpu.health = health
+            gpu["health"] = health
     elif name == CLOCK_EVENT:
-        gpu.clock_event_reasons = sorted({*gpu.clock_event_reasons, label(labels, "reason")})
+        gpu["clock_event_reasons"] = sorted({*gpu["clock_event_reasons"], label(labels, "reason")})
 
 
 def _read_attribution(host: HostSeries, sample: Sample) -> None:

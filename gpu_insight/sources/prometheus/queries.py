@@ -17,6 +17,8 @@ from gpu_insight.sources.prometheus import dcgm_series, our_series
 from gpu_insight.sources.prometheus.promql import Matcher, field_label, names, one_of, selector
 from gpu_insight.sources.prometheus.settings import PrometheusSettings
 
+_FIRST_GPU = Matcher("gpu", "=", '"0"')
+_FIRST_GPU_OR_NONE = Matcher("gpu", "=~", '"0|"')
 # How far back a target that is down now still counts as a GPU host that should answer.
 DOWN_LOOKBACK = "1h"
 DOWN = "down"  # FIELD_LABEL of the targets that are down
@@ -73,8 +75,9 @@ class Queries:
     def down_targets(self) -> str:
         """Targets with `up == 0` in a job that had GPU series lately, and the host names of
         targets that are not up."""
-        markers = self._of((our_series.COLLECTOR_UP, dcgm_series.FREE))
-        named = self._of((our_series.INFO, dcgm_series.FREE))
+        # one series per target is enough: the collector's own up, an exporter's GPU 0
+        markers = self._of((our_series.COLLECTOR_UP, dcgm_series.FREE), [_FIRST_GPU_OR_NONE])
+        named = self._of((our_series.INFO, dcgm_series.FREE), [_FIRST_GPU])
         gpu_jobs = f"group by (job) (last_over_time({markers}[{DOWN_LOOKBACK}]))"
         hosts = (
             "group by (job, instance, host, exported_host, Hostname, hostname) "
