@@ -179,6 +179,10 @@ def test_vram_check_places_over_every_gpu_of_every_host(
     )
     assert result.variables["fits"] is True
     assert result.variables["best_gpu"] == "dcgm-node-1:1"
+    assert result.jsons[0]["notes"][0] == (
+        f"live GPU data read through Prometheus at {fleet.prometheus.url}: "
+        "2 from dcgm-exporter, 3 from gpu-insight"
+    )
 
 
 def test_serving_advice_reads_the_engines_through_prometheus(
