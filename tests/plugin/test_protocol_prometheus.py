@@ -8,6 +8,7 @@ every tool answers across all of them; the last test stops a collector and finds
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import urllib.parse
@@ -91,9 +92,11 @@ def fleet(replay_trace: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         dcgm_exporter("dcgm-node-1", DCGM_ONLY),
         dcgm_exporter("gpu-node-1", DCGM_ON_OUR_HOST),
     ]
-    try:
-        for part in (*collectors, *dcgm):
-            part.__enter__()
+    with contextlib.ExitStack() as running:
+        for collector in collectors:
+            running.enter_context(collector)
+        for exporter in dcgm:
+            running.enter_context(exporter)
         addresses = [urllib.parse.urlsplit(d.url).netloc for d in dcgm]
         config = scrape_config(collectors, addresses, folder / "token")
         with PrometheusServer(
@@ -108,9 +111,6 @@ def fleet(replay_trace: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 "every target up and busy GPU-seconds counted on every collector",
             )
             yield Fleet(server, collectors, dcgm)
-    finally:
-        for part in (*dcgm, *collectors):
-            part.__exit__(None, None, None)
 
 
 def tool(

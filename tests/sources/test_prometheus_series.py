@@ -8,6 +8,8 @@ from prometheus_client.exposition import generate_latest
 
 from gpu_insight.collector.metrics import metrics_registry
 from gpu_insight.sources.prometheus import dcgm_series, our_series
+from gpu_insight.sources.prometheus.client import Sample
+from gpu_insight.sources.prometheus.hosts import HostSeries
 from gpu_insight.sources.prometheus.settings import parse_app_rules
 from tests.collector.api_support import make_runtime, publish, sample_snapshot
 from tests.sources.prometheus_answers import (
@@ -31,7 +33,7 @@ PODS = (
 RULES = parse_app_rules("namespace=llm-support:support-bot/customer-care; namespace=*:*")
 
 
-def collector_series() -> list:
+def collector_series() -> list[Sample]:
     runtime = make_runtime()
     publish(runtime, sample_snapshot(collected_at=EVALUATED_AT - 0.5))
     return scraped(generate_latest(metrics_registry(runtime)).decode(), TARGET)
@@ -57,7 +59,7 @@ def test_every_gpu_field_a_snapshot_reads_comes_back_as_the_collector_exported_i
         assert read.exporter == "gpu-insight"
 
 
-def _our_queries() -> tuple[list, list]:
+def _our_queries() -> tuple[list[Sample], list[Sample]]:
     series = collector_series()
     return our_devices(series), our_attribution(series)
 
@@ -112,7 +114,11 @@ def test_a_target_label_named_like_the_collectors_own_is_not_taken_for_it() -> N
     assert host.host == sample_snapshot().host
 
 
-def dcgm(hostname: str = "dcgm-node-1", gpus: tuple[DcgmGpu, ...] = PODS, apps=None) -> list:
+def dcgm(
+    hostname: str = "dcgm-node-1",
+    gpus: tuple[DcgmGpu, ...] = PODS,
+    apps: frozenset[str] | None = None,
+) -> list[HostSeries]:
     series = scraped(exposition(hostname, gpus), {"instance": "10.0.0.9:9400", "job": "dcgm"})
     return dcgm_series.read_hosts(dcgm_devices(series), dcgm_scraped(series), RULES, apps)
 

@@ -62,6 +62,7 @@ class CannedPrometheus(PrometheusClient):
             return [s for s in self.dcgm if s.labels.get(FIELD_LABEL) == "scraped_at"]
         if "DCGM_FI_DEV_FB_RESERVED" in promql:
             return [s for s in self.dcgm if FIELD_LABEL not in s.labels]
+        fields: set[str | None]
         if "gpu_app_gpu_seconds_total" in promql:
             fields = {"gpu_seconds", "memory_mib_seconds", "energy_joules"}
         elif "group by (host)" in promql:
