@@ -6,9 +6,8 @@ from werkzeug import Request, Response
 
 from gpu_insight.answers.usage import answer_usage, usage_csv
 from gpu_insight.answers.usage_query import parse_usage_query
-from gpu_insight.gateway import serve_with_collectors
-from gpu_insight.sources.fleet import CollectorFleet
-from gpu_insight.sources.settings import CollectorSettings
+from gpu_insight.gateway import serve_with_source
+from gpu_insight.sources.source import GpuSource
 
 
 class UsageCsvEndpoint(Endpoint):
@@ -17,11 +16,9 @@ class UsageCsvEndpoint(Endpoint):
     def _invoke(
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
-        def usage(collectors: CollectorSettings) -> Response:
+        def usage(source: GpuSource) -> Response:
             query = parse_usage_query(dict(r.args), default_price=None, price_name="price")
-            report = CollectorFleet.from_settings(collectors).usage(
-                query.from_t, query.to_t, query.group_by
-            )
+            report = source.usage(query.from_t, query.to_t, query.group_by)
             return Response(
                 usage_csv(answer_usage(query, report)),
                 status=200,
@@ -32,4 +29,4 @@ class UsageCsvEndpoint(Endpoint):
                 },
             )
 
-        return serve_with_collectors(r, settings, usage)
+        return serve_with_source(r, settings, usage)

@@ -16,6 +16,8 @@ SCHEMA_VERSION = 1
 SERVICE_NAME = "gpu-insight-collector"
 
 Source = Literal["nvml", "replay"]
+# Whose Prometheus series a GPU was read from, when an answer was read through Prometheus.
+Exporter = Literal["gpu-insight", "dcgm-exporter"]
 HealthStatus = Literal["ok", "degraded", "down"]
 GpuHealth = Literal["ok", "degraded", "lost"]
 # The serving engines GPU Insight knows (`gpu_insight.engines` has one entry each); a process it
@@ -71,6 +73,7 @@ class Gpu(WireModel):
     uuid: str
     name: str
     host: str | None = None  # set when several collectors are merged into one view
+    exporter: Exporter | None = None  # set when read through Prometheus
     pci_bus_id: str | None = None
     compute_capability: str | None = None  # "9.0"
     health: GpuHealth = "ok"
@@ -117,6 +120,8 @@ class Attribution(WireModel):
 
 
 class GpuProcess(WireModel):
+    # 0: not known. Read through Prometheus (whose series carry no pid), one entry stands for
+    # the processes of one app and container (or one pod) on one GPU.
     pid: int
     gpu_index: int
     gpu_uuid: str
@@ -301,6 +306,7 @@ class Snapshot(WireModel):
     cuda_version: str | None = None
     nvml_version: str | None = None
     sample_duration_s: float | None = None
+    prometheus_url: str | None = None  # read through this Prometheus (no credentials)
     gpus: list[Gpu] = Field(default_factory=list)
     processes: list[GpuProcess] = Field(default_factory=list)
     engines: list[EngineMetrics] = Field(default_factory=list)
@@ -346,6 +352,7 @@ class HistoryPoint(WireModel):
 class GpuHistory(WireModel):
     gpu_index: int
     gpu_uuid: str
+    host: str | None = None  # set when read through Prometheus
     points: list[HistoryPoint] = Field(default_factory=list)
 
 
@@ -355,6 +362,7 @@ class History(WireModel):
     resolution_s: float
     from_t: float
     to_t: float
+    prometheus_url: str | None = None  # read through this Prometheus (no credentials)
     gpus: list[GpuHistory] = Field(default_factory=list)
 
 
@@ -414,6 +422,7 @@ class UsageReport(WireModel):
     from_t: float
     to_t: float
     group_by: GroupBy
+    prometheus_url: str | None = None  # read through this Prometheus (no credentials)
     rows: list[UsageRow] = Field(default_factory=list)
     total_gpu_hours: float = 0.0
     total_energy_joules: float = 0.0

@@ -60,6 +60,7 @@ class UsageTableRow:
 class UsageAnswer:
     host: str
     source: Source
+    prometheus_url: str | None  # read through this Prometheus; None: from the collectors
     query: UsageQuery
     from_t: float  # the span the collectors' minute books actually cover
     to_t: float
@@ -86,6 +87,7 @@ class UsageAnswer:
         return {
             "host": self.host,
             "source": self.source,
+            "prometheus_url": self.prometheus_url,
             "from": _iso(self.from_t),
             "to": _iso(self.to_t),
             "window": self.query.window,
@@ -123,6 +125,7 @@ def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAns
         missing=gathered.missing,
         host=report.host,
         source=report.source,
+        prometheus_url=report.prometheus_url,
         query=query,
         from_t=report.from_t,
         to_t=report.to_t,
@@ -135,7 +138,7 @@ def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAns
 
 def _usage_line(table: UsageAnswer) -> str:
     """One sentence for agents: range, total, cost and the top group."""
-    origin = where(table.host, table.source)
+    origin = where(table.host, table.source, table.prometheus_url)
     span = (
         f"last {table.query.window}"
         if table.query.window is not None

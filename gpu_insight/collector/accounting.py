@@ -31,6 +31,7 @@ from typing import get_args
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.gpu_books import GpuBooks
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
+from gpu_insight.collector.usage_totals import UsageTotal, UsageTotals
 from gpu_insight.schemas import (
     GpuProcess,
     GroupBy,
@@ -199,6 +200,7 @@ class UsageLedger:
         self._gpus = GpuBooks(self._db)
         self._price = config.price_per_gpu_hour
         self._open: dict[int, OpenMinute] = {}
+        self._totals = UsageTotals()  # the same shares, as counters for /metrics
         self._last_t: float | None = None
         self._host = socket.gethostname()
         self._source: Source = "nvml"
@@ -214,6 +216,7 @@ class UsageLedger:
             if previous is not None and 0 < t - previous <= MAX_INTERVAL_S:
                 shares = _shares(snapshot, t - previous)
                 self._gpus.add(snapshot, shares, t - previous, minute_pieces(previous, t))
+                self._totals.add(shares, t)
                 for minute, fraction in minute_pieces(previous, t):
                     books = self._open.setdefault(minute, defaultdict(_Amounts))
                     for share in shares:
@@ -309,6 +312,10 @@ class UsageLedger:
             price_per_gpu_hour=self._price,
             gpus=gpus,
         )
+
+    def totals(self) -> list[UsageTotal]:
+        """Usage since the collector started, per GPU × app × team × container × model."""
+        return self._totals.totals()
 
     def close(self) -> None:
         """Writes the minute in progress too, and closes the database."""

@@ -30,6 +30,7 @@ from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import Apps, scope_snapshot
+from gpu_insight.collector.usage_metrics import usage_families, usage_metrics
 from gpu_insight.schemas import (
     CLOCK_EVENT_REASONS,
     EngineMetrics,
@@ -319,6 +320,7 @@ class SnapshotCollector(Collector):
         yield APP_SM.family(APP_LABELS)
         for family_spec in (*ENGINE_METRICS, LOADED_MODELS, *LOADED_MODEL_METRICS):
             yield family_spec.family(ENGINE_LABELS)
+        yield from usage_families()
         yield from self._self_families()
         yield from _notify_families()
 
@@ -327,6 +329,7 @@ class SnapshotCollector(Collector):
         yield from self._self_metrics(snapshot)
         if snapshot is None:
             return
+        yield from usage_metrics(self._runtime.usage.totals(), self._apps)
         snapshot = scope_snapshot(snapshot, self._apps)
         yield _gpu_info(snapshot)
         yield from _gpu_metrics(snapshot.gpus)

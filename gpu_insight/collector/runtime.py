@@ -15,6 +15,7 @@ from typing import Protocol
 from gpu_insight.collector.config import CollectorConfig
 from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.store import SnapshotStore
+from gpu_insight.collector.usage_totals import UsageTotal
 from gpu_insight.schemas import (
     Alert,
     EngineMetrics,
@@ -52,6 +53,10 @@ class UsageSource(Protocol):
     def report(
         self, *, from_t: float, to_t: float, group_by: GroupBy, apps: set[str] | None = None
     ) -> UsageReport: ...
+
+    def totals(self) -> list[UsageTotal]:
+        """Usage since start per GPU × app × team × container × model (the /metrics counters)."""
+        ...
 
 
 class EngineSource(Protocol):

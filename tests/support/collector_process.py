@@ -76,8 +76,7 @@ class CollectorProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--token",
-                self.token,
+                f"--token={self.token}",  # one form: a random token may begin with "-"
                 *self._extra_args,
                 *self._isolated_books_args(),
             ],
