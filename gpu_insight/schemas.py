@@ -100,7 +100,8 @@ class Attribution(WireModel):
     container_runtime: str | None = None  # docker, containerd, podman, kubernetes
     pod_uid: str | None = None
     engine: Engine = "unknown"
-    model: str | None = None
+    model: str | None = None  # the served name: the same as the engine's own metrics show
+    model_path: str | None = None  # where the engine loads it from, when that differs
     port: int | None = None
     app: str | None = None
     team: str | None = None
@@ -157,6 +158,8 @@ class EngineMetrics(WireModel):
     e2e_latency: LatencySummary | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_size_tokens: int | None = None  # the KV pool vLLM allocated, in tokens
+    engine_version: str | None = None  # from the engine's /version (vLLM)
     loaded_models_vram_mib: dict[str, float] | None = None  # Ollama /api/ps
 
 

@@ -47,6 +47,21 @@ from gpu_insight.schemas import Engine
             EngineGuess("vllm", "mistralai/Mistral-7B-Instruct-v0.3", 9000),
             id="vllm-api-server-module",
         ),
+        pytest.param(
+            [
+                "python3",
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                "/models/Llama-3.1-8B",
+                "--served-model-name",
+                "meta-llama/Llama-3.1-8B-Instruct",
+            ],
+            EngineGuess(
+                "vllm", "meta-llama/Llama-3.1-8B-Instruct", model_path="/models/Llama-3.1-8B"
+            ),
+            id="vllm-served-name-wins-over-the-path",
+        ),
         pytest.param(["VLLM::EngineCore"], EngineGuess("vllm", is_worker=True), id="vllm-worker"),
         pytest.param(
             [

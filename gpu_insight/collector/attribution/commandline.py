@@ -3,7 +3,9 @@
 The engines' programs, subcommands, model and port options and worker titles come from the
 engine registry (`gpu_insight.engines`, each engine's `starts`); recognised today:
 
-- vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`;
+- vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`
+  (with `--served-model-name <name>` the model is that name, the path is `model_path`; the
+  same for SGLang);
   worker processes titled `VLLM::EngineCore`, `VLLM::Worker…` (model and port then come from
   the parent, see the attributor)
 - SGLang: `python -m sglang.launch_server --model-path <m>`, `sglang serve --model-path <m>`;
@@ -50,9 +52,10 @@ _MAX_CMDLINE_CHARS = 1024
 @dataclass(frozen=True)
 class EngineGuess:
     engine: Engine
-    model: str | None = None
+    model: str | None = None  # the name the engine serves it under (what its API shows)
     port: int | None = None  # only when the command line names it
     is_worker: bool = False  # a child process of an engine server (inherits model and port)
+    model_path: str | None = None  # where it is loaded from, when served under another name
 
 
 def detect_engine(argv: list[str]) -> EngineGuess:
@@ -81,7 +84,13 @@ def _guess(served: ServingEngine, start: Start, args: list[str]) -> EngineGuess:
         model = model or _option(args, option)
     if start.worker:
         return EngineGuess(served.name, model, is_worker=True)
-    return EngineGuess(served.name, model, _int_option(args, *served.port_options))
+    port = _int_option(args, *served.port_options)
+    # One model name per instance: the served name (what the engine's API and metrics show)
+    # wins over the path or id it is loaded from, which is kept as `model_path`.
+    name = _option(args, *start.served_name_options)
+    if name is None or name == model:
+        return EngineGuess(served.name, model, port)
+    return EngineGuess(served.name, name, port, model_path=model)
 
 
 def default_port(engine: Engine, in_container: bool) -> int | None:

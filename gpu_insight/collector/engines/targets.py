@@ -40,6 +40,7 @@ class Target:
     engine: Engine
     parser: Parser
     models_url: str | None = None  # OpenAI-compatible /v1/models, for max_model_len
+    version_url: str | None = None  # the engine's /version
     model: str | None = None
     app: str | None = None
     team: str | None = None
@@ -62,6 +63,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
                 engine=members[0].attribution.engine,
                 parser=_PARSERS[engine],
                 models_url=base + "/v1/models" if engine in ("vllm", "sglang") else None,
+                version_url=base + "/version" if engine == "vllm" else None,
                 model=_first(p.attribution.model for p in members),
                 app=_first(p.attribution.app for p in members),
                 team=_first(p.attribution.team for p in members),
