@@ -69,6 +69,14 @@ class NvLink(WireModel):
     crc_flit_errors: int | None = None  # flits received with a bad CRC
     crc_data_errors: int | None = None  # data received with a bad CRC
 
+    def error_counts(self) -> dict[str, int | None]:
+        """The error counters by type: `replay`, `recovery`, `crc_flit`, `crc_data`."""
+        return {
+            name.removesuffix("_errors"): getattr(self, name)
+            for name in type(self).model_fields
+            if name.endswith("_errors")
+        }
+
 
 class Gpu(WireModel):
     index: int

@@ -34,7 +34,6 @@ from gpu_insight.schemas import (
     Gpu,
     GpuHealth,
     GpuProcess,
-    NvLink,
     Snapshot,
 )
 
@@ -177,10 +176,6 @@ NVLINK_ERRORS = _Spec(
     "gpu_nvlink_errors_total",
     "NVLink data-link errors since the driver loaded or the counters were reset, by type.",
     counter=True,
-)
-# The error types, by the NvLink fields they come from (`replay_errors` → type="replay").
-NVLINK_ERROR_TYPES = tuple(
-    name.removesuffix("_errors") for name in NvLink.model_fields if name.endswith("_errors")
 )
 REMAPPED_ROWS = _Spec(
     "gpu_remapped_rows_total",
@@ -394,8 +389,7 @@ def _nvlink_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
         for link in gpu.nvlinks or []:
             labels = [*_gpu_labels(gpu), str(link.link)]
             active.add_metric(labels, 1.0 if link.active else 0.0)
-            for error_type in NVLINK_ERROR_TYPES:
-                count = getattr(link, f"{error_type}_errors")
+            for error_type, count in link.error_counts().items():
                 if count is not None:
                     errors.add_metric([*labels, error_type], count)
     yield active

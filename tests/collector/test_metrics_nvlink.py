@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
-from gpu_insight.collector.metrics import NVLINK_ERROR_TYPES, metrics_registry
+from gpu_insight.collector.metrics import metrics_registry
 from gpu_insight.schemas import NvLink, Snapshot
 from tests.collector.api_support import NOW, make_runtime, publish
 from tests.collector.test_metrics import Samples, names, samples_of, value
@@ -48,7 +48,8 @@ def samples() -> Samples:
 
 
 def test_error_types_are_the_wire_models_counters() -> None:
-    assert NVLINK_ERROR_TYPES == ("replay", "recovery", "crc_flit", "crc_data")
+    link = NvLink(link=0, active=True, replay_errors=1, crc_data_errors=4)
+    assert link.error_counts() == {"replay": 1, "recovery": None, "crc_flit": None, "crc_data": 4}
 
 
 def test_each_link_is_one_while_active_and_zero_while_down(samples: Samples) -> None:
