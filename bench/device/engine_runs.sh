@@ -8,7 +8,6 @@
 # 2. bench/device/record_trace.sh with the real vLLM: the H200 replay trace, and the collector
 #    held to vLLM's own counters meanwhile
 # 3. the later cases (another budget, a second max-model-len, MLA, which may not start here)
-# 4. llama.cpp, from the newest project archive (OPT/gi-latest), once its build is there
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 opt=$1
@@ -23,9 +22,11 @@ read -ra first <<<"${FIRST_CASES:-llama-3.1-8b qwen2.5-14b qwen3-8b mistral-7b-v
 qwen3-30b-a3b qwen2.5-0.5b-32k llama-3.1-8b-eager llama-3.1-8b-kv-fp8 llama-3.1-8b-fp8}"
 read -ra late <<<"${LATE_CASES:-llama-3.1-8b-gmu0.7 llama-3.1-8b-32k deepseek-v2-lite}"
 
-stamp "vLLM cases"
-python3 bench/engine_validation.py --out "$results/vllm" --models-dir "$opt/models" \
-  --cases "${first[@]}"
+if [ ${#first[@]} -gt 0 ]; then
+  stamp "vLLM cases"
+  python3 bench/engine_validation.py --out "$results/vllm" --models-dir "$opt/models" \
+    --cases "${first[@]}"
+fi
 
 stamp "replay trace with the real vLLM"
 TRACE_GPU=h200 LOAD_ENGINE=vllm RECORD_S=${RECORD_S:-160} LOAD_WARMUP_S=15 timeout -k 15 720 \
@@ -38,12 +39,5 @@ if [ ${#late[@]} -gt 0 ]; then
     --cases "${late[@]}"
 fi
 
-stamp "llama.cpp"
-latest=$opt/gi-latest/bench/device/llamacpp_runs.sh
-if [ -f "$latest" ] && [ -f "$opt/llama/built" ]; then
-  bash "$latest" "$opt/llama" "$results/llamacpp"
-else
-  echo "no llama.cpp runs script in the newest archive"
-fi
 stamp "done"
 touch "$results/done"

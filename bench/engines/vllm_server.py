@@ -107,7 +107,7 @@ def parse_log(text: str) -> LogFacts:
     facts.errors = [
         line.strip()[-400:]
         for line in text.splitlines()
-        if re.search(r"\b(ERROR|Traceback|Error:)\b", line)
+        if re.search(r"\bERROR\b|Traceback|Error: |Exception: ", line)
     ][-12:]
     return facts
 

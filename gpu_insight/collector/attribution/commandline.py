@@ -78,19 +78,19 @@ def detect_engine(argv: list[str]) -> EngineGuess:
 
 
 def _guess(served: ServingEngine, start: Start, args: list[str]) -> EngineGuess:
+    """One model name per instance: the served name (what the engine's API and metrics show)
+    wins over the path or id it is loaded from, which is kept as `model_path`."""
     after = args[1:] if start.subcommands else args
-    model = _leading_positional(after) if start.model_positional else None
+    loaded = _leading_positional(after) if start.model_positional else None
     for option in start.model_options:
-        model = model or _option(args, option)
+        loaded = loaded or _option(args, option)
     if start.worker:
-        return EngineGuess(served.name, model, is_worker=True)
+        return EngineGuess(served.name, loaded, is_worker=True)
     port = _int_option(args, *served.port_options)
-    # One model name per instance: the served name (what the engine's API and metrics show)
-    # wins over the path or id it is loaded from, which is kept as `model_path`.
-    name = _option(args, *start.served_name_options)
-    if name is None or name == model:
-        return EngineGuess(served.name, model, port)
-    return EngineGuess(served.name, name, port, model_path=model)
+    name = _option(args, *start.served_name_options) if start.served_name_options else None
+    if name is None or name == loaded:
+        return EngineGuess(served.name, loaded, port)
+    return EngineGuess(served.name, name, port, model_path=loaded)
 
 
 def default_port(engine: Engine, in_container: bool) -> int | None:
