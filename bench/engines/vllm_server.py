@@ -235,16 +235,23 @@ class VllmServer:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         children = descendants(self.process.pid)
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        terminate(self.process)
         for pid in children:  # an engine core left behind by a killed server
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         return self.process.returncode
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:
+    """SIGTERM, then SIGKILL after `timeout_s`; the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout_s)
+    return process.returncode
 
 
 def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
