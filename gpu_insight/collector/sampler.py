@@ -25,6 +25,7 @@ from gpu_insight.collector.backends.base import (
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import AlertSource, EngineSource, SelfMetrics
 from gpu_insight.collector.store import SnapshotStore
+from gpu_insight.engines import fills_gpu_memory
 from gpu_insight.schemas import Attribution, Gpu, GpuProcess, HealthStatus, Snapshot
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Sampler:
             cuda_version=self._slow.cuda_version,
             nvml_version=self._slow.nvml_version,
             gpus=gpus,
-            processes=[self._with_utilization(p) for p in processes],
+            processes=[_with_reservation(self._with_utilization(p)) for p in processes],
         )
         snapshot.sample_duration_s = self._timer() - started
         self._engines.observe(snapshot.processes)
@@ -186,6 +187,13 @@ class Sampler:
         if slow.nvlinks is not None:
             gpu.nvlink_active = any(link.active for link in slow.nvlinks)
         return gpu
+
+
+def _with_reservation(process: GpuProcess) -> GpuProcess:
+    """Marks memory its engine reserves on purpose; here, once attribution is final, for live
+    and replayed processes alike."""
+    process.reserved_by_engine = fills_gpu_memory(process.attribution.engine)
+    return process
 
 
 def _health(fast: FastReading) -> tuple[HealthStatus, str | None]:

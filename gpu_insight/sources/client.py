@@ -30,6 +30,7 @@ from gpu_insight.sources.bounded_http import (
     AnswerTooSlowError,
     BoundedResponse,
     bounded_get,
+    connection_cause,
     deadline_session,
 )
 
@@ -142,8 +143,12 @@ class CollectorClient:
             AlertList, self._json(self._get("/v1/alerts", params), "/v1/alerts"), "/v1/alerts"
         )
 
-    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> UsageReport:
-        params = {"from": from_t, "to": to_t, "group_by": group_by}
+    def usage(
+        self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
+    ) -> UsageReport:
+        params: dict[str, Any] = {"from": from_t, "to": to_t, "group_by": group_by}
+        if bucket_s is not None:
+            params["bucket_s"] = bucket_s
         return self._model(
             UsageReport, self._json(self._get("/v1/usage", params), "/v1/usage"), "/v1/usage"
         )
@@ -210,7 +215,7 @@ class CollectorClient:
                     continue
                 raise CollectorUnreachableError(
                     f"Cannot connect to the GPU Insight collector at {self.base_url} "
-                    f"({_connection_cause(error)}); check that the collector is running and "
+                    f"({connection_cause(error)}); check that the collector is running and "
                     "that this URL is reachable from the Dify plugin daemon.",
                     self.base_url,
                 ) from None
@@ -269,11 +274,8 @@ class CollectorClient:
         )
 
     def _json(self, response: BoundedResponse, path: str) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
+        payload = response.json_object()
+        if payload is None:
             raise NotACollectorError(
                 f"{self.base_url} answered {path} with something other than a JSON object, so "
                 "it is not a GPU Insight collector; check the host and port.",
@@ -309,19 +311,3 @@ class CollectorClient:
                 "match.",
                 self.base_url,
             ) from None
-
-
-def _connection_cause(error: requests.exceptions.ConnectionError) -> str:
-    text = str(error).lower()
-    if "refused" in text:
-        return "connection refused"
-    if (
-        "name or service not known" in text
-        or "nodename nor servname" in text
-        or "name resolution" in text
-        or "getaddrinfo" in text
-    ):
-        return "host name not found"
-    if "no route" in text or "unreachable" in text:
-        return "no route to host"
-    return "connection failed"

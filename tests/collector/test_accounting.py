@@ -17,7 +17,7 @@ import pytest
 from gpu_insight.collector.accounting import MAX_INTERVAL_S, UsageLedger
 from gpu_insight.collector.backends.replay import load_trace
 from gpu_insight.collector.config import AccountingConfig
-from gpu_insight.schemas import GroupBy, UsageReport
+from gpu_insight.schemas import GroupBy, Snapshot, UsageReport
 from tests.collector.synthetic import (
     FakeClock,
     make_gpu,
@@ -144,6 +144,152 @@ def test_minute_in_progress_is_in_the_report_but_not_yet_committed(
     assert committed_minutes(db_path) == [T0]
     report = ledger.report(from_t=T0, to_t=T0 + 120, group_by="app")
     assert by_group(report)["chat"][0] == pytest.approx(54.0)
+
+
+def idle_shared_gpu_snapshot(collected_at: float) -> Snapshot:
+    """The shared GPU of `shared_gpu_snapshot` at 2 % busy: held 2:1 by chat and ocr."""
+    snapshot = shared_gpu_snapshot(collected_at)
+    snapshot.gpus[0].utilization_percent = 2.0
+    return snapshot
+
+
+def test_idle_but_held_time_is_booked_per_holder_by_memory(ledger: UsageLedger) -> None:
+    for second in range(121):
+        ledger.add(idle_shared_gpu_snapshot(T0 + second))
+    report = ledger.report(from_t=T0, to_t=T0 + 120, group_by="app")
+    held = {r.group: r.idle_held_gpu_seconds for r in report.rows}
+    assert held == pytest.approx({"chat": 80.0, "ocr": 40.0})
+
+
+def test_a_busy_gpu_books_no_idle_but_held_time(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 120)
+    report = ledger.report(from_t=T0, to_t=T0 + 120, group_by="app")
+    assert {r.idle_held_gpu_seconds for r in report.rows} == {0.0}
+
+
+def test_each_gpu_reports_its_watched_time_busy_time_peaks_and_holders(
+    ledger: UsageLedger,
+) -> None:
+    for second in range(61):
+        snapshot = shared_gpu_snapshot(T0 + second)
+        if second == 30:  # one sample fuller and busier than the rest
+            snapshot.gpus[0].memory_used_mib = 9000.0
+            snapshot.gpus[0].utilization_percent = 95.0
+            snapshot.processes[0].used_memory_mib = 7000.0
+        ledger.add(snapshot)
+    [gpu] = ledger.report(from_t=T0, to_t=T0 + 60, group_by="app").gpus
+    assert (gpu.name, gpu.memory_total_mib) == ("NVIDIA H100 80GB HBM3", 81559.0)
+    assert gpu.observed_seconds == pytest.approx(60.0)
+    assert gpu.busy_gpu_seconds == pytest.approx(59 * 0.8 + 0.95)
+    assert (gpu.peak_memory_used_mib, gpu.peak_utilization_percent) == (9000.0, 95.0)
+    chat, ocr = gpu.holders  # largest peak first
+    assert (chat.app, chat.team, chat.model, chat.peak_memory_mib) == (
+        "chat",
+        "support",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        7000.0,
+    )
+    assert (ocr.app, ocr.peak_memory_mib) == ("ocr", 2000.0)
+    assert chat.gpu_seconds + ocr.gpu_seconds == pytest.approx(gpu.busy_gpu_seconds)
+
+
+def test_a_gpu_idle_but_held_books_it_per_gpu_and_per_holder(ledger: UsageLedger) -> None:
+    for second in range(121):
+        ledger.add(idle_shared_gpu_snapshot(T0 + second))
+    [gpu] = ledger.report(from_t=T0, to_t=T0 + 120, group_by="gpu").gpus
+    assert gpu.idle_held_gpu_seconds == pytest.approx(120.0)
+    assert [h.idle_held_gpu_seconds for h in gpu.holders] == pytest.approx([80.0, 40.0])
+
+
+def test_per_gpu_books_survive_a_restart(db_path: Path, clock: FakeClock) -> None:
+    first = UsageLedger(AccountingConfig(db_path=str(db_path)), clock=clock)
+    feed_shared_gpu(first, T0, 90)
+    first.close()
+    again = UsageLedger(AccountingConfig(db_path=str(db_path)), clock=clock)
+    [gpu] = again.report(from_t=T0, to_t=T0 + 90, group_by="gpu").gpus
+    again.close()
+    assert gpu.observed_seconds == pytest.approx(90.0)
+    assert [h.peak_memory_mib for h in gpu.holders] == [4000.0, 2000.0]
+
+
+def test_a_project_token_sees_only_the_gpus_and_holders_of_its_apps(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 60)
+    [gpu] = ledger.report(from_t=T0, to_t=T0 + 60, group_by="app", apps={"ocr"}).gpus
+    assert [h.app for h in gpu.holders] == ["ocr"]
+    assert ledger.report(from_t=T0, to_t=T0 + 60, group_by="app", apps={"nobody"}).gpus == []
+
+
+def test_steps_divide_the_window_and_add_up_to_its_rows(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 300)
+    report = ledger.report(from_t=T0, to_t=T0 + 600, group_by="app", bucket_s=120)
+    assert [(b.from_t, b.to_t) for b in report.buckets] == [
+        (T0, T0 + 120),
+        (T0 + 120, T0 + 240),
+        (T0 + 240, T0 + 360),
+        (T0 + 360, T0 + 480),
+        (T0 + 480, T0 + 600),
+    ]
+    chat = [sum(r.gpu_seconds for r in b.rows if r.group == "chat") for b in report.buckets]
+    assert chat == pytest.approx([72.0, 72.0, 36.0, 0.0, 0.0])
+    assert sum(chat) == pytest.approx(by_group(report)["chat"][0])
+    assert report.buckets[-1].rows == []
+
+
+def test_the_last_step_ends_with_the_window(ledger: UsageLedger) -> None:
+    report = ledger.report(from_t=T0, to_t=T0 + 300, group_by="app", bucket_s=240)
+    assert [(b.from_t, b.to_t) for b in report.buckets] == [(T0, T0 + 240), (T0 + 240, T0 + 300)]
+
+
+def test_a_report_without_steps_has_none(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 60)
+    assert ledger.report(from_t=T0, to_t=T0 + 60, group_by="app").buckets == []
+
+
+@pytest.mark.parametrize("bucket_s", [0, -60, 90, 30])
+def test_a_step_of_no_whole_minutes_is_a_value_error(ledger: UsageLedger, bucket_s: int) -> None:
+    with pytest.raises(ValueError, match="bucket_s must be a whole number of minutes"):
+        ledger.report(from_t=T0, to_t=T0 + 600, group_by="app", bucket_s=bucket_s)
+
+
+def test_more_steps_than_a_report_holds_is_a_value_error(ledger: UsageLedger) -> None:
+    with pytest.raises(ValueError, match="at most 1000 fit"):
+        ledger.report(from_t=T0, to_t=T0 + 7 * 86400, group_by="app", bucket_s=60)
+
+
+def test_the_report_carries_the_configured_price(db_path: Path, clock: FakeClock) -> None:
+    books = UsageLedger(AccountingConfig(db_path=str(db_path), price_per_gpu_hour=2.5), clock=clock)
+    try:
+        assert books.report(from_t=T0, to_t=T0 + 60, group_by="app").price_per_gpu_hour == 2.5
+    finally:
+        books.close()
+
+
+def test_books_written_before_idle_held_time_was_kept_are_read_and_extended(
+    db_path: Path, clock: FakeClock
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as old:
+        old.execute(
+            "CREATE TABLE usage_minute (minute INTEGER NOT NULL, gpu_uuid TEXT NOT NULL, "
+            "app TEXT NOT NULL, team TEXT NOT NULL, container TEXT NOT NULL, model TEXT NOT NULL, "
+            "method TEXT NOT NULL, gpu_seconds REAL NOT NULL, memory_mib_seconds REAL NOT NULL, "
+            "energy_joules REAL NOT NULL, "
+            "PRIMARY KEY (minute, gpu_uuid, app, team, container, model, method)) WITHOUT ROWID"
+        )
+        old.execute(
+            "INSERT INTO usage_minute VALUES (?, 'GPU-x', 'chat', '', '', '', 'idle', 0, 10, 5)",
+            (int(T0),),
+        )
+    books = UsageLedger(AccountingConfig(db_path=str(db_path)), clock=clock)
+    try:
+        for second in range(61):
+            books.add(idle_shared_gpu_snapshot(T0 + 60 + second))
+        report = books.report(from_t=T0, to_t=T0 + 120, group_by="app")
+    finally:
+        books.close()
+    chat = next(r for r in report.rows if r.group == "chat")
+    assert chat.idle_held_gpu_seconds == pytest.approx(40.0)
+    assert chat.energy_joules == pytest.approx(5 + 60 * 225)  # the old minute is still read
 
 
 def test_database_runs_in_wal_mode(ledger: UsageLedger, db_path: Path) -> None:
