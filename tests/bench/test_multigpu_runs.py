@@ -255,7 +255,7 @@ def measured_case(scale: float = 1.0) -> dict[str, Any]:
         "pipeline_parallel": 1,
     }
     placement = summarize.vram_check(settings, HOST_FACTS)["placement"]
-    held = placement["holds_mib_per_gpu"] * scale
+    held = placement["process_mib"] * scale
     worker = {"weights_gib": 32.9, "available_kv_cache_gib": 88.0, "cuda_graph_gib": 1.0}
     return {
         "case": settings,
@@ -263,7 +263,7 @@ def measured_case(scale: float = 1.0) -> dict[str, Any]:
         "attempts": [
             {
                 "status": "ok",
-                "log": {"max_concurrency": placement["max_concurrency"] * scale},
+                "log": {"kv_cache_tokens": round(placement["kv_cache_tokens"] * scale)},
                 "measured": {"engine_mib_by_gpu": [held, held - 10, held - 20, held - 30, 0, 0]},
                 "worker_logs": {f"Worker_TP{rank}": worker for rank in range(4)},
             }

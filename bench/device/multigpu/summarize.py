@@ -3,10 +3,10 @@
     python3 bench/device/multigpu/summarize.py ENGINE_VALIDATION_JSON
 
 For each case that started (bench/engine_validation.py's output; the one-GPU cases of the run
-are the baseline): vLLM's maximum concurrency at its context (its KV-cache tokens over the
-context) and each GPU's engine memory (NVML), against `vram_check` asked with the same model
-config, context, memory fraction and parallel sizes on as many empty GPUs of the host's kind.
-Targets: concurrency within 3 % (KV tokens), per-GPU memory held within 2 %. Beside them, per
+are the baseline): vLLM's KV-cache tokens and each GPU's engine memory (NVML), against the
+placement `vram_check` answers when asked with the same model config, context, memory fraction
+and parallel sizes on as many empty GPUs of the host's kind (its `kv_cache_tokens` and
+`process_mib`). Targets: KV tokens within 3 %, per-GPU memory within 2 %. Beside them, per
 GPU, the memory vLLM's own lines leave unexplained (process − weights − KV cache − CUDA
 graphs): what a parallel run adds (NCCL, the custom all-reduce buffers) shows against a one-GPU
 case of the same model. Prints markdown; exits 1 when a target is missed.
@@ -38,15 +38,15 @@ _RANKS = re.compile(r"^Worker(?:_PP(?P<pp>\d+))?(?:_TP(?P<tp>\d+))?$")
 class Row:
     case: str
     gpus: int
-    concurrency_measured: float | None
-    concurrency_estimated: float | None
+    kv_tokens_measured: int | None
+    kv_tokens_estimated: int | None
     per_gpu_mib_measured: float | None
     per_gpu_mib_estimated: float | None
     unexplained_mib_by_gpu: list[float]
 
     @property
-    def concurrency_error(self) -> float | None:
-        return _relative(self.concurrency_estimated, self.concurrency_measured)
+    def kv_tokens_error(self) -> float | None:
+        return _relative(self.kv_tokens_estimated, self.kv_tokens_measured)
 
     @property
     def memory_error(self) -> float | None:
@@ -54,7 +54,7 @@ class Row:
 
     @property
     def met(self) -> bool:
-        errors = (self.concurrency_error, self.memory_error)
+        errors = (self.kv_tokens_error, self.memory_error)
         return all(e is not None for e in errors) and (
             abs(errors[0] or 0) <= KV_TOKENS_TOLERANCE and abs(errors[1] or 0) <= MEMORY_TOLERANCE
         )
@@ -145,10 +145,10 @@ def row(case: dict[str, Any], host: dict[str, Any]) -> Row | None:
     return Row(
         case=settings["name"],
         gpus=gpus,
-        concurrency_measured=attempt["log"]["max_concurrency"],
-        concurrency_estimated=placement.get("max_concurrency"),
+        kv_tokens_measured=attempt["log"]["kv_cache_tokens"],
+        kv_tokens_estimated=placement.get("kv_cache_tokens"),
         per_gpu_mib_measured=max(held) if held else None,
-        per_gpu_mib_estimated=placement.get("holds_mib_per_gpu"),
+        per_gpu_mib_estimated=placement.get("process_mib"),
         unexplained_mib_by_gpu=unexplained_mib(attempt, tp),
     )
 
@@ -164,21 +164,21 @@ def markdown(report: dict[str, Any], found: list[Row]) -> str:
         f"## vLLM on {host.get('gpu_count')} × {host['gpu']} {report['date']}"
         f" (vLLM {host.get('vllm')}, driver {host.get('driver_version')})",
         "",
-        "| case | GPUs | concurrency vLLM / vram_check | per-GPU MiB NVML / vram_check "
+        "| case | GPUs | KV tokens vLLM / vram_check | per-GPU MiB NVML / vram_check "
         "| unexplained MiB per GPU | met |",
         "|---|---|---|---|---|---|",
     ]
     for r in found:
         lines.append(
-            f"| {r.case} | {r.gpus} | {r.concurrency_measured} / {r.concurrency_estimated} "
-            f"({_percent(r.concurrency_error)}) | {r.per_gpu_mib_measured} / "
+            f"| {r.case} | {r.gpus} | {r.kv_tokens_measured} / {r.kv_tokens_estimated} "
+            f"({_percent(r.kv_tokens_error)}) | {r.per_gpu_mib_measured} / "
             f"{r.per_gpu_mib_estimated} ({_percent(r.memory_error)}) | "
             f"{', '.join(f'{m:.0f}' for m in r.unexplained_mib_by_gpu)} | "
             f"{'yes' if r.met else '**no**'} |"
         )
     lines += [
         "",
-        f"Targets: concurrency (KV tokens) within {KV_TOKENS_TOLERANCE:.0%}, per-GPU memory "
+        f"Targets: KV tokens within {KV_TOKENS_TOLERANCE:.0%}, per-GPU memory "
         f"within {MEMORY_TOLERANCE:.0%}.",
     ]
     return "\n".join(lines)
