@@ -68,6 +68,26 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=False)
 
 
+class NvLink(WireModel):
+    """One NVLink of a GPU, as the slow tier last read it. The error counters count since the
+    driver loaded (or the counters were reset); None: NVML cannot tell them for this link."""
+
+    link: int  # NVML's link index on this GPU
+    active: bool
+    replay_errors: int | None = None  # data-link replays: a packet sent again
+    recovery_errors: int | None = None  # link recoveries: the link was retrained
+    crc_flit_errors: int | None = None  # flits received with a bad CRC
+    crc_data_errors: int | None = None  # data received with a bad CRC
+
+    def error_counts(self) -> dict[str, int | None]:
+        """The error counters by type: `replay`, `recovery`, `crc_flit`, `crc_data`."""
+        return {
+            name.removesuffix("_errors"): getattr(self, name)
+            for name in type(self).model_fields
+            if name.endswith("_errors")
+        }
+
+
 class Gpu(WireModel):
     index: int
     uuid: str
@@ -100,7 +120,15 @@ class Gpu(WireModel):
     energy_joules: float | None = None  # since driver load (slow tier)
     pcie_tx_bytes_per_s: float | None = None  # only when enabled in config
     pcie_rx_bytes_per_s: float | None = None
-    nvlink_active: bool | None = None
+    nvlink_active: bool | None = None  # one of its NVLinks is active (None: no NVLink known)
+    nvlinks: list[NvLink] | None = None  # per link (slow tier); None: no NVLink, or not read yet
+    # Rows of memory remapped to spares after errors (Ampere and newer; slow tier). The counts
+    # persist across reboots; `pending`: a remap waits for a GPU reset, `failure`: none was
+    # left to remap to.
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
 
 
 class Attribution(WireModel):

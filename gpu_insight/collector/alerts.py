@@ -4,6 +4,8 @@ Time is the engine's clock, not the snapshot's timestamp, so the `samples_stale`
 judged whenever someone asks, even when the sampler has stopped publishing. A pending alert
 whose condition clears is dropped without a trace (as in Prometheus); a firing one resolves once
 its condition has been false for the rule's `resolve_after_s`, and is kept in a bounded list.
+Counter rules and `went_down` rules remember what they saw: counter windows and the parts (say,
+NVLinks) seen up since the engine started.
 Subscribers (the notifier) hear of every state change, after the engine's lock is released.
 """
 
@@ -13,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gpu_insight.collector.alert_rules import COUNTER_WINDOW_S, AlertRule, Reading, resolve_rules
@@ -58,6 +60,21 @@ class _CounterWindow:
         return sum(delta for _, delta in self._increases)
 
 
+class _SeenUp:
+    """The parts of one GPU seen up since the engine started."""
+
+    def __init__(self) -> None:
+        self._up: set[int] = set()
+
+    def observe(self, states: Mapping[int, bool] | None) -> list[int]:
+        """Parts reported down now that were seen up before, in order."""
+        if states is None:
+            return []
+        down = sorted(part for part, up in states.items() if not up and part in self._up)
+        self._up.update(part for part, up in states.items() if up)
+        return down
+
+
 class AlertEngine:
     """Implements runtime.AlertSource. Thread-safe: the sampler evaluates, the API reads."""
 
@@ -67,7 +84,8 @@ class AlertEngine:
         self._lock = threading.Lock()
         self._tracks: dict[TrackKey, _Track] = {}
         self._resolved: deque[Alert] = deque(maxlen=RESOLVED_KEPT)
-        self._counters: dict[TrackKey, _CounterWindow] = {}
+        self._counters: dict[TrackKey, dict[str, _CounterWindow]] = {}  # by series
+        self._seen_up: dict[TrackKey, _SeenUp] = {}
         self._known_gpus: dict[str, int] = {}  # uuid → index, for GPUs that vanish
         self._host: str | None = None
         self._created_at = clock()
@@ -138,9 +156,12 @@ class AlertEngine:
         self, rule: AlertRule, gpu: Gpu, reservations: list[Reservation], now: float
     ) -> Reading | None:
         if rule.kind == "counter":
-            assert rule.counter is not None
-            window = self._counters.setdefault((rule.id, gpu.uuid), _CounterWindow())
-            increase = window.observe(rule.counter(gpu), now)
+            windows = self._counters.setdefault((rule.id, gpu.uuid), {})
+            values = rule.counter_values(gpu)
+            for series in values:
+                windows.setdefault(series, _CounterWindow())
+            # A series missing from this sample keeps its window, which still ages out.
+            increase = sum(window.observe(values.get(s), now) for s, window in windows.items())
             threshold = rule.threshold or 0.0
             if increase <= threshold:
                 return None
@@ -149,6 +170,18 @@ class AlertEngine:
                 threshold,
                 f"GPU {gpu.index}: {increase} new {rule.counter_name} in the last "
                 f"{COUNTER_WINDOW_S / 60:g} min",
+            )
+        if rule.kind == "went_down":
+            assert rule.parts is not None
+            seen = self._seen_up.setdefault((rule.id, gpu.uuid), _SeenUp())
+            down = seen.observe(rule.parts(gpu))
+            if not down:
+                return None
+            names = ", ".join(str(part) for part in down)
+            return Reading(
+                float(len(down)),
+                None,
+                f"GPU {gpu.index}: {rule.part_name} {names} down after being up",
             )
         assert rule.check is not None
         return rule.check(gpu, rule.threshold, reservations)

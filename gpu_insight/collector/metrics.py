@@ -175,6 +175,19 @@ CLOCK_EVENT = _Spec(
 )
 HEALTH = _Spec("gpu_health", "1 for the GPU's current health state (ok, degraded, lost).")
 PROCESSES = _Spec("gpu_processes", "Processes using the GPU.")
+NVLINK_ACTIVE = _Spec("gpu_nvlink_active", "1 while the NVLink is active, 0 while it is down.")
+NVLINK_ERRORS = _Spec(
+    "gpu_nvlink_errors_total",
+    "NVLink data-link errors since the driver loaded or the counters were reset, by type.",
+    counter=True,
+)
+REMAPPED_ROWS = _Spec(
+    "gpu_remapped_rows_total",
+    "Memory rows remapped to spare rows, by the error that caused it; kept across reboots.",
+    counter=True,
+)
+ROW_REMAP_PENDING = _Spec("gpu_row_remap_pending", "1 while a row remap waits for a GPU reset.")
+ROW_REMAP_FAILURE = _Spec("gpu_row_remap_failure", "1 once a row could not be remapped.")
 APP_MEMORY = _Spec(
     "gpu_app_memory_used_bytes", "GPU memory used by the processes of one app and container."
 )
@@ -315,6 +328,8 @@ class SnapshotCollector(Collector):
             yield spec.family(GPU_LABELS)
         yield CLOCK_EVENT.family((*GPU_LABELS, "reason"))
         yield HEALTH.family((*GPU_LABELS, "state"))
+        yield from _nvlink_families()
+        yield from _remapped_row_families()
         yield PROCESSES.family(GPU_LABELS)
         yield APP_MEMORY.family(APP_LABELS)
         yield APP_SM.family(APP_LABELS)
@@ -333,6 +348,8 @@ class SnapshotCollector(Collector):
         snapshot = scope_snapshot(snapshot, self._apps)
         yield _gpu_info(snapshot)
         yield from _gpu_metrics(snapshot.gpus)
+        yield from _nvlink_metrics(snapshot.gpus)
+        yield from _remapped_row_metrics(snapshot.gpus)
         yield from _process_metrics(snapshot.gpus, snapshot.processes)
         yield from _engine_metrics(snapshot.engines)
 
@@ -442,6 +459,56 @@ def _gpu_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
             health.add_metric([*_gpu_labels(gpu), state], 1.0 if gpu.health == state else 0.0)
     yield clock_events
     yield health
+
+
+def _nvlink_families() -> tuple[_Family, _Family]:
+    return (
+        NVLINK_ACTIVE.family((*GPU_LABELS, "link")),
+        NVLINK_ERRORS.family((*GPU_LABELS, "link", "type")),
+    )
+
+
+def _nvlink_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
+    """Per link: state 0/1 and each error counter it can tell; a GPU without links has none."""
+    active, errors = _nvlink_families()
+    for gpu in gpus:
+        for link in gpu.nvlinks or []:
+            labels = [*_gpu_labels(gpu), str(link.link)]
+            active.add_metric(labels, 1.0 if link.active else 0.0)
+            for error_type, count in link.error_counts().items():
+                if count is not None:
+                    errors.add_metric([*labels, error_type], count)
+    yield active
+    yield errors
+
+
+def _remapped_row_families() -> tuple[_Family, _Family, _Family]:
+    return (
+        REMAPPED_ROWS.family((*GPU_LABELS, "cause")),
+        ROW_REMAP_PENDING.family(GPU_LABELS),
+        ROW_REMAP_FAILURE.family(GPU_LABELS),
+    )
+
+
+def _remapped_row_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
+    rows, pending, failure = _remapped_row_families()
+    for gpu in gpus:
+        labels = _gpu_labels(gpu)
+        for cause, count in (
+            ("correctable", gpu.remapped_rows_correctable),
+            ("uncorrectable", gpu.remapped_rows_uncorrectable),
+        ):
+            if count is not None:
+                rows.add_metric([*labels, cause], count)
+        for family, flag in (
+            (pending, gpu.remapped_rows_pending),
+            (failure, gpu.remapped_rows_failure),
+        ):
+            if flag is not None:
+                family.add_metric(labels, 1.0 if flag else 0.0)
+    yield rows
+    yield pending
+    yield failure
 
 
 def _app_key(gpu: Gpu, process: GpuProcess) -> tuple[str, ...]:
