@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gpu_insight.estimate import VramRequest  # noqa: E402
-from gpu_insight.estimate.engines import plan  # noqa: E402
 from gpu_insight.estimate.kv_cache import kv_layout  # noqa: E402
+from gpu_insight.estimate.plans import plan  # noqa: E402
 from gpu_insight.estimate.resolve import settings_for  # noqa: E402
 from gpu_insight.estimate.spec import from_hf_config  # noqa: E402
 from gpu_insight.estimate.weights import parameter_count  # noqa: E402

@@ -17,7 +17,10 @@ SERVICE_NAME = "gpu-insight-collector"
 Source = Literal["nvml", "replay"]
 HealthStatus = Literal["ok", "degraded", "down"]
 GpuHealth = Literal["ok", "degraded", "lost"]
-Engine = Literal["vllm", "sglang", "tgi", "ollama", "llama.cpp", "transformers", "unknown"]
+# The serving engines GPU Insight knows (`gpu_insight.engines` has one entry each); a process it
+# cannot attribute to one of them is "unknown".
+KnownEngine = Literal["vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp"]
+Engine = Literal[KnownEngine, "unknown"]
 AlertState = Literal["pending", "firing", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]

@@ -103,7 +103,7 @@ def test_8b_with_128k_context_on_an_l4_gets_the_largest_max_model_len() -> None:
 def test_sglang_gets_its_own_flags() -> None:
     s = situation([l4()], fit=fit_8b(), planned=True, engine="sglang")
     [suggestion] = fired(s, "kv-cache-below-context")
-    assert suggestion.change == "--context-length 15360 or --kv-cache-dtype fp8_e5m2"
+    assert suggestion.change == "--context-length 15360 or --kv-cache-dtype fp8_e4m3"
 
 
 def test_h100_holds_the_full_context_of_an_8b() -> None:

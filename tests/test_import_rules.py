@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "gpu_insight"
 
-# What pure code (the estimator, the advice rules) never imports.
+# What pure code (the estimator, the advice rules, the engine registry) never imports.
 TRANSPORT = frozenset(
     {
         "gpu_insight.answers",
@@ -29,6 +29,7 @@ TRANSPORT = frozenset(
 # module path prefix (relative to the repository, "/"-separated) → imports it must not make
 FORBIDDEN: dict[str, frozenset[str]] = {
     "gpu_insight/": frozenset({"dify_plugin"}),
+    "gpu_insight/engines/": TRANSPORT | {"gpu_insight.estimate", "gpu_insight.advise"},
     "gpu_insight/estimate/": TRANSPORT | {"gpu_insight.advise"},
     "gpu_insight/advise/": TRANSPORT,
     "gpu_insight/sources/": frozenset(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gpu_insight.advise.flags import flag
 from gpu_insight.advise.suggestion import Situation, Suggestion, gib
+from gpu_insight.engines import find, flag
+from gpu_insight.engines.sglang import SGLANG
+from gpu_insight.engines.vllm import VLLM
 from gpu_insight.schemas import Gpu
 
 _NAIVE_SERVER_MIN_MIB = 1024.0
@@ -15,17 +17,22 @@ _STARVED_PERCENT = 30.0
 _IDLE_PERCENT = 5.0
 _IDLE_HELD_SHARE = 0.2
 _FULL_SHARE = 0.95
-_PREALLOCATING = ("vllm", "sglang", "tgi")  # they reserve memory on purpose: "full" is normal
+
+
+def _unbatched(engine: str | None) -> bool:
+    """A known engine without continuous batching (a generate() loop)."""
+    served = find(engine) if engine else None
+    return served is not None and not served.continuous_batching
 
 
 def serve_with_an_engine(s: Situation) -> Iterator[Suggestion]:
-    if s.planned and s.engine == "transformers" and s.model:
+    if s.planned and _unbatched(s.engine) and s.model:
         yield _engine_suggestion(
-            s.model, f"{s.model} is planned on plain transformers", {"model": s.model}
+            s.model, f"{s.model} is planned on plain {s.engine}", {"model": s.model}
         )
     for gpu in s.gpus:
         for p in s.processes_on(gpu):
-            if p.attribution.engine != "transformers":
+            if not _unbatched(p.attribution.engine):
                 continue
             if (p.used_memory_mib or 0.0) < _NAIVE_SERVER_MIN_MIB:
                 continue
@@ -45,9 +52,9 @@ def _engine_suggestion(model: str, situation: str, evidence: dict) -> Suggestion
     return Suggestion(
         id="serve-with-an-engine",
         severity="warning",
-        title=f"{situation}: serve it with vLLM or SGLang",
-        change=f"vllm serve {model} --port 8000  (or: python -m sglang.launch_server "
-        f"--model-path {model}); point Dify's OpenAI-compatible provider at it",
+        title=f"{situation}: serve it with {VLLM.label} or {SGLANG.label}",
+        change=f"{VLLM.launch_command(model, VLLM.default_port)}  (or: "
+        f"{SGLANG.launch_command(model)}); point Dify's OpenAI-compatible provider at it",
         evidence=evidence,
         expected_effect=(
             "continuous batching and a paged KV cache: concurrent users share one copy "
@@ -108,17 +115,13 @@ def starved_while_waiting(s: Situation) -> Iterator[Suggestion]:
             if waiting < 1 or (engine.kv_cache_usage_ratio or 0.0) >= 0.9:
                 continue  # a full KV cache is kv_cache_pressure's case
             running = int(engine.requests_running or 0)
-            raised = flag(engine.engine, "max_seqs", max(2 * running, 16))
+            raised = flag(engine.engine, "max_sequences", max(2 * running, 16))
             yield Suggestion(
                 id="starved-while-waiting",
                 severity="warning",
                 title=f"{engine.model or engine.engine}: {waiting:.0f} requests wait while GPU "
                 f"{gpu.index} is only {gpu.utilization_percent:.0f}% busy",
-                change=" or ".join(
-                    c
-                    for c in (raised, "--api-server-count 2" if engine.engine == "vllm" else "")
-                    if c
-                ),
+                change=" or ".join(c for c in (raised, flag(engine.engine, "api_servers", 2)) if c),
                 evidence={
                     "requests_waiting": waiting,
                     "requests_running": running,
@@ -179,8 +182,8 @@ def memory_near_full(s: Situation) -> Iterator[Suggestion]:
         if not total or used is None or used / total < _FULL_SHARE:
             continue
         processes = s.processes_on(gpu)
-        if any(p.attribution.engine in _PREALLOCATING for p in processes):
-            continue
+        if any(_fills_gpu_memory(p.attribution.engine) for p in processes):
+            continue  # it reserves memory on purpose: "full" is normal
         other = _roomiest_other(s.gpus, gpu)
         move = (
             f"move the largest process to GPU {other.index} ({gib(other.memory_free_mib or 0.0)} "
@@ -206,6 +209,11 @@ def memory_near_full(s: Situation) -> Iterator[Suggestion]:
             focus=("memory",),
             gain=0.6,
         )
+
+
+def _fills_gpu_memory(engine: str) -> bool:
+    served = find(engine)
+    return served is not None and served.fills_gpu_memory
 
 
 def _roomiest_other(gpus: list[Gpu], busy: Gpu) -> Gpu | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from gpu_insight.advise.flags import flag, flags
 from gpu_insight.advise.suggestion import MIB_PER_GIB, ModelFit, Situation, Suggestion, gib
+from gpu_insight.engines import Setting, find, flag
+from gpu_insight.estimate.overheads import SAFETY_MARGIN_MIB
 from gpu_insight.schemas import Gpu
 
-_RESERVE_MIB = 1024.0  # left free when sizing to what is free now (allocator, other tenants)
+_RESERVE_MIB = float(SAFETY_MARGIN_MIB)  # left free when sizing to what is free now
 _SHARED_UTILIZATION_CAP = 0.95
 _MIN_USEFUL_CONTEXT = 2048
 
@@ -73,9 +74,9 @@ def kv_cache_below_context(s: Situation) -> Iterator[Suggestion]:
         id="kv-cache-below-context",
         severity="critical" if tokens < _MIN_USEFUL_CONTEXT else "warning",
         title=f"{fit.model}: KV cache holds {tokens} tokens, the model's context is "
-        f"{fit.max_model_len} — cap the context or use an FP8 KV cache",
+        f"{fit.max_model_len} — cap the context or use an 8-bit KV cache",
         change=" or ".join(
-            f for f in (flag(s.engine, "max_len", usable), flag(s.engine, "kv_fp8")) if f
+            f for f in (flag(s.engine, "max_context", usable), _kv_8bit_flag(s.engine)) if f
         ),
         evidence={
             "weights_format": fmt,
@@ -87,7 +88,7 @@ def kv_cache_below_context(s: Situation) -> Iterator[Suggestion]:
         },
         expected_effect=(
             f"the engine starts (vLLM refuses to when one full-length request cannot fit); "
-            f"FP8 KV doubles it to about {2 * tokens} tokens"
+            f"an 8-bit KV cache doubles it to about {2 * tokens} tokens"
         ),
         source="vLLM kv_cache_utils error text; quantized_kvcache docs",
         scope=fit.model,
@@ -97,8 +98,9 @@ def kv_cache_below_context(s: Situation) -> Iterator[Suggestion]:
 
 
 def utilization_exceeds_free(s: Situation) -> Iterator[Suggestion]:
-    if not s.planned or s.engine not in (None, "vllm", "sglang"):
-        return
+    served = find(s.engine)
+    if not s.planned or served is None or served.default_memory_fraction is None:
+        return  # only an engine that reserves a share of total memory checks it against free
     gpu = _roomiest(s.gpus)
     if gpu is None or not gpu.memory_total_mib or gpu.memory_free_mib is None:
         return
@@ -116,7 +118,7 @@ def utilization_exceeds_free(s: Situation) -> Iterator[Suggestion]:
         title=f"GPU {gpu.index} has {gib(gpu.memory_free_mib)} GiB free, "
         f"{s.planned_gpu_memory_utilization:g} of {gib(gpu.memory_total_mib)} GiB is "
         f"{gib(wanted)} GiB — set the memory fraction to {fits_now:g}",
-        change=flag(s.engine, "memory_fraction", f"{fits_now:g}") or "",
+        change=served.flag("memory_fraction", fits_now) or "",
         evidence={
             "gpu": _name(gpu),
             "free_gib": gib(gpu.memory_free_mib),
@@ -159,7 +161,7 @@ def parallelism(s: Situation) -> Iterator[Suggestion]:
         )
         nvlink = all(g.nvlink_active for g in chosen)
         tensor = divisible and nvlink
-        kind = "tensor_parallel" if tensor else "pipeline_parallel"
+        kind: Setting = "tensor_parallel" if tensor else "pipeline_parallel"
         why = (
             "GPUs linked by NVLink and heads divisible"
             if tensor
@@ -200,13 +202,13 @@ def kv_cache_pressure(s: Situation) -> Iterator[Suggestion]:
         if not (preempting or full_and_waiting):
             continue
         gpu = next((g for g in s.gpus if g.uuid in engine.gpu_uuids), None)
-        options = [flag(engine.engine, "kv_fp8")]
+        options = [_kv_8bit_flag(engine.engine)]
         raise_to = _raised_fraction(engine.gpu_memory_utilization, gpu)
         if raise_to is not None:
-            options.insert(0, flag(engine.engine, "memory_fraction", f"{raise_to:g}"))
+            options.insert(0, flag(engine.engine, "memory_fraction", raise_to))
         if engine.requests_running:
             options.append(
-                flag(engine.engine, "max_seqs", max(1, int(engine.requests_running * 0.75)))
+                flag(engine.engine, "max_sequences", max(1, int(engine.requests_running * 0.75)))
             )
         evidence: dict[str, float | int | str] = {
             "engine": engine.engine,
@@ -241,7 +243,7 @@ def shared_gpu(s: Situation) -> Iterator[Suggestion]:
         instances = {
             (p.attribution.engine, p.attribution.port): p
             for p in s.processes_on(gpu)
-            if p.attribution.engine in ("vllm", "sglang", "tgi", "ollama", "llama.cpp")
+            if _model_server(p.attribution.engine)
         }
         if len(instances) < 2:
             continue
@@ -251,6 +253,10 @@ def shared_gpu(s: Situation) -> Iterator[Suggestion]:
         if known and len(known) == len(instances) and total <= _SHARED_UTILIZATION_CAP:
             continue
         each = math.floor(_SHARED_UTILIZATION_CAP / len(instances) * 100) / 100
+        fractions_flags = sorted(
+            {f for engine, _ in instances if (f := flag(engine, "memory_fraction", each))}
+        )
+        sized = f"{' / '.join(fractions_flags)} on each (or sized to each model), "
         models = ", ".join(
             f"{p.attribution.engine}:{p.attribution.model or p.pid}" for p in instances.values()
         )
@@ -260,8 +266,8 @@ def shared_gpu(s: Situation) -> Iterator[Suggestion]:
             title=f"GPU {gpu.index} is shared by {len(instances)} model servers: keep their "
             f"memory fractions below {_SHARED_UTILIZATION_CAP} together",
             change=(
-                f"{flag('vllm', 'memory_fraction', each)} on each (or sized to each model), "
-                "start them one after another; for many small models consider MPS"
+                f"{sized if fractions_flags else ''}start them one after another; for many "
+                "small models consider MPS"
             ),
             evidence={
                 "gpu": _name(gpu),
@@ -290,7 +296,7 @@ def _replicas(s: Situation, fit: ModelFit, roomy: list[Gpu]) -> Iterator[Suggest
         id="data-parallel-replicas",
         severity="info",
         title=f"{fit.model} fits one GPU and {len(able)} GPUs have room: run replicas",
-        change=flags(s.engine, ("data_parallel", len(able)))
+        change=flag(s.engine, "data_parallel", len(able))
         or f"one instance per GPU ({len(able)} instances) behind a load balancer",
         evidence={
             "weights_bf16_gib": gib(fit.weights_mib["bf16"]),
@@ -308,18 +314,32 @@ def _quantization_for(gpu: Gpu, fit: ModelFit, s: Situation, room: float) -> tup
     """(weight format, change, why): the first format for the GPU's architecture that fits
     `room`, else the smallest one."""
     cc = _compute_capability(gpu)
+    fp16 = flag(s.engine, "dtype", "float16")
     int4 = (
         "int4",
         f"serve an AWQ or GPTQ int4 checkpoint of {fit.model}"
-        + ("" if cc >= (8, 0) else " with --dtype float16"),
+        + ("" if cc >= (8, 0) or fp16 is None else f" with {fp16}"),
         "vLLM runs int4 with Marlin kernels on compute capability 8.0+"
         if cc >= (8, 0)
         else "no FP8, Marlin or bfloat16 below compute capability 8.0",
     )
     if cc >= (8, 9) and fit.weights_mib["fp8"] <= room:
-        change = flag(s.engine, "quantize_fp8") or "an FP8 checkpoint"
+        change = flag(s.engine, "quantization", "fp8") or "an FP8 checkpoint"
         return "fp8", f"{change} (or serve an FP8 checkpoint)", "FP8 runs natively on Ada/Hopper"
     return int4
+
+
+def _kv_8bit_flag(engine: str | None) -> str | None:
+    """The flag of the engine's first 8-bit KV cache type (FP8, or q8_0 on the GGUF servers)."""
+    served = find(engine)
+    if served is None or not served.kv_cache_dtypes:
+        return None
+    return served.flag("kv_cache_dtype", next(iter(served.kv_cache_dtypes)))
+
+
+def _model_server(engine: str) -> bool:
+    served = find(engine)
+    return served is not None and served.model_server
 
 
 def _smallest_need(fit: ModelFit) -> float:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from gpu_insight.advise.suggestion import ModelFit
+from gpu_insight.engines.vllm import LARGE_GPU_SCHEDULER
 from gpu_insight.estimate.activations import vllm_profile_bytes
 from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.kv_cache import kv_layout
-from gpu_insight.estimate.overheads import MIB, VLLM_CUDA_GRAPHS_MIB, vllm_non_torch_mib
+from gpu_insight.estimate.overheads import MIB, vllm_cuda_graphs_mib, vllm_non_torch_mib
 from gpu_insight.estimate.weights import weight_bytes
-
-# vLLM's profiling defaults on large GPUs (max_num_batched_tokens, max_num_seqs)
-_PROFILE_TOKENS, _PROFILE_SEQS = 8192, 1024
 
 
 def model_fit(name: str) -> ModelFit:
-    """Sizing of a catalog model at TP 1 on vLLM; raises the catalog's UnknownModelError."""
+    """Sizing of a catalog model at TP 1 on vLLM with its large-GPU scheduler defaults; raises
+    the catalog's UnknownModelError."""
     entry = lookup(name)
     spec = entry.spec()
-    activations, _ = vllm_profile_bytes(spec, _PROFILE_TOKENS, _PROFILE_SEQS, 1)
-    overhead_mib = activations / MIB + vllm_non_torch_mib(1) + VLLM_CUDA_GRAPHS_MIB["large"]
+    scheduler = LARGE_GPU_SCHEDULER
+    activations, _ = vllm_profile_bytes(
+        spec, scheduler.max_num_batched_tokens, scheduler.max_num_seqs, 1
+    )
+    overhead_mib = activations / MIB + vllm_non_torch_mib(1) + vllm_cuda_graphs_mib(scheduler)
     return ModelFit(
         model=entry.id,
         weights_mib={

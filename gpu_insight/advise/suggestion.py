@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gpu_insight.engines.vllm import DEFAULT_MEMORY_FRACTION
 from gpu_insight.schemas import Engine, EngineMetrics, Gpu, GpuProcess, Severity, Snapshot
 
 Focus = Literal["memory", "throughput", "latency", "cost"]
@@ -39,7 +40,8 @@ class Situation:
     model: str | None = None
     fit: ModelFit | None = None
     planned: bool = False
-    planned_gpu_memory_utilization: float = 0.9  # vLLM's default
+    # vLLM's default: the rules size a planned deployment by it on every engine
+    planned_gpu_memory_utilization: float = DEFAULT_MEMORY_FRACTION
 
     def processes_on(self, gpu: Gpu) -> list[GpuProcess]:
         return [

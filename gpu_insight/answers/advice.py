@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import Any
 
 from gpu_insight.advise import FOCUSES
 from gpu_insight.advise.advisor import Advice, advise
@@ -18,12 +18,11 @@ from gpu_insight.answers.params import (
     parse_optional_text,
     select_gpus,
 )
+from gpu_insight.engines import DEFAULT_ENGINE, ENGINES
 from gpu_insight.errors import UnknownModelError
 from gpu_insight.estimate.catalog import normalize
 from gpu_insight.schemas import Engine, Snapshot
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
-
-ENGINES: tuple[Engine, ...] = tuple(e for e in get_args(Engine) if e != "unknown")
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def answer_advice(query: AdviceQuery, gathered: Gathered[Snapshot]) -> AdviceAns
             notes.append(f"memory-fit rules skipped: {exc}")
     running = _running_engine(snapshot, model) if model is not None else None
     planned = model is not None and running is None
-    chosen = engine or running or ("vllm" if planned else None)
+    chosen = engine or running or (DEFAULT_ENGINE if planned else None)
     if snapshot.source == "replay":
         notes.append("GPU state comes from a recorded trace (replay), not live hardware")
     situation = Situation(

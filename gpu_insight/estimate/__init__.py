@@ -3,8 +3,8 @@
 Public API (pure functions, no I/O):
 
 - `VramRequest` (pydantic): `model` (catalog name, HF id or alias) or `model_config_json`
-  (a config.json dict or JSON text; wins), `engine` (vllm, sglang, transformers, tgi, ollama,
-  llama.cpp), `quantization` ("none" = the checkpoint's own format; bf16, fp16, fp32, fp8,
+  (a config.json dict or JSON text; wins), `engine` (one of `gpu_insight.engines.ENGINES`),
+  `quantization` ("none" = the checkpoint's own format; bf16, fp16, fp32, fp8,
   int8, awq, gptq, nf4, GGUF q8_0 … iq4_xs), `context_length`, `concurrency`,
   `tensor_parallel` ("auto" or N), `pipeline_parallel`, `kv_cache_dtype` (auto, bf16, fp16,
   fp32, fp8, q8_0, q4_0), `gpu_memory_utilization`, `enforce_eager`. Bad values raise
@@ -14,26 +14,26 @@ Public API (pure functions, no I/O):
 - `check_fit(request, gpus) -> VramEstimate`: the same against live `schemas.Gpu` readings
   (several hosts allowed): per-GPU verdicts, the best placement with headroom, the largest
   context and concurrency there, the exact engine flags.
-- Both raise `EstimateError` (a ValueError naming the parameter) for requests that cannot be
+- Both raise `errors.InputError` (naming the parameter) for requests that cannot be
   answered: unknown model (with the three closest names), context above the model maximum,
-  TP that does not divide the heads, malformed config, format/engine mismatch.
+  TP that does not divide the heads, malformed config, a format, KV type or parallelism the
+  engine does not have.
 - Building blocks for other rules: `catalog.lookup`, `spec.from_hf_config`,
-  `weights.parameter_count` / `weight_bytes`, `kv_cache.kv_layout`, `engines.plan`,
+  `weights.parameter_count` / `weight_bytes`, `kv_cache.kv_layout`, `plans.plan`,
   `parallel.valid_tp_sizes` / `capability_problem`.
 """
 
 from __future__ import annotations
 
-from gpu_insight.estimate.engines import Settings, kv_for, plan
 from gpu_insight.estimate.placement import best_placement, common_gpu_fits, verdicts
+from gpu_insight.estimate.plans import Settings, kv_for, plan
 from gpu_insight.estimate.request import VramRequest, request_error_text
-from gpu_insight.estimate.resolve import EstimateError, resolve_spec, settings_for
+from gpu_insight.estimate.resolve import resolve_spec, settings_for
 from gpu_insight.estimate.result import VramEstimate
 from gpu_insight.estimate.weights import parameter_count
 from gpu_insight.schemas import Gpu
 
 __all__ = [
-    "EstimateError",
     "VramEstimate",
     "VramRequest",
     "check_fit",

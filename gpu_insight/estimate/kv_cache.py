@@ -9,12 +9,14 @@ and layer, replicated on every TP rank. Sliding-window layers hold at most their
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from gpu_insight.estimate.spec import ModelSpec
 
 KvCacheDtype = Literal["auto", "bf16", "fp16", "fp32", "fp8", "q8_0", "q4_0"]
-KV_CACHE_DTYPES: tuple[KvCacheDtype, ...] = ("auto", "bf16", "fp16", "fp32", "fp8", "q8_0", "q4_0")
+KV_CACHE_DTYPES: tuple[KvCacheDtype, ...] = get_args(KvCacheDtype)
+# Under 16 bits: an engine must be told (and have) these; the others follow the model's dtype.
+QUANTIZED_KV_DTYPES = frozenset({"fp8", "q8_0", "q4_0"})
 # Bytes per element; q8_0 / q4_0 are llama.cpp blocks of 32 with an fp16 scale.
 KV_ELEMENT_BYTES: dict[str, float] = {
     "bf16": 2.0,

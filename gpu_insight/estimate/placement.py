@@ -6,15 +6,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gpu_insight.estimate.engines import GpuTarget, Plan, Settings, plan
+from gpu_insight.engines import engine
 from gpu_insight.estimate.parallel import capability_note, capability_problem, valid_tp_sizes
+from gpu_insight.estimate.plans import GpuTarget, Plan, Settings, plan
 from gpu_insight.estimate.result import CommonGpuFit, GpuVerdict, Placement
 from gpu_insight.estimate.spec import ModelSpec
-from gpu_insight.schemas import Gpu
+from gpu_insight.schemas import Gpu, KnownEngine
 
 SettingsFactory = Callable[[int], Settings]
-# Engines placed on one GPU here (Ollama/llama.cpp split layers, not heads; transformers too).
-SINGLE_GPU_ENGINES = frozenset({"transformers", "ollama", "llama.cpp"})
 
 
 @dataclass(frozen=True)
@@ -50,12 +49,13 @@ def fits(result: Plan, free_mib: float | None) -> bool:
 
 
 def tp_candidates(
-    engine: str, tensor_parallel: int | None, spec: ModelSpec, limit: int
+    served: KnownEngine, tensor_parallel: int | None, spec: ModelSpec, limit: int
 ) -> list[int]:
-    """TP sizes to try, smallest first: the requested one, or valid powers of two."""
+    """TP sizes to try, smallest first: the requested one, or valid powers of two (1 only on
+    an engine without tensor parallelism)."""
     if tensor_parallel is not None:
         return [tensor_parallel]
-    if engine in SINGLE_GPU_ENGINES:
+    if not engine(served).has("tensor_parallel"):
         return [1]
     return [t for t in valid_tp_sizes(spec, limit) if t & (t - 1) == 0]
 
@@ -105,12 +105,13 @@ def _why_not(result: Plan, free: float) -> str:
 
 def best_placement(
     make_settings: SettingsFactory,
-    engine: str,
+    served: KnownEngine,
     tensor_parallel: int | None,
     spec: ModelSpec,
     gpus: list[Gpu],
 ) -> Placement | None:
-    """Fewest GPUs on one host that take the model now; ties broken by headroom."""
+    """Fewest GPUs on one host that take the model now (TP × PP of them); ties broken by
+    headroom."""
     by_host: dict[str | None, list[Gpu]] = defaultdict(list)
     for gpu in gpus:
         if gpu.health != "lost" and gpu.memory_free_mib is not None and usable_total_mib(gpu):
@@ -118,11 +119,11 @@ def best_placement(
     best: Placement | None = None
     for host, host_gpus in by_host.items():
         ranked = sorted(host_gpus, key=lambda g: g.memory_free_mib or 0, reverse=True)
-        for tp in tp_candidates(engine, tensor_parallel, spec, len(ranked)):
-            if tp > len(ranked):
-                continue
-            chosen = ranked[:tp]
+        for tp in tp_candidates(served, tensor_parallel, spec, len(ranked)):
             settings = make_settings(tp)
+            if settings.gpus > len(ranked):
+                continue
+            chosen = ranked[: settings.gpus]
             if any(
                 capability_problem(settings.quantization, settings.kv_dtype, g.compute_capability)
                 for g in chosen
@@ -163,13 +164,16 @@ def best_placement(
 
 
 def common_gpu_fits(
-    make_settings: SettingsFactory, engine: str, tensor_parallel: int | None, spec: ModelSpec
+    make_settings: SettingsFactory,
+    served: KnownEngine,
+    tensor_parallel: int | None,
+    spec: ModelSpec,
 ) -> list[CommonGpuFit]:
     """Which common boards would take the model when empty, and with how many of them."""
     out = []
     for board in COMMON_GPUS:
         needed, flags = None, None
-        for tp in tp_candidates(engine, tensor_parallel, spec, MAX_COMMON_GPUS):
+        for tp in tp_candidates(served, tensor_parallel, spec, MAX_COMMON_GPUS):
             settings = make_settings(tp)
             if capability_problem(
                 settings.quantization, settings.kv_dtype, board.compute_capability
@@ -177,7 +181,7 @@ def common_gpu_fits(
                 break
             result = plan(settings, GpuTarget(board.name, board.usable_mib, board.usable_mib))
             if fits(result, board.usable_mib):
-                needed, flags = tp, " ".join(result.flags)
+                needed, flags = settings.gpus, " ".join(result.flags)
                 break
         out.append(
             CommonGpuFit(

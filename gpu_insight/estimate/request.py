@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from gpu_insight.engines import DEFAULT_ENGINE
 from gpu_insight.estimate.kv_cache import KvCacheDtype
+from gpu_insight.estimate.spec import MAX_CONTEXT_TOKENS
 from gpu_insight.estimate.weights import WeightFormat
+from gpu_insight.schemas import KnownEngine
 
-Engine = Literal["vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp"]
-ENGINES: tuple[Engine, ...] = ("vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp")
 Quantization = Literal["none"] | WeightFormat
-MAX_CONTEXT = 10_000_000
 MAX_CONCURRENCY = 4096
 MAX_PARALLEL = 64
 
@@ -24,7 +24,7 @@ class VramRequest(BaseModel):
 
     model: str | None = None
     model_config_json: dict[str, Any] | None = None  # a pasted config.json; wins over `model`
-    engine: Engine = "vllm"
+    engine: KnownEngine = DEFAULT_ENGINE
     quantization: Quantization = "none"
     context_length: int | None = None  # None: min(model maximum, 8192)
     concurrency: int = 1
@@ -54,8 +54,8 @@ class VramRequest(BaseModel):
     @field_validator("context_length")
     @classmethod
     def _context(cls, value: int | None) -> int | None:
-        if value is not None and not 1 <= value <= MAX_CONTEXT:
-            raise ValueError(f"context_length must be between 1 and {MAX_CONTEXT:,} tokens")
+        if value is not None and not 1 <= value <= MAX_CONTEXT_TOKENS:
+            raise ValueError(f"context_length must be between 1 and {MAX_CONTEXT_TOKENS:,} tokens")
         return value
 
     @field_validator("concurrency")

@@ -3,8 +3,10 @@
 `from_hf_config` reads any Hugging Face causal-LM config (Llama, Qwen, Mistral/Mixtral, Gemma 2/3
 with `text_config` nesting, Phi-3/4, DeepSeek V2/V3 MLA, GLM's `num_layers` /
 `multi_query_group_num` / `kv_channels` / `padded_vocab_size` / `seq_length`, InternLM2) and
-BERT/XLM-R encoders used as embedding or rerank models. A missing or malformed field raises
-`SpecError` naming the field and the names accepted for it.
+BERT/XLM-R encoders used as embedding or rerank models. A missing or malformed field, or a
+number beyond what real models have (`LIMITS`), raises `InputError` naming the field and what
+is accepted. The spec holds counts, never a list per layer, so its cost does not grow with the
+layer count.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from gpu_insight.errors import InputError
+from gpu_insight.errors import InputError, quoted
 
 ModelKind = Literal["causal", "embedding", "rerank"]
-LayerType = Literal["full", "sliding"]
 
 ENCODER_MODEL_TYPES = frozenset({"bert", "xlm-roberta", "roberta", "nomic_bert", "distilbert"})
 # Names under which configs spell the same fact, first wins.
@@ -36,11 +37,39 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "n_positions",
     ),
     "num_experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
+    "experts_per_token": ("num_experts_per_tok", "top_k"),
 }
-
-
-class SpecError(InputError):
-    """The config cannot describe a model; the message names the field and what is accepted."""
+MAX_CONTEXT_TOKENS = 10_000_000
+# The largest value of each number a real model's config has, with room (Llama-4 has a 10 M
+# context, Kimi K2 384 experts, Llama-3.1-405B 126 layers and a 53,248 MLP): past these a
+# number is a typo, and arithmetic over it would only make absurd answers.
+LIMITS: dict[str, int] = {
+    "num_layers": 1_000,
+    "hidden_size": 65_536,
+    "num_attention_heads": 1_024,
+    "num_kv_heads": 1_024,
+    "head_dim": 4_096,
+    "intermediate_size": 262_144,
+    "vocab_size": 10_000_000,
+    "max_position_embeddings": MAX_CONTEXT_TOKENS,
+    "num_experts": 1_024,
+    "experts_per_token": 1_024,
+    "moe_intermediate_size": 262_144,
+    "shared_expert_intermediate_size": 262_144,
+    "n_shared_experts": 1_024,
+    "first_k_dense_replace": 1_000,
+    "sliding_window": MAX_CONTEXT_TOKENS,
+    "sliding_window_pattern": 1_000,
+    "kv_lora_rank": 65_536,
+    "q_lora_rank": 65_536,
+    "qk_rope_head_dim": 65_536,
+    "qk_nope_head_dim": 65_536,
+    "v_head_dim": 65_536,
+    "type_vocab_size": 1_024,
+    "patch_size": 1_024,
+    "image_size": 65_536,
+    "num_channels": 64,
+}
 
 
 class ModelSpec(BaseModel):
@@ -61,7 +90,7 @@ class ModelSpec(BaseModel):
     tie_word_embeddings: bool = False
     max_position_embeddings: int
     qkv_bias: bool = False
-    layer_types: tuple[LayerType, ...]
+    sliding_layers: int = 0  # layers that attend over `sliding_window` tokens only
     sliding_window: int | None = None
     # Mixture of experts: `dense_layers` leading layers keep a dense MLP (DeepSeek).
     num_experts: int = 0
@@ -94,18 +123,14 @@ class ModelSpec(BaseModel):
         return self.kind == "causal"
 
     @property
-    def sliding_layers(self) -> int:
-        return sum(1 for t in self.layer_types if t == "sliding")
-
-    @property
     def full_layers(self) -> int:
         return self.num_layers - self.sliding_layers
 
 
 def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> ModelSpec:
-    """Build a spec from a config.json mapping; raises `SpecError` with the field at fault."""
+    """Build a spec from a config.json mapping; raises `InputError` with the field at fault."""
     if not isinstance(config, Mapping):
-        raise SpecError(
+        raise InputError(
             f"{name}: expected a JSON object (config.json), got {type(config).__name__}"
         )
     top = dict(config)
@@ -122,36 +147,38 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
             else ("embedding")
         )
 
-    layers = _positive(merged, "num_layers", name)
-    hidden = _positive(merged, "hidden_size", name)
-    heads = _positive(merged, "num_attention_heads", name)
-    kv_heads = _positive(merged, "num_kv_heads", name, default=heads)
+    layers = _whole(merged, "num_layers", name)
+    hidden = _whole(merged, "hidden_size", name)
+    heads = _whole(merged, "num_attention_heads", name)
+    kv_heads = _whole(merged, "num_kv_heads", name, default=heads)
     if merged.get("multi_query_attention") is False:
         kv_heads = heads
     if heads % kv_heads:
-        raise SpecError(
+        raise InputError(
             f"{name}: num_attention_heads ({heads}) must be a multiple of num_key_value_heads "
             f"({kv_heads})"
         )
-    head_dim = _positive(merged, "head_dim", name, default=hidden // heads)
-    vocab = _positive(merged, "vocab_size", name)
-    max_pos = _positive(merged, "max_position_embeddings", name)
-    num_experts = _positive(merged, "num_experts", name, default=0, allow_zero=True)
-    moe_intermediate = int(merged.get("moe_intermediate_size") or 0)
-    intermediate = _positive(
+    head_dim = _whole(merged, "head_dim", name, default=hidden // heads)
+    vocab = _whole(merged, "vocab_size", name)
+    max_pos = _whole(merged, "max_position_embeddings", name)
+    num_experts = _count(merged, "num_experts", name)
+    moe_intermediate = _count(merged, "moe_intermediate_size", name)
+    intermediate = _whole(
         merged, "intermediate_size", name, default=moe_intermediate if num_experts else None
     )
     if num_experts and not moe_intermediate:
         moe_intermediate = intermediate
-    shared = int(merged.get("shared_expert_intermediate_size") or 0)
-    shared += int(merged.get("n_shared_experts") or 0) * moe_intermediate
-    dense_layers = int(merged.get("first_k_dense_replace") or 0)
-    dense_layers += len(merged.get("mlp_only_layers") or [])
+    shared = _count(merged, "shared_expert_intermediate_size", name)
+    shared += _count(merged, "n_shared_experts", name) * moe_intermediate
+    dense_layers = _count(merged, "first_k_dense_replace", name)
+    mlp_only = merged.get("mlp_only_layers") or []
+    if not isinstance(mlp_only, list):
+        raise InputError(f"{name}: 'mlp_only_layers' must be a list, got {quoted(mlp_only)}")
+    dense_layers += len(mlp_only)
     if num_experts and dense_layers > layers:
-        raise SpecError(f"{name}: first_k_dense_replace ({dense_layers}) exceeds the layer count")
+        raise InputError(f"{name}: first_k_dense_replace ({dense_layers}) exceeds the layer count")
 
-    sliding_window = merged.get("sliding_window")
-    sliding_window = int(sliding_window) if isinstance(sliding_window, int | float) else None
+    sliding_window = _count(merged, "sliding_window", name) or None
     quant = top.get("quantization_config") or merged.get("quantization_config")
     return ModelSpec(
         name=name,
@@ -169,20 +196,20 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
         qkv_bias=bool(
             merged.get("attention_bias") or merged.get("add_qkv_bias") or model_type in _QKV_BIAS
         ),
-        layer_types=_layer_types(merged, model_type, layers, sliding_window, max_pos),
+        sliding_layers=_sliding_layers(merged, model_type, layers, sliding_window, max_pos, name),
         sliding_window=sliding_window,
         num_experts=num_experts,
-        experts_per_token=int(merged.get("num_experts_per_tok") or merged.get("top_k") or 0),
+        experts_per_token=_count(merged, "experts_per_token", name),
         moe_intermediate_size=moe_intermediate if num_experts else 0,
         shared_expert_intermediate_size=shared if num_experts else 0,
         dense_layers=dense_layers if num_experts else 0,
-        kv_lora_rank=int(merged.get("kv_lora_rank") or 0),
-        q_lora_rank=int(merged.get("q_lora_rank") or 0),
-        qk_rope_head_dim=int(merged.get("qk_rope_head_dim") or 0),
-        qk_nope_head_dim=int(merged.get("qk_nope_head_dim") or 0),
-        v_head_dim=int(merged.get("v_head_dim") or 0),
-        type_vocab_size=int(merged.get("type_vocab_size") or 0) if encoder else 0,
-        vision_params=_vision_params(top.get("vision_config")),
+        kv_lora_rank=_count(merged, "kv_lora_rank", name),
+        q_lora_rank=_count(merged, "q_lora_rank", name),
+        qk_rope_head_dim=_count(merged, "qk_rope_head_dim", name),
+        qk_nope_head_dim=_count(merged, "qk_nope_head_dim", name),
+        v_head_dim=_count(merged, "v_head_dim", name),
+        type_vocab_size=_count(merged, "type_vocab_size", name) if encoder else 0,
+        vision_params=_vision_params(top.get("vision_config"), name),
         torch_dtype=str(
             top.get("torch_dtype") or top.get("dtype") or merged.get("torch_dtype") or "bfloat16"
         ),
@@ -195,62 +222,75 @@ _TIED_DEFAULT = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text", "bert", "
 _QKV_BIAS = frozenset({"qwen2", "qwen2_moe", "qwen2_vl", "bert", "xlm-roberta", "roberta"})
 
 
-def _positive(
+def _whole(
     config: Mapping[str, Any],
     field: str,
     name: str,
     default: int | None = None,
-    allow_zero: bool = False,
+    low: int = 1,
+    where: str = "",
 ) -> int:
+    """The field (under any of its names) as a whole number from `low` to its limit."""
     names = ALIASES.get(field, (field,))
-    value = next((config[n] for n in names if config.get(n) is not None), default)
-    accepted = " or ".join(names)
+    found = next((n for n in names if config.get(n) is not None), None)
+    value: Any = config[found] if found is not None else default
     if value is None:
-        raise SpecError(f"{name}: missing field '{names[0]}' (accepted names: {accepted})")
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise SpecError(f"{name}: '{names[0]}' must be a whole number, got {value!r}")
-    if int(value) < 0 or (int(value) == 0 and not allow_zero):
-        raise SpecError(f"{name}: '{names[0]}' must be positive, got {value!r}")
+        accepted = " or ".join(names)
+        raise InputError(f"{name}: missing field '{where}{names[0]}' (accepted names: {accepted})")
+    high = LIMITS[field]
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    whole = whole or (isinstance(value, float) and value.is_integer())
+    if not whole or not low <= value <= high:
+        raise InputError(
+            f"{name}: '{where}{found or names[0]}' must be a whole number from {low:,} to "
+            f"{high:,}, got {quoted(value)}"
+        )
     return int(value)
 
 
-def _layer_types(
+def _count(config: Mapping[str, Any], field: str, name: str, where: str = "") -> int:
+    """An optional number that may be zero (absent: 0)."""
+    return _whole(config, field, name, default=0, low=0, where=where)
+
+
+def _sliding_layers(
     config: Mapping[str, Any],
     model_type: str,
     layers: int,
     window: int | None,
     max_pos: int,
-) -> tuple[LayerType, ...]:
-    """Which layers attend over a sliding window (their KV holds at most `window` tokens)."""
+    name: str,
+) -> int:
+    """How many layers attend over a sliding window (their KV holds at most `window` tokens),
+    counted from the config's pattern."""
     declared = config.get("layer_types")
     if isinstance(declared, list) and declared:
         if len(declared) != layers:
-            raise SpecError(
+            raise InputError(
                 f"layer_types has {len(declared)} entries but the model has {layers} layers"
             )
-        return tuple(
-            "sliding" if "sliding" in str(t) or "chunked" in str(t) else "full" for t in declared
-        )
+        return sum(1 for t in declared if "sliding" in str(t) or "chunked" in str(t))
     if not window or window >= max_pos or config.get("use_sliding_window") is False:
-        return ("full",) * layers
-    pattern = config.get("sliding_window_pattern")
-    if isinstance(pattern, int) and pattern > 0:
-        return tuple("full" if (i + 1) % pattern == 0 else "sliding" for i in range(layers))
+        return 0
+    pattern = _count(config, "sliding_window_pattern", name)
+    if pattern:
+        return layers - layers // pattern  # every pattern-th layer attends globally
     if model_type == "gemma2":  # local and global layers alternate, local first
-        return tuple("sliding" if i % 2 == 0 else "full" for i in range(layers))
-    return ("sliding",) * layers
+        return (layers + 1) // 2
+    return layers
 
 
-def _vision_params(vision: Any) -> int:
+def _vision_params(vision: Any, name: str) -> int:
     """ViT encoder (SigLIP/CLIP style) parameters, counted in full at 16 bits."""
     if not isinstance(vision, Mapping):
         return 0
-    h = int(vision.get("hidden_size") or 0)
-    inter = int(vision.get("intermediate_size") or 0)
-    depth = int(vision.get("num_hidden_layers") or 0)
-    patch = int(vision.get("patch_size") or 14)
-    image = int(vision.get("image_size") or 224)
-    channels = int(vision.get("num_channels") or 3)
+    where = "vision_config."
+    h = _count(vision, "hidden_size", name, where)
+    inter = _count(vision, "intermediate_size", name, where)
+    depth = _count(vision, "num_layers", name, where)
+    patch = _whole(vision, "patch_size", name, default=14, where=where)
+    image = _whole(vision, "image_size", name, default=224, where=where)
+    channels = _whole(vision, "num_channels", name, default=3, where=where)
     per_layer = 4 * h * h + 4 * h + 2 * h * inter + inter + h + 4 * h
     positions = (image // patch) ** 2 * h
     return depth * per_layer + channels * patch * patch * h + h + positions + 2 * h

@@ -9,9 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from gpu_insight.estimate import EstimateError, VramRequest, check_fit, estimate
+from gpu_insight.errors import InputError
+from gpu_insight.estimate import VramRequest, check_fit, estimate
 from gpu_insight.estimate.catalog import entries, lookup
-from gpu_insight.estimate.engines import GpuTarget, plan
+from gpu_insight.estimate.plans import GpuTarget, plan
 from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.schemas import Gpu
 
@@ -143,7 +144,7 @@ def test_ollama_reports_partial_offload_when_short_of_memory() -> None:
     ],
 )
 def test_unanswerable_requests_name_the_parameter(kwargs, message) -> None:
-    with pytest.raises(EstimateError, match=message):
+    with pytest.raises(InputError, match=message):
         estimate(VramRequest(**kwargs))
 
 
@@ -244,7 +245,7 @@ def test_no_parameter_combination_raises_anything_but_a_clear_error(
             kv_cache_dtype=kv,
         )
         answer = check_fit(request, [gpu(0, 60_000), gpu(1, 70_000)])
-    except (ValidationError, EstimateError) as error:
+    except (ValidationError, InputError) as error:
         assert str(error)
         return
     assert answer.required_mib > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpu_insight.errors import InputError
 from gpu_insight.estimate import VramRequest
 from gpu_insight.estimate.activations import (
     masked_attention_bytes,
@@ -12,11 +13,11 @@ from gpu_insight.estimate.activations import (
     transformers_mlp_tensors,
 )
 from gpu_insight.estimate.catalog import lookup
-from gpu_insight.estimate.engines import plan
 from gpu_insight.estimate.kv_cache import kv_layout
 from gpu_insight.estimate.parallel import capability_problem, tp_problem, valid_tp_sizes
+from gpu_insight.estimate.plans import plan
 from gpu_insight.estimate.resolve import settings_for
-from gpu_insight.estimate.spec import SpecError, from_hf_config
+from gpu_insight.estimate.spec import from_hf_config
 from gpu_insight.estimate.weights import weight_bytes
 
 GIB = 2**30
@@ -122,7 +123,7 @@ def test_glm_aliases_are_read() -> None:
 
 
 def test_a_partial_config_names_the_missing_field() -> None:
-    with pytest.raises(SpecError, match=r"'hidden_size'.*d_model"):
+    with pytest.raises(InputError, match=r"'hidden_size'.*d_model"):
         from_hf_config(
             {
                 "num_hidden_layers": 2,
@@ -135,7 +136,7 @@ def test_a_partial_config_names_the_missing_field() -> None:
 
 
 def test_a_non_integer_field_is_refused() -> None:
-    with pytest.raises(SpecError, match=r"num_attention_heads.*whole number"):
+    with pytest.raises(InputError, match=r"num_attention_heads.*whole number"):
         from_hf_config(
             {
                 "num_hidden_layers": 2,

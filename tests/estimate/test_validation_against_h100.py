@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gpu_insight.estimate import VramRequest
-from gpu_insight.estimate.engines import plan
+from gpu_insight.estimate.plans import plan
 from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.estimate.spec import from_hf_config
 from gpu_insight.estimate.weights import weight_bytes

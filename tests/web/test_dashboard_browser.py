@@ -13,8 +13,8 @@ from typing import Any, get_args
 import pytest
 from playwright.sync_api import Page, Response, Route
 
+from gpu_insight.engines import ENGINES
 from gpu_insight.estimate.kv_cache import KvCacheDtype
-from gpu_insight.estimate.request import ENGINES
 from gpu_insight.estimate.weights import WEIGHT_FORMATS
 from tests.support.collector_process import CollectorProcess
 from tests.web.collector_http import get_json

@@ -1,6 +1,7 @@
 """A process's command line → serving engine, model and port; and a redacted display form.
 
-Recognised:
+The engines' programs, subcommands, model and port options and worker titles come from the
+engine registry (`gpu_insight.engines`, each engine's `starts`); recognised today:
 
 - vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`;
   worker processes titled `VLLM::EngineCore`, `VLLM::Worker…` (model and port then come from
@@ -10,9 +11,9 @@ Recognised:
 - TGI: `text-generation-launcher --model-id <m>`; shards `text-generation-server serve <m>`
 - Ollama: `ollama serve`, `ollama runner …` (the model runner, a child of `ollama serve`)
 - llama.cpp: `llama-server -m <file>` (or `--hf-repo <repo>`)
-- transformers (heuristic): a Python, torchrun or accelerate process whose arguments mention
-  `transformers`, or name a Hugging Face model id (`org/name`, not a file) in a model option or
-  as an argument; `transformers serve|chat`. Other processes are `unknown`.
+- transformers: `transformers serve|chat`, and (a heuristic, here) a Python, torchrun or
+  accelerate process whose arguments mention `transformers`, or name a Hugging Face model id
+  (`org/name`, not a file) in a model option or as an argument. Other processes are `unknown`.
 
 Console scripts appear as `python /usr/bin/vllm serve …` in /proc: the interpreter is skipped.
 """
@@ -23,18 +24,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from gpu_insight.engines import REGISTRY, ServingEngine, Start, find
 from gpu_insight.schemas import Engine
-
-# The engines' own defaults when no --port is given. TGI's launcher defaults to 3000, its
-# official container image sets PORT=80.
-_DEFAULT_PORTS: dict[str, int] = {
-    "vllm": 8000,
-    "sglang": 30000,
-    "tgi": 3000,
-    "ollama": 11434,
-    "llama.cpp": 8080,
-}
-_TGI_CONTAINER_PORT = 80
 
 _PYTHON = re.compile(r"^(python[0-9.]*|pypy[0-9.]*|torchrun|accelerate)$")
 _HF_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -68,43 +59,39 @@ def detect_engine(argv: list[str]) -> EngineGuess:
     if not argv:
         return EngineGuess("unknown")
     title = argv[0].strip()
-    if title.startswith("VLLM::"):
-        return EngineGuess("vllm", is_worker=True)
-    if title.startswith("sglang::"):
-        return EngineGuess("sglang", is_worker=True)
+    for served in REGISTRY.values():
+        if any(title.startswith(prefix) for prefix in served.worker_titles):
+            return EngineGuess(served.name, is_worker=True)
 
     program, args = _entry_point(argv)
     subcommand = args[0] if args else None
-    port = _int_option(args, "--port")
-    if program == "vllm" and subcommand == "serve":
-        model = _leading_positional(args[1:]) or _option(args, "--model")
-        return EngineGuess("vllm", model, port)
-    if program.startswith("vllm.entrypoints"):
-        return EngineGuess("vllm", _option(args, "--model"), port)
-    if program == "sglang.launch_server" or (program == "sglang" and subcommand == "serve"):
-        return EngineGuess("sglang", _option(args, "--model-path", "--model"), port)
-    if program == "text-generation-launcher":
-        return EngineGuess("tgi", _option(args, "--model-id"), _int_option(args, "--port", "-p"))
-    if program == "text-generation-server" and subcommand == "serve":
-        return EngineGuess("tgi", _leading_positional(args[1:]), is_worker=True)
-    if program == "ollama" and subcommand == "serve":
-        return EngineGuess("ollama")
-    if (program == "ollama" and subcommand == "runner") or program == "ollama_llama_server":
-        return EngineGuess("ollama", is_worker=True)
-    if program in ("llama-server", "llama-cpp-server"):
-        model = _option(args, "-m", "--model") or _option(args, "-hf", "--hf-repo")
-        return EngineGuess("llama.cpp", model, port)
-    if program == "transformers" and subcommand in ("serve", "chat"):
-        return EngineGuess("transformers", _leading_positional(args[1:]), port)
+    for served in REGISTRY.values():
+        for start in served.starts:
+            if start.matches(program, subcommand):
+                return _guess(served, start, args)
     if _PYTHON.match(os.path.basename(argv[0])):
         return _transformers_guess(argv[1:])
     return EngineGuess("unknown")
 
 
+def _guess(served: ServingEngine, start: Start, args: list[str]) -> EngineGuess:
+    after = args[1:] if start.subcommands else args
+    model = _leading_positional(after) if start.model_positional else None
+    for option in start.model_options:
+        model = model or _option(args, option)
+    if start.worker:
+        return EngineGuess(served.name, model, is_worker=True)
+    return EngineGuess(served.name, model, _int_option(args, *served.port_options))
+
+
 def default_port(engine: Engine, in_container: bool) -> int | None:
-    if engine == "tgi" and in_container:
-        return _TGI_CONTAINER_PORT
-    return _DEFAULT_PORTS.get(engine)
+    """Where the engine listens when its command line names no port."""
+    served = find(engine)
+    if served is None:
+        return None
+    if in_container and served.container_port is not None:
+        return served.container_port
+    return served.default_port
 
 
 def display_cmdline(argv: list[str]) -> str:
