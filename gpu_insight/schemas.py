@@ -26,6 +26,10 @@ Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
 
+# A GPU at most this busy counts as idle: memory held on it then is idle-but-held
+# (`UsageRow.idle_held_gpu_seconds`), and the advice rules call it idle.
+IDLE_UTILIZATION_PERCENT = 5.0
+
 # NVML's clock-event (throttle) reasons by their names on the wire (`Gpu.clock_event_reasons`),
 # in NVML's bit order; a reason NVML adds later arrives as its hex bit.
 CLOCK_EVENT_REASONS: tuple[str, ...] = (
@@ -110,6 +114,9 @@ class GpuProcess(WireModel):
     memory_utilization_percent: float | None = None
     utilization_seen_at: float | None = None  # epoch seconds of NVML's last sample for it
     attribution: Attribution = Field(default_factory=Attribution)
+    # Its engine reserves most of the GPU up front on purpose (vLLM, SGLang, TGI: a KV-cache
+    # pool), so its memory is held by design, not leaked. None: not known (an older collector).
+    reserved_by_engine: bool | None = None
 
 
 class LatencySummary(WireModel):
@@ -240,6 +247,17 @@ class UsageRow(WireModel):
     memory_mib_seconds: float
     energy_joules: float
     share_methods: list[ShareMethod] = Field(default_factory=list)
+    # Seconds of a GPU held while it was at most IDLE_UTILIZATION_PERCENT busy, split between
+    # the processes holding memory on it by their memory. None: not known (an older collector).
+    idle_held_gpu_seconds: float | None = None
+
+
+class UsageBucket(WireModel):
+    """One step of a usage report asked for in steps (`bucket_s`): its rows, same grouping."""
+
+    from_t: float
+    to_t: float
+    rows: list[UsageRow] = Field(default_factory=list)
 
 
 class UsageReport(WireModel):
@@ -251,6 +269,10 @@ class UsageReport(WireModel):
     rows: list[UsageRow] = Field(default_factory=list)
     total_gpu_hours: float = 0.0
     total_energy_joules: float = 0.0
+    # With `bucket_s`: the window in steps of that length from `from_t`, oldest first.
+    buckets: list[UsageBucket] = Field(default_factory=list)
+    # The price per GPU-hour the collector's configuration names; None: none set.
+    price_per_gpu_hour: float | None = None
 
 
 class AlertList(WireModel):

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpu_insight.advise.suggestion import Situation, Suggestion, gib
-from gpu_insight.engines import find, flag
+from gpu_insight.engines import fills_gpu_memory, find, flag
 from gpu_insight.engines.sglang import SGLANG
 from gpu_insight.engines.vllm import VLLM
-from gpu_insight.schemas import Gpu
+from gpu_insight.schemas import IDLE_UTILIZATION_PERCENT, Gpu
 
 _NAIVE_SERVER_MIN_MIB = 1024.0
 _BUSY_PERCENT = 90.0
 _SLOW_TOKENS_PER_S_PER_REQUEST = 5.0
 _STARVED_PERCENT = 30.0
-_IDLE_PERCENT = 5.0
 _IDLE_HELD_SHARE = 0.2
 _FULL_SHARE = 0.95
 
@@ -144,7 +143,7 @@ def idle_gpu_holding_memory(s: Situation) -> Iterator[Suggestion]:
         total, used = gpu.memory_total_mib, gpu.memory_used_mib
         if not total or used is None or gpu.utilization_percent is None:
             continue
-        if gpu.utilization_percent > _IDLE_PERCENT or used / total < _IDLE_HELD_SHARE:
+        if gpu.utilization_percent > IDLE_UTILIZATION_PERCENT or used / total < _IDLE_HELD_SHARE:
             continue
         engines = s.engines_on(gpu)
         if any((e.requests_per_s or 0.0) > 0.0 or (e.requests_running or 0.0) > 0 for e in engines):
@@ -182,7 +181,7 @@ def memory_near_full(s: Situation) -> Iterator[Suggestion]:
         if not total or used is None or used / total < _FULL_SHARE:
             continue
         processes = s.processes_on(gpu)
-        if any(_fills_gpu_memory(p.attribution.engine) for p in processes):
+        if any(fills_gpu_memory(p.attribution.engine) for p in processes):
             continue  # it reserves memory on purpose: "full" is normal
         other = _roomiest_other(s.gpus, gpu)
         move = (
@@ -209,11 +208,6 @@ def memory_near_full(s: Situation) -> Iterator[Suggestion]:
             focus=("memory",),
             gain=0.6,
         )
-
-
-def _fills_gpu_memory(engine: str) -> bool:
-    served = find(engine)
-    return served is not None and served.fills_gpu_memory
 
 
 def _roomiest_other(gpus: list[Gpu], busy: Gpu) -> Gpu | None:

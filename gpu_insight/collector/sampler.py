@@ -23,6 +23,7 @@ from gpu_insight.collector.backends.base import (
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import AlertSource, EngineSource, SelfMetrics
 from gpu_insight.collector.store import SnapshotStore
+from gpu_insight.engines import fills_gpu_memory
 from gpu_insight.schemas import Attribution, Gpu, GpuProcess, HealthStatus, Snapshot
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class Sampler:
             cuda_version=self._slow.cuda_version,
             nvml_version=self._slow.nvml_version,
             gpus=gpus,
-            processes=[self._with_utilization(p) for p in processes],
+            processes=[_with_reservation(self._with_utilization(p)) for p in processes],
         )
         snapshot.sample_duration_s = self._timer() - started
         self._engines.observe(snapshot.processes)
@@ -183,6 +184,13 @@ class Sampler:
             gpu.pcie_tx_bytes_per_s = slow.pcie_tx_bytes_per_s
             gpu.pcie_rx_bytes_per_s = slow.pcie_rx_bytes_per_s
         return gpu
+
+
+def _with_reservation(process: GpuProcess) -> GpuProcess:
+    """Marks memory its engine reserves on purpose; here, once attribution is final, for live
+    and replayed processes alike."""
+    process.reserved_by_engine = fills_gpu_memory(process.attribution.engine)
+    return process
 
 
 def _health(fast: FastReading) -> tuple[HealthStatus, str | None]:

@@ -8,7 +8,15 @@ nothing else writes an engine's flag or trait down. Pure data and string renderi
 from __future__ import annotations
 
 from gpu_insight.engines.facts import SETTINGS, Launch, ServingEngine, Setting, Start
-from gpu_insight.engines.registry import DEFAULT_ENGINE, ENGINES, REGISTRY, engine, find, flag
+from gpu_insight.engines.registry import (
+    DEFAULT_ENGINE,
+    ENGINES,
+    REGISTRY,
+    engine,
+    fills_gpu_memory,
+    find,
+    flag,
+)
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -20,6 +28,7 @@ __all__ = [
     "Setting",
     "Start",
     "engine",
+    "fills_gpu_memory",
     "find",
     "flag",
 ]

@@ -31,6 +31,13 @@ def find(name: str | None) -> ServingEngine | None:
     return REGISTRY.get(name or DEFAULT_ENGINE)  # type: ignore[call-overload]
 
 
+def fills_gpu_memory(name: str) -> bool:
+    """Whether the engine of that name takes most of the GPU on purpose, so the memory its
+    processes hold is reserved by design (not a leak); False for an unknown engine."""
+    served = REGISTRY.get(name)  # type: ignore[call-overload]
+    return served is not None and served.fills_gpu_memory
+
+
 def flag(name: str | None, setting: Setting, value: object = None) -> str | None:
     """The flag for a setting on an engine (the default engine when none is named), or None
     when the engine is unknown or has no such flag."""

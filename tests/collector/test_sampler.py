@@ -74,6 +74,18 @@ def test_processes_are_described_by_the_attributor() -> None:
     assert second.used_memory_mib is None
 
 
+def test_memory_of_an_engine_that_fills_the_gpu_is_marked_reserved_by_it() -> None:
+    rig = make_sampler(ScriptedBackend(), describer=FixedDescriber())
+    assert [p.reserved_by_engine for p in rig.sampler.tick().processes] == [True, True]
+
+
+def test_memory_of_an_unknown_program_is_not_marked_reserved() -> None:
+    backend = ScriptedBackend()
+    backend.attributes_processes = True  # its processes come as they are: engine unknown
+    rig = make_sampler(backend)
+    assert [p.reserved_by_engine for p in rig.sampler.tick().processes] == [False, False]
+
+
 def test_engines_observe_the_processes_and_alerts_see_the_snapshot() -> None:
     rig = make_sampler(ScriptedBackend())
     rig.engines.metrics = [EngineMetrics(engine="vllm", url="http://127.0.0.1:8000/metrics")]
