@@ -35,12 +35,14 @@ from gpu_insight.schemas import (
     ShareMethod,
     Snapshot,
     Source,
+    UsageBucket,
     UsageReport,
     UsageRow,
 )
 
 MINUTE_S = 60
 MAX_INTERVAL_S = 120.0
+MAX_BUCKETS = 1000  # steps of one report: enough for 7 days in 10-minute steps
 PRUNE_EVERY_S = 3600.0
 UNATTRIBUTED = "unattributed"
 
@@ -66,16 +68,20 @@ CREATE TABLE IF NOT EXISTS usage_minute (
     gpu_seconds REAL NOT NULL,
     memory_mib_seconds REAL NOT NULL,
     energy_joules REAL NOT NULL,
+    idle_held_gpu_seconds REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (minute, gpu_uuid, app, team, container, model, method)
 ) WITHOUT ROWID
 """
+# Books written before idle-held time was kept gain the column; their minutes count 0 there.
+ADD_IDLE_HELD = "ALTER TABLE usage_minute ADD COLUMN idle_held_gpu_seconds REAL NOT NULL DEFAULT 0"
 
 UPSERT = """
-INSERT INTO usage_minute VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO usage_minute VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (minute, gpu_uuid, app, team, container, model, method) DO UPDATE SET
     gpu_seconds = gpu_seconds + excluded.gpu_seconds,
     memory_mib_seconds = memory_mib_seconds + excluded.memory_mib_seconds,
-    energy_joules = energy_joules + excluded.energy_joules
+    energy_joules = energy_joules + excluded.energy_joules,
+    idle_held_gpu_seconds = idle_held_gpu_seconds + excluded.idle_held_gpu_seconds
 """
 
 
@@ -84,11 +90,61 @@ class _Amounts:
     gpu_seconds: float = 0.0
     memory_mib_seconds: float = 0.0
     energy_joules: float = 0.0
+    idle_held_gpu_seconds: float = 0.0
 
-    def add(self, gpu_seconds: float, memory_mib_seconds: float, energy_joules: float) -> None:
+    def add(
+        self,
+        gpu_seconds: float,
+        memory_mib_seconds: float,
+        energy_joules: float,
+        idle_held_gpu_seconds: float,
+    ) -> None:
         self.gpu_seconds += gpu_seconds
         self.memory_mib_seconds += memory_mib_seconds
         self.energy_joules += energy_joules
+        self.idle_held_gpu_seconds += idle_held_gpu_seconds
+
+
+class _Tally:
+    """Amounts and share methods per (step, group) while a report is summed up."""
+
+    def __init__(self) -> None:
+        self.amounts: dict[tuple[int, str], _Amounts] = defaultdict(_Amounts)
+        self.methods: dict[tuple[int, str], set[str]] = defaultdict(set)
+
+    def count(self, step: int, group: str, method: str, *amounts: float) -> None:
+        key = (step, group or UNATTRIBUTED)
+        self.amounts[key].add(*amounts)
+        if method:
+            self.methods[key].add(method)
+
+    def rows(self, step: int | None = None) -> list[UsageRow]:
+        """One step's rows, or every step's added up (`None`), largest GPU-seconds first."""
+        totals: dict[str, _Amounts] = defaultdict(_Amounts)
+        methods: dict[str, set[str]] = defaultdict(set)
+        for (at, group), amounts in self.amounts.items():
+            if step is None or at == step:
+                totals[group].add(
+                    amounts.gpu_seconds,
+                    amounts.memory_mib_seconds,
+                    amounts.energy_joules,
+                    amounts.idle_held_gpu_seconds,
+                )
+                methods[group] |= self.methods[(at, group)]
+        rows = [
+            UsageRow(
+                group=group,
+                gpu_seconds=amounts.gpu_seconds,
+                gpu_hours=amounts.gpu_seconds / 3600,
+                memory_mib_seconds=amounts.memory_mib_seconds,
+                energy_joules=amounts.energy_joules,
+                share_methods=sorted(methods[group]),
+                idle_held_gpu_seconds=amounts.idle_held_gpu_seconds,
+            )
+            for group, amounts in totals.items()
+        ]
+        rows.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+        return rows
 
 
 OpenMinute = dict[tuple[UsageKey, ShareMethod | None], _Amounts]
@@ -123,6 +179,10 @@ class UsageLedger:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.execute(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(usage_minute)")}
+            if "idle_held_gpu_seconds" not in columns:
+                self._db.execute(ADD_IDLE_HELD)
+        self._price = config.price_per_gpu_hour
         self._open: dict[int, OpenMinute] = {}
         self._last_t: float | None = None
         self._host = socket.gethostname()
@@ -145,11 +205,18 @@ class UsageLedger:
                             share.gpu_seconds * fraction,
                             share.memory_mib_seconds * fraction,
                             share.energy_joules * fraction,
+                            share.idle_held_gpu_seconds * fraction,
                         )
             self._commit(before=minute_of(t))
 
     def report(
-        self, *, from_t: float, to_t: float, group_by: GroupBy, apps: set[str] | None = None
+        self,
+        *,
+        from_t: float,
+        to_t: float,
+        group_by: GroupBy,
+        apps: set[str] | None = None,
+        bucket_s: int | None = None,
     ) -> UsageReport:
         """Usage between `from_t` and `to_t` (epoch seconds), one row per `group_by` value.
 
@@ -157,8 +224,10 @@ class UsageLedger:
         the report's `from_t`/`to_t` are the minute-aligned span actually covered. The minute in
         progress is included. Rows are sorted by GPU-seconds, largest first; unknown values are
         grouped as "unattributed" (for `gpu`, the group is the GPU's uuid). `apps` (a project
-        token's apps) keeps only their rows, so unattributed usage is left out. Raises
-        ValueError for an unknown `group_by` or `from_t` after `to_t`.
+        token's apps) keeps only their rows, so unattributed usage is left out. `bucket_s` (whole
+        minutes) adds the window in steps of that length from the covered start, every step
+        listed even when empty. Raises ValueError for an unknown `group_by`, `from_t` after
+        `to_t` or a step that is not whole minutes or makes more than MAX_BUCKETS steps.
         """
         column = GROUP_COLUMNS.get(group_by)
         if column is None:
@@ -166,28 +235,23 @@ class UsageLedger:
         if from_t > to_t:
             raise ValueError("from must not be later than to")
         first, end = minute_of(from_t), math.ceil(to_t / MINUTE_S) * MINUTE_S
-        totals: dict[str, _Amounts] = defaultdict(_Amounts)
-        methods: dict[str, set[str]] = defaultdict(set)
-
-        def count(group: str, method: str, gpu_s: float, mib_s: float, joules: float) -> None:
-            name = group or UNATTRIBUTED
-            totals[name].add(gpu_s, mib_s, joules)
-            if method:
-                methods[name].add(method)
-
+        step_s = end - first if bucket_s is None else bucket_s
+        steps = _step_count(first, end, bucket_s)
+        tally = _Tally()
         app_filter = ""
-        params: list[int | str] = [first, end]
+        params: list[int | str] = [first, max(step_s, 1), first, end]
         if apps is not None:
             app_filter = f" AND app IN ({', '.join('?' * len(apps))})"
             params.extend(sorted(apps))
         with self._lock:
-            for row in self._db.execute(
-                f"SELECT {column}, method, SUM(gpu_seconds), SUM(memory_mib_seconds), "
-                f"SUM(energy_joules) FROM usage_minute WHERE minute >= ? AND minute < ?"
-                f"{app_filter} GROUP BY {column}, method",
+            for step, *row in self._db.execute(
+                f"SELECT (minute - ?) / ?, {column}, method, SUM(gpu_seconds), "
+                "SUM(memory_mib_seconds), SUM(energy_joules), SUM(idle_held_gpu_seconds) "
+                f"FROM usage_minute WHERE minute >= ? AND minute < ?{app_filter} "
+                f"GROUP BY 1, {column}, method",
                 params,
             ):
-                count(*row)
+                tally.count(step, *row)
             for minute, books in self._open.items():
                 if not first <= minute < end:
                     continue
@@ -195,26 +259,25 @@ class UsageLedger:
                     if apps is not None and key.app not in apps:
                         continue
                     group = key.gpu_uuid if column == "gpu_uuid" else getattr(key, column)
-                    count(
+                    tally.count(
+                        (minute - first) // max(step_s, 1),
                         group or "",
                         method or "",
                         amounts.gpu_seconds,
                         amounts.memory_mib_seconds,
                         amounts.energy_joules,
+                        amounts.idle_held_gpu_seconds,
                     )
             host, source = self._host, self._source
-        rows = [
-            UsageRow(
-                group=group,
-                gpu_seconds=amounts.gpu_seconds,
-                gpu_hours=amounts.gpu_seconds / 3600,
-                memory_mib_seconds=amounts.memory_mib_seconds,
-                energy_joules=amounts.energy_joules,
-                share_methods=sorted(methods[group]),
+        rows = tally.rows()
+        buckets = [
+            UsageBucket(
+                from_t=first + n * step_s,
+                to_t=min(end, first + (n + 1) * step_s),
+                rows=tally.rows(n),
             )
-            for group, amounts in totals.items()
+            for n in range(steps)
         ]
-        rows.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
         return UsageReport(
             host=host,
             source=source,
@@ -224,6 +287,8 @@ class UsageLedger:
             rows=rows,
             total_gpu_hours=sum(r.gpu_hours for r in rows),
             total_energy_joules=sum(r.energy_joules for r in rows),
+            buckets=buckets,
+            price_per_gpu_hour=self._price,
         )
 
     def close(self) -> None:
@@ -248,6 +313,7 @@ class UsageLedger:
                 amounts.gpu_seconds,
                 amounts.memory_mib_seconds,
                 amounts.energy_joules,
+                amounts.idle_held_gpu_seconds,
             )
             for minute in closed
             for (key, method), amounts in self._open[minute].items()
@@ -268,6 +334,20 @@ class UsageLedger:
                 "DELETE FROM usage_minute WHERE minute < ?", (minute_of(now - self._retention_s),)
             )
         self._pruned_at = now
+
+
+def _step_count(first: int, end: int, bucket_s: int | None) -> int:
+    """How many steps of `bucket_s` cover `[first, end)`; 0 without steps."""
+    if bucket_s is None:
+        return 0
+    if bucket_s <= 0 or bucket_s % MINUTE_S:
+        raise ValueError(f"bucket_s must be a whole number of minutes in seconds, got {bucket_s}")
+    steps = math.ceil((end - first) / bucket_s)
+    if steps > MAX_BUCKETS:
+        raise ValueError(
+            f"bucket_s {bucket_s} makes {steps} steps of the window; at most {MAX_BUCKETS} fit"
+        )
+    return steps
 
 
 def _shares(snapshot: Snapshot, dt_s: float) -> list[Share]:

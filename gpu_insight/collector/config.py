@@ -74,6 +74,8 @@ class AlertsConfig(Section):
 class AccountingConfig(Section):
     db_path: str = ".gpu-insight/usage.sqlite3"
     retention_days: int = Field(90, ge=1, le=3650)
+    # What one GPU-hour costs, in your currency; usage reports carry it so cost can be shown.
+    price_per_gpu_hour: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
 class HistoryConfig(Section):

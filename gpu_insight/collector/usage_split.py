@@ -11,6 +11,9 @@ For an interval of `dt_s` seconds ending at a sample:
   allocation. Processes that keep memory on it still accrue memory MiB-seconds and their share
   (by memory) of the idle power's energy, marked `idle`. Reservation shows in MiB-seconds.
 - Memory MiB-seconds: each process's own `used_memory_mib × dt_s` (not split).
+- Idle-held GPU-seconds: when the GPU was at most `IDLE_UTILIZATION_PERCENT` busy, the whole
+  `dt_s` split between its processes by their memory: the GPU time they kept from others while
+  doing (almost) nothing with it.
 - Energy joules: `power_watts × dt_s`, split the same way as GPU-seconds.
 - A GPU with no processes: its busy time and energy go to an unattributed recipient with no
   share method (nothing was split). A GPU that reports no utilization accrues no GPU-seconds;
@@ -22,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpu_insight.schemas import Gpu, GpuProcess, ShareMethod
+from gpu_insight.schemas import IDLE_UTILIZATION_PERCENT, Gpu, GpuProcess, ShareMethod
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Share:
     gpu_seconds: float
     memory_mib_seconds: float
     energy_joules: float
+    idle_held_gpu_seconds: float = 0.0
 
 
 def usage_key(process: GpuProcess) -> UsageKey:
@@ -77,7 +81,11 @@ def split_interval(gpu: Gpu, processes: Sequence[GpuProcess], dt_s: float) -> li
         method, weights = "sm_utilization", _weights(sm)
     else:
         method, weights = "memory_share", _weights(memory)
+    idle = (
+        gpu.utilization_percent is not None and gpu.utilization_percent <= IDLE_UTILIZATION_PERCENT
+    )
+    held = [dt_s * weight for weight in _weights(memory)] if idle else [0.0] * len(processes)
     return [
-        Share(usage_key(process), method, busy_s * weight, mib * dt_s, energy_j * weight)
-        for process, weight, mib in zip(processes, weights, memory, strict=True)
+        Share(usage_key(process), method, busy_s * weight, mib * dt_s, energy_j * weight, held_s)
+        for process, weight, mib, held_s in zip(processes, weights, memory, held, strict=True)
     ]

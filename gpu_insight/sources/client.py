@@ -142,8 +142,12 @@ class CollectorClient:
             AlertList, self._json(self._get("/v1/alerts", params), "/v1/alerts"), "/v1/alerts"
         )
 
-    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> UsageReport:
-        params = {"from": from_t, "to": to_t, "group_by": group_by}
+    def usage(
+        self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
+    ) -> UsageReport:
+        params: dict[str, Any] = {"from": from_t, "to": to_t, "group_by": group_by}
+        if bucket_s is not None:
+            params["bucket_s"] = bucket_s
         return self._model(
             UsageReport, self._json(self._get("/v1/usage", params), "/v1/usage"), "/v1/usage"
         )

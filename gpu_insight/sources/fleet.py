@@ -85,8 +85,12 @@ class CollectorFleet:
     def history(self, seconds: int) -> Gathered[History]:
         return self.gather(lambda client: client.history(seconds), merge_histories)
 
-    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> Gathered[UsageReport]:
-        return self.gather(lambda client: client.usage(from_t, to_t, group_by), merge_usage)
+    def usage(
+        self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
+    ) -> Gathered[UsageReport]:
+        return self.gather(
+            lambda client: client.usage(from_t, to_t, group_by, bucket_s), merge_usage
+        )
 
     def gather[PartT, ValueT](
         self,

@@ -14,6 +14,7 @@ from gpu_insight.schemas import (
     History,
     Snapshot,
     Source,
+    UsageBucket,
     UsageReport,
     UsageRow,
 )
@@ -80,21 +81,48 @@ def merge_histories(histories: Sequence[History]) -> History:
 
 
 def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
-    """Rows of the same group are added up."""
+    """Rows of the same group are added up, and so are the rows of steps that start at the same
+    time; the price is kept when every collector names the same one."""
     if not reports:
         raise ValueError("nothing to merge")
     if len(reports) == 1:
         return reports[0]
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    methods: dict[str, set[str]] = defaultdict(set)
+    steps: dict[tuple[float, float], list[UsageRow]] = defaultdict(list)
     for report in reports:
-        for row in report.rows:
-            amounts = totals[row.group]
-            amounts[0] += row.gpu_seconds
-            amounts[1] += row.memory_mib_seconds
-            amounts[2] += row.energy_joules
-            methods[row.group].update(row.share_methods)
-    rows = [
+        for bucket in report.buckets:
+            steps[(bucket.from_t, bucket.to_t)].extend(bucket.rows)
+    prices = {r.price_per_gpu_hour for r in reports}
+    return UsageReport(
+        host=",".join(r.host for r in reports),
+        source=merged_source(r.source for r in reports),
+        from_t=min(r.from_t for r in reports),
+        to_t=max(r.to_t for r in reports),
+        group_by=reports[0].group_by,
+        rows=_added_rows(row for r in reports for row in r.rows),
+        total_gpu_hours=sum(r.total_gpu_hours for r in reports),
+        total_energy_joules=sum(r.total_energy_joules for r in reports),
+        buckets=[
+            UsageBucket(from_t=from_t, to_t=to_t, rows=_added_rows(rows))
+            for (from_t, to_t), rows in sorted(steps.items())
+        ],
+        price_per_gpu_hour=prices.pop() if len(prices) == 1 else None,
+    )
+
+
+def _added_rows(rows: Iterable[UsageRow]) -> list[UsageRow]:
+    """One row per group, amounts added; idle-held time is unknown only if no part knew it."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    held: dict[str, float | None] = defaultdict(lambda: None)
+    methods: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        amounts = totals[row.group]
+        amounts[0] += row.gpu_seconds
+        amounts[1] += row.memory_mib_seconds
+        amounts[2] += row.energy_joules
+        if row.idle_held_gpu_seconds is not None:
+            held[row.group] = (held[row.group] or 0.0) + row.idle_held_gpu_seconds
+        methods[row.group].update(row.share_methods)
+    added = [
         UsageRow(
             group=group,
             gpu_seconds=gpu_s,
@@ -102,17 +130,9 @@ def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
             memory_mib_seconds=mib_s,
             energy_joules=joules,
             share_methods=sorted(methods[group]),
+            idle_held_gpu_seconds=held[group],
         )
         for group, (gpu_s, mib_s, joules) in totals.items()
     ]
-    rows.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
-    return UsageReport(
-        host=",".join(r.host for r in reports),
-        source=merged_source(r.source for r in reports),
-        from_t=min(r.from_t for r in reports),
-        to_t=max(r.to_t for r in reports),
-        group_by=reports[0].group_by,
-        rows=rows,
-        total_gpu_hours=sum(r.total_gpu_hours for r in reports),
-        total_energy_joules=sum(r.total_energy_joules for r in reports),
-    )
+    added.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+    return added

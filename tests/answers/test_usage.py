@@ -11,7 +11,7 @@ import pytest
 from gpu_insight.answers.usage import UsageAnswer, answer_usage, usage_csv
 from gpu_insight.answers.usage_query import UsageQuery, parse_time, parse_usage_query
 from gpu_insight.errors import InputError
-from gpu_insight.schemas import UsageReport, UsageRow
+from gpu_insight.schemas import UsageBucket, UsageReport, UsageRow
 from gpu_insight.sources.fleet import Gathered
 from gpu_insight.sources.merge import merge_usage
 
@@ -166,6 +166,47 @@ def test_reports_of_several_hosts_add_up_per_group() -> None:
     assert [(r.group, r.gpu_hours) for r in merged.rows] == [("chat", 4.0), ("ocr", 2.0)]
     assert merged.rows[0].share_methods == ["idle", "sm_utilization"]
     assert (merged.host, merged.source, merged.total_gpu_hours) == ("a,b", "replay", 6.0)
+
+
+def test_steps_of_several_hosts_add_up_per_step_and_group() -> None:
+    day = 86400.0
+    first, second = (NOW - day, NOW - day / 2), (NOW - day / 2, NOW)
+    a = report([row("chat", 3.0)], host="a").model_copy(
+        update={
+            "buckets": [
+                UsageBucket(from_t=first[0], to_t=first[1], rows=[row("chat", 1.0)]),
+                UsageBucket(from_t=second[0], to_t=second[1], rows=[row("chat", 2.0)]),
+            ]
+        }
+    )
+    b = report([row("chat", 4.0)], host="b").model_copy(
+        update={"buckets": [UsageBucket(from_t=second[0], to_t=second[1], rows=[row("ocr", 4.0)])]}
+    )
+    merged = merge_usage([a, b])
+    assert [(x.from_t, x.to_t) for x in merged.buckets] == [first, second]
+    assert [[(r.group, r.gpu_hours) for r in x.rows] for x in merged.buckets] == [
+        [("chat", 1.0)],
+        [("ocr", 4.0), ("chat", 2.0)],
+    ]
+
+
+def test_idle_held_time_of_several_hosts_adds_up_unless_no_host_knows_it() -> None:
+    held = row("chat", 1.0).model_copy(update={"idle_held_gpu_seconds": 600.0})
+    merged = merge_usage(
+        [report([held], host="a"), report([row("chat", 1.0), row("ocr", 1.0)], host="b")]
+    )
+    assert {r.group: r.idle_held_gpu_seconds for r in merged.rows} == {"chat": 600.0, "ocr": None}
+
+
+@pytest.mark.parametrize(("prices", "merged_price"), [((2.5, 2.5), 2.5), ((2.5, 3.0), None)])
+def test_a_price_is_kept_when_every_host_names_the_same(
+    prices: tuple[float, float], merged_price: float | None
+) -> None:
+    parts = [
+        report([row("chat", 1.0)], host=host).model_copy(update={"price_per_gpu_hour": price})
+        for host, price in zip("ab", prices, strict=True)
+    ]
+    assert merge_usage(parts).price_per_gpu_hour == merged_price
 
 
 def test_csv_has_a_header_named_after_the_grouping_and_one_line_per_group() -> None:

@@ -17,7 +17,7 @@ import pytest
 from gpu_insight.collector.accounting import MAX_INTERVAL_S, UsageLedger
 from gpu_insight.collector.backends.replay import load_trace
 from gpu_insight.collector.config import AccountingConfig
-from gpu_insight.schemas import UsageReport
+from gpu_insight.schemas import Snapshot, UsageReport
 from tests.collector.synthetic import (
     FakeClock,
     make_gpu,
@@ -144,6 +144,100 @@ def test_minute_in_progress_is_in_the_report_but_not_yet_committed(
     assert committed_minutes(db_path) == [T0]
     report = ledger.report(from_t=T0, to_t=T0 + 120, group_by="app")
     assert by_group(report)["chat"][0] == pytest.approx(54.0)
+
+
+def idle_shared_gpu_snapshot(collected_at: float) -> Snapshot:
+    """The shared GPU of `shared_gpu_snapshot` at 2 % busy: held 2:1 by chat and ocr."""
+    snapshot = shared_gpu_snapshot(collected_at)
+    snapshot.gpus[0].utilization_percent = 2.0
+    return snapshot
+
+
+def test_idle_but_held_time_is_booked_per_holder_by_memory(ledger: UsageLedger) -> None:
+    for second in range(121):
+        ledger.add(idle_shared_gpu_snapshot(T0 + second))
+    report = ledger.report(from_t=T0, to_t=T0 + 120, group_by="app")
+    held = {r.group: r.idle_held_gpu_seconds for r in report.rows}
+    assert held == pytest.approx({"chat": 80.0, "ocr": 40.0})
+
+
+def test_a_busy_gpu_books_no_idle_but_held_time(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 120)
+    report = ledger.report(from_t=T0, to_t=T0 + 120, group_by="app")
+    assert {r.idle_held_gpu_seconds for r in report.rows} == {0.0}
+
+
+def test_steps_divide_the_window_and_add_up_to_its_rows(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 300)
+    report = ledger.report(from_t=T0, to_t=T0 + 600, group_by="app", bucket_s=120)
+    assert [(b.from_t, b.to_t) for b in report.buckets] == [
+        (T0, T0 + 120),
+        (T0 + 120, T0 + 240),
+        (T0 + 240, T0 + 360),
+        (T0 + 360, T0 + 480),
+        (T0 + 480, T0 + 600),
+    ]
+    chat = [sum(r.gpu_seconds for r in b.rows if r.group == "chat") for b in report.buckets]
+    assert chat == pytest.approx([72.0, 72.0, 36.0, 0.0, 0.0])
+    assert sum(chat) == pytest.approx(by_group(report)["chat"][0])
+    assert report.buckets[-1].rows == []
+
+
+def test_the_last_step_ends_with_the_window(ledger: UsageLedger) -> None:
+    report = ledger.report(from_t=T0, to_t=T0 + 300, group_by="app", bucket_s=240)
+    assert [(b.from_t, b.to_t) for b in report.buckets] == [(T0, T0 + 240), (T0 + 240, T0 + 300)]
+
+
+def test_a_report_without_steps_has_none(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 60)
+    assert ledger.report(from_t=T0, to_t=T0 + 60, group_by="app").buckets == []
+
+
+@pytest.mark.parametrize("bucket_s", [0, -60, 90, 30])
+def test_a_step_of_no_whole_minutes_is_a_value_error(ledger: UsageLedger, bucket_s: int) -> None:
+    with pytest.raises(ValueError, match="bucket_s must be a whole number of minutes"):
+        ledger.report(from_t=T0, to_t=T0 + 600, group_by="app", bucket_s=bucket_s)
+
+
+def test_more_steps_than_a_report_holds_is_a_value_error(ledger: UsageLedger) -> None:
+    with pytest.raises(ValueError, match="at most 1000 fit"):
+        ledger.report(from_t=T0, to_t=T0 + 7 * 86400, group_by="app", bucket_s=60)
+
+
+def test_the_report_carries_the_configured_price(db_path: Path, clock: FakeClock) -> None:
+    books = UsageLedger(AccountingConfig(db_path=str(db_path), price_per_gpu_hour=2.5), clock=clock)
+    try:
+        assert books.report(from_t=T0, to_t=T0 + 60, group_by="app").price_per_gpu_hour == 2.5
+    finally:
+        books.close()
+
+
+def test_books_written_before_idle_held_time_was_kept_are_read_and_extended(
+    db_path: Path, clock: FakeClock
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as old:
+        old.execute(
+            "CREATE TABLE usage_minute (minute INTEGER NOT NULL, gpu_uuid TEXT NOT NULL, "
+            "app TEXT NOT NULL, team TEXT NOT NULL, container TEXT NOT NULL, model TEXT NOT NULL, "
+            "method TEXT NOT NULL, gpu_seconds REAL NOT NULL, memory_mib_seconds REAL NOT NULL, "
+            "energy_joules REAL NOT NULL, "
+            "PRIMARY KEY (minute, gpu_uuid, app, team, container, model, method)) WITHOUT ROWID"
+        )
+        old.execute(
+            "INSERT INTO usage_minute VALUES (?, 'GPU-x', 'chat', '', '', '', 'idle', 0, 10, 5)",
+            (int(T0),),
+        )
+    books = UsageLedger(AccountingConfig(db_path=str(db_path)), clock=clock)
+    try:
+        for second in range(61):
+            books.add(idle_shared_gpu_snapshot(T0 + 60 + second))
+        report = books.report(from_t=T0, to_t=T0 + 120, group_by="app")
+    finally:
+        books.close()
+    chat = next(r for r in report.rows if r.group == "chat")
+    assert chat.idle_held_gpu_seconds == pytest.approx(40.0)
+    assert chat.energy_joules == pytest.approx(5 + 60 * 225)  # the old minute is still read
 
 
 def test_database_runs_in_wal_mode(ledger: UsageLedger, db_path: Path) -> None:

@@ -61,6 +61,26 @@ def test_idle_gpu_accrues_no_gpu_seconds_but_memory_and_idle_energy_by_memory() 
     assert [s.energy_joules for s in shares] == pytest.approx([525.0, 175.0])
 
 
+def test_a_gpu_at_most_five_percent_busy_is_idle_but_held_by_its_processes_by_memory() -> None:
+    gpu = make_gpu(utilization_percent=5.0, power_watts=90.0)
+    a = make_process(1, gpu, memory_mib=30000.0, sm_percent=4.0, app="chat")
+    b = make_process(2, gpu, memory_mib=10000.0, sm_percent=1.0, app="ocr")
+    shares = split_interval(gpu, [a, b], 10.0)
+    assert [s.idle_held_gpu_seconds for s in shares] == pytest.approx([7.5, 2.5])
+    assert [s.gpu_seconds for s in shares] == pytest.approx([0.4, 0.1])
+
+
+def test_a_gpu_more_than_five_percent_busy_is_not_idle_but_held() -> None:
+    gpu = make_gpu(utilization_percent=6.0)
+    shares = split_interval(gpu, [make_process(1, gpu, memory_mib=30000.0, app="chat")], 10.0)
+    assert [s.idle_held_gpu_seconds for s in shares] == [0.0]
+
+
+def test_an_idle_gpu_without_processes_is_not_held_by_anyone() -> None:
+    [share] = split_interval(make_gpu(utilization_percent=0.0), [], 10.0)
+    assert share.idle_held_gpu_seconds == 0.0
+
+
 def test_gpu_without_processes_goes_to_one_unattributed_share_without_a_method() -> None:
     gpu = make_gpu(utilization_percent=30.0, power_watts=100.0)
     [share] = split_interval(gpu, [], 10.0)
