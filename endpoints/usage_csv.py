@@ -18,7 +18,9 @@ class UsageCsvEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def usage(collectors: CollectorSettings) -> Response:
-            query = parse_usage_query(dict(r.args), default_price=None, price_name="price")
+            query = parse_usage_query(
+                dict(r.args), default_price=collectors.price_per_gpu_hour, price_name="price"
+            )
             report = CollectorFleet.from_settings(collectors).usage(
                 query.from_t, query.to_t, query.group_by
             )

@@ -133,6 +133,19 @@ def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAns
     )
 
 
+def usage_steps_json(query: UsageQuery, gathered: Gathered[UsageReport]) -> dict[str, Any]:
+    """The merged report in steps as the collectors gave it (`GET /usage`, the dashboard's
+    cost panel), with the price that applies: the query's or the settings', else the one the
+    collectors name."""
+    report = gathered.value
+    price = query.price_per_gpu_hour
+    return {
+        **report.model_dump(mode="json"),
+        "price_per_gpu_hour": report.price_per_gpu_hour if price is None else price,
+        "missing_collectors": missing_json(gathered.missing),
+    }
+
+
 def _usage_line(table: UsageAnswer) -> str:
     """One sentence for agents: range, total, cost and the top group."""
     origin = where(table.host, table.source)

@@ -30,6 +30,7 @@ from pathlib import Path
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
 from gpu_insight.schemas import (
+    MAX_USAGE_BUCKETS,
     GpuProcess,
     GroupBy,
     ShareMethod,
@@ -42,7 +43,6 @@ from gpu_insight.schemas import (
 
 MINUTE_S = 60
 MAX_INTERVAL_S = 120.0
-MAX_BUCKETS = 1000  # steps of one report: enough for 7 days in 10-minute steps
 PRUNE_EVERY_S = 3600.0
 UNATTRIBUTED = "unattributed"
 
@@ -227,7 +227,7 @@ class UsageLedger:
         token's apps) keeps only their rows, so unattributed usage is left out. `bucket_s` (whole
         minutes) adds the window in steps of that length from the covered start, every step
         listed even when empty. Raises ValueError for an unknown `group_by`, `from_t` after
-        `to_t` or a step that is not whole minutes or makes more than MAX_BUCKETS steps.
+        `to_t` or a step that is not whole minutes or makes more than MAX_USAGE_BUCKETS steps.
         """
         column = GROUP_COLUMNS.get(group_by)
         if column is None:
@@ -343,9 +343,10 @@ def _step_count(first: int, end: int, bucket_s: int | None) -> int:
     if bucket_s <= 0 or bucket_s % MINUTE_S:
         raise ValueError(f"bucket_s must be a whole number of minutes in seconds, got {bucket_s}")
     steps = math.ceil((end - first) / bucket_s)
-    if steps > MAX_BUCKETS:
+    if steps > MAX_USAGE_BUCKETS:
         raise ValueError(
-            f"bucket_s {bucket_s} makes {steps} steps of the window; at most {MAX_BUCKETS} fit"
+            f"bucket_s {bucket_s} makes {steps} steps of the window; "
+            f"at most {MAX_USAGE_BUCKETS} fit"
         )
     return steps
 

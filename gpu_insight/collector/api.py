@@ -8,9 +8,10 @@ need no token; everything else needs one when any token is configured.
 
 # No `from __future__ import annotations` here: FastAPI must see the routes' annotations as
 # objects, and they name the per-app auth dependency defined inside build_app.
+import json
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gpu_insight.answers.advice import answer_advice, parse_advice_query
+from gpu_insight.answers.vram import answer_vram, parse_vram_request
+from gpu_insight.bounded_json import parse_json_object
 from gpu_insight.collector.auth import (
     ANONYMOUS,
     Authenticator,
@@ -32,6 +36,7 @@ from gpu_insight.collector.params import GROUP_BY_VALUES, parse_group_by, usage_
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import scope_snapshot, visible_engines, visible_processes
+from gpu_insight.errors import InputError
 from gpu_insight.schemas import (
     SCHEMA_VERSION,
     AlertList,
@@ -42,6 +47,7 @@ from gpu_insight.schemas import (
     Snapshot,
     UsageReport,
 )
+from gpu_insight.sources.fleet import Gathered
 from gpu_insight.web import page_html, static_asset
 
 NO_STORE = {"Cache-Control": "no-store"}  # answers are live and may be scoped to a token
@@ -82,6 +88,10 @@ def _json(model: BaseModel, status: int = 200) -> Response:
     return Response(
         model.model_dump_json(), status, headers=NO_STORE, media_type="application/json"
     )
+
+
+def _json_object(payload: dict[str, Any]) -> Response:
+    return Response(json.dumps(payload), headers=NO_STORE, media_type="application/json")
 
 
 def health_of(runtime: CollectorRuntime, now: float) -> Health:
@@ -278,15 +288,48 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
             str | None, Query(description="Epoch seconds or ISO-8601; default: now")
         ] = None,
         group_by: Annotated[str, Query(description=" | ".join(GROUP_BY_VALUES))] = "app",
+        bucket_s: Annotated[
+            int | None, Query(description="Also cut the window into steps of this many seconds")
+        ] = None,
     ) -> Response:
-        """GPU-hours, memory and energy per group over a window (a project token: its apps)."""
+        """GPU-hours, idle-but-held time, memory and energy per group over a window, in steps
+        when asked (a project token: its apps)."""
         try:
             from_t, to_t = usage_window(from_, to, clock())
             grouping = parse_group_by(group_by)
+            apps = None if who.apps is None else set(who.apps)
+            report = runtime.usage.report(
+                from_t=from_t, to_t=to_t, group_by=grouping, apps=apps, bucket_s=bucket_s
+            )
         except ValueError as exc:
             raise ApiError(400, "invalid parameter", str(exc)) from None
-        apps = None if who.apps is None else set(who.apps)
-        return _json(runtime.usage.report(from_t=from_t, to_t=to_t, group_by=grouping, apps=apps))
+        return _json(report)
+
+    # -- the library's answers, served here too so the collector's own dashboard has them --
+
+    @app.get("/v1/advice", responses=ERROR_RESPONSES, tags=["v1"])
+    async def advice(request: Request, who: authorized) -> Response:
+        """serving_advice over the latest snapshot (gpu, host, model, engine, focus)."""
+        try:
+            query = parse_advice_query(dict(request.query_params))
+        except InputError as exc:
+            raise ApiError(400, "invalid parameter", str(exc)) from None
+        scoped = scope_snapshot(current_snapshot(), who.apps)
+        return _json_object(answer_advice(query, Gathered(scoped)).as_json())
+
+    @app.post("/v1/vram-check", responses=ERROR_RESPONSES, tags=["v1"])
+    async def vram_check(request: Request, who: authorized) -> Response:
+        """vram_check with a JSON body of its parameters, placed on this host's GPUs."""
+        try:
+            asked = parse_vram_request(
+                parse_json_object(await request.body(), "vram_check parameters")
+            )
+            answer = answer_vram(
+                asked, lambda: Gathered(scope_snapshot(current_snapshot(), who.apps))
+            )
+        except InputError as exc:
+            raise ApiError(400, "invalid parameter", str(exc)) from None
+        return _json_object(answer.as_json())
 
     @app.get(
         "/metrics",
