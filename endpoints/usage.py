@@ -4,10 +4,8 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.answers.usage import usage_steps_json
-from gpu_insight.answers.usage_query import parse_usage_query
+from gpu_insight.answers.usage import gather_usage, usage_steps_json
 from gpu_insight.gateway import json_response, serve_with_collectors
-from gpu_insight.sources.fleet import CollectorFleet
 from gpu_insight.sources.settings import CollectorSettings
 
 
@@ -19,12 +17,7 @@ class UsageEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def usage(collectors: CollectorSettings) -> Response:
-            query = parse_usage_query(
-                dict(r.args), default_price=collectors.price_per_gpu_hour, price_name="price"
-            )
-            report = CollectorFleet.from_settings(collectors).usage(
-                query.from_t, query.to_t, query.group_by, query.bucket_s
-            )
+            query, report = gather_usage(dict(r.args), collectors, price_name="price")
             return json_response(usage_steps_json(query, report))
 
         return serve_with_collectors(r, settings, usage)

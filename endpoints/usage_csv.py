@@ -4,10 +4,8 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.answers.usage import answer_usage, usage_csv
-from gpu_insight.answers.usage_query import parse_usage_query
+from gpu_insight.answers.usage import answer_usage, gather_usage, usage_csv
 from gpu_insight.gateway import serve_with_collectors
-from gpu_insight.sources.fleet import CollectorFleet
 from gpu_insight.sources.settings import CollectorSettings
 
 
@@ -18,12 +16,7 @@ class UsageCsvEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def usage(collectors: CollectorSettings) -> Response:
-            query = parse_usage_query(
-                dict(r.args), default_price=collectors.price_per_gpu_hour, price_name="price"
-            )
-            report = CollectorFleet.from_settings(collectors).usage(
-                query.from_t, query.to_t, query.group_by
-            )
+            query, report = gather_usage(dict(r.args), collectors, price_name="price")
             return Response(
                 usage_csv(answer_usage(query, report)),
                 status=200,

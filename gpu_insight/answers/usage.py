@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from gpu_insight.answers.answer import Variable, missing_note, where
-from gpu_insight.answers.usage_query import UsageQuery
+from gpu_insight.answers.usage_query import UsageQuery, parse_usage_query
 from gpu_insight.schemas import Source, UsageReport
-from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
+from gpu_insight.sources.fleet import CollectorFleet, Gathered, MissingCollector, missing_json
 from gpu_insight.sources.merge import SECONDS_PER_HOUR
+from gpu_insight.sources.settings import CollectorSettings
 
 MIB_PER_GIB = 1024.0
 JOULES_PER_KWH = 3.6e6
@@ -101,6 +103,18 @@ class UsageAnswer:
 
     def text(self) -> str:
         return _usage_line(self) + missing_note(self.missing)
+
+
+def gather_usage(
+    params: Mapping[str, Any], settings: CollectorSettings, price_name: str
+) -> tuple[UsageQuery, Gathered[UsageReport]]:
+    """The query in `params` (priced by the settings unless `price_name` names a price), and
+    every collector's report for it."""
+    query = parse_usage_query(
+        params, default_price=settings.price_per_gpu_hour, price_name=price_name
+    )
+    fleet = CollectorFleet.from_settings(settings)
+    return query, fleet.usage(query.from_t, query.to_t, query.group_by, query.bucket_s)
 
 
 def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAnswer:

@@ -65,11 +65,9 @@ def _label_with_host(snapshot: Snapshot) -> Snapshot:
 
 
 def merge_alert_lists(lists: Sequence[AlertList]) -> AlertList:
-    """Every host's alerts, each labelled with its host."""
+    """Every host's alerts, each labelled with its host (one host's too, as snapshots are)."""
     if not lists:
         raise ValueError("nothing to merge")
-    if len(lists) == 1:
-        return lists[0]
     return AlertList(
         host=",".join(a.host for a in lists),
         source=merged_source(a.source for a in lists),

@@ -40,6 +40,11 @@ def test_alerts_of_several_hosts_keep_their_host() -> None:
     assert (merged.host, merged.source) == ("a,b", "replay")
 
 
+def test_one_hosts_alerts_are_labelled_with_it_too() -> None:
+    merged = merge_alert_lists([AlertList(host="a", source="nvml", alerts=[alert("gpu_lost")])])
+    assert [a.host for a in merged.alerts] == ["a"]
+
+
 def test_the_answer_names_the_collectors_that_did_not_answer() -> None:
     listed = AlertList(host="a", source="nvml", alerts=[alert("memory_high")])
     answer = alerts_json(Gathered(listed, (MissingCollector("http://b:9470", "b is down"),)))
