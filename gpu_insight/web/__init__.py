@@ -31,6 +31,7 @@ MODULES = (
     "api.js",
     "dom.js",
     "i18n.js",
+    "prefs.js",
     "charts.js",
     "history.js",
     "usage.js",

@@ -1,5 +1,7 @@
 // ECharts, set up once per chart: the system's light or dark theme, resized with its box, no
 // animation (a 2 s refresh would restart it constantly, and a moving chart reads as flicker).
+// Each chart starts with an empty series of the type it will draw, so the library's code for
+// it is ready before the first data arrives.
 "use strict";
 
 import { $ } from "./dom.js";

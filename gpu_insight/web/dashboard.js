@@ -3,7 +3,8 @@
 "use strict";
 
 import { $, fromTemplate, isNum, ratio, reconcile, setAttr, setHidden, setLevel, setText, setWidth } from "./dom.js";
-import { LANGUAGES, languageName, loadMessages, pickLanguage, storeLanguage, storedLanguage } from "./i18n.js";
+import { LANGUAGES, languageName, loadMessages, pickLanguage } from "./i18n.js";
+import { keepChoice, readChoice } from "./prefs.js";
 import { RequestError, base, query, request, rereadSecret, routes, server } from "./api.js";
 import { COLORS, chartsAvailable, makeChart, scheduleDraw } from "./charts.js";
 import { HistoryCharts, RANGES_S } from "./history.js";
@@ -156,7 +157,7 @@ function updateCard(card, { gpu, processCount }) {
   const pressed = String(state.selected === gpu.key);
   setAttr(q(".gpu-select"), "aria-pressed", pressed);
   setAttr(card, "data-selected", pressed);
-  setText(q(".gpu-index"), gpu.label);
+  setText(q(".gpu-index"), m.t("gpu.label", { index: gpu.index })); // its host heads the group
   setText(q(".gpu-name"), gpu.name);
   const health = q(".health");
   setText(health, m.t(`health.${gpu.health}`));
@@ -228,11 +229,13 @@ function renderGpus(view) {
       const busy = items.map((i) => i.gpu.utilization_percent).filter(isNum);
       const used = items.reduce((sum, i) => sum + (i.gpu.memory_used_mib ?? 0), 0);
       const total = items.reduce((sum, i) => sum + (i.gpu.memory_total_mib ?? 0), 0);
+      const names = [...new Set(items.map((i) => i.gpu.name))].join(", ");
       setText(group.querySelector(".host-name"), host);
       setText(
         group.querySelector(".host-summary"),
         m.t("hosts.summary", {
           count: items.length,
+          names,
           busy: m.percent(busy.length ? busy.reduce((a, b) => a + b, 0) / busy.length : null),
           used: m.gib(used),
           total: m.gib(total),
@@ -286,8 +289,8 @@ function createProcessRow(item) {
     cell.className = headings[i].className;
     row.append(cell);
   });
-  const mark = fromTemplate("reserved-mark-template");
-  row.cells[MEMORY_COLUMN].append(document.createElement("span"), mark);
+  const value = Object.assign(document.createElement("span"), { className: "memory-value" });
+  row.cells[MEMORY_COLUMN].append(value, " ", fromTemplate("reserved-mark-template"));
   return row;
 }
 
@@ -316,7 +319,7 @@ function updateProcessRow(row, item) {
     if (i !== MEMORY_COLUMN) setText(cell, column(p));
   });
   const memory = row.cells[MEMORY_COLUMN];
-  setText(memory.firstElementChild, processColumns[MEMORY_COLUMN](p));
+  setText(memory.querySelector(".memory-value"), processColumns[MEMORY_COLUMN](p));
   const mark = memory.lastElementChild;
   setHidden(mark, p.reserved_by_engine !== true);
   setText(mark, m.t("processes.reserved"));
@@ -386,7 +389,7 @@ const memoryChart = chartsAvailable
       grid: { left: 8, right: 24, top: 8, bottom: 36, containLabel: true },
       xAxis: { type: "value", axisLabel: { hideOverlap: true } },
       yAxis: { type: "category", inverse: true, data: [] },
-      series: [],
+      series: [{ type: "bar", stack: "memory", data: [] }],
     })
   : null;
 
@@ -617,6 +620,7 @@ function initControls() {
   });
   $("processes-all").addEventListener("click", () => select(state.selected));
   $("history-range").addEventListener("change", (event) => {
+    keepChoice("history-range", event.target.value);
     history.setRange(Number(event.target.value));
     refresh();
   });
@@ -633,7 +637,7 @@ function initControls() {
     });
   }
   $("language").addEventListener("change", async (event) => {
-    storeLanguage(event.target.value);
+    keepChoice("language", event.target.value);
     await useLanguage(event.target.value);
   });
 }
@@ -682,7 +686,8 @@ function fillChoices() {
 }
 
 async function start() {
-  await useLanguage(storedLanguage() ?? pickLanguage(navigator.languages ?? [navigator.language]));
+  history.setRange(readChoice("history-range", RANGES_S) ?? RANGES_S[0]);
+  await useLanguage(readChoice("language", LANGUAGES) ?? pickLanguage(navigator.languages ?? [navigator.language]));
   initControls();
   refresh();
 }

@@ -90,7 +90,7 @@ export class HistoryCharts {
       grid: { left: 8, right: 16, top: 12, bottom: 36, containLabel: true },
       xAxis: { type: "time", axisLabel: { hideOverlap: true } },
       yAxis: { type: "value", min: 0 },
-      series: [],
+      series: [{ type: "line", showSymbol: false, data: [], markArea: { silent: true, data: [] } }],
     };
   }
 

@@ -3,7 +3,6 @@
 "use strict";
 
 export const LANGUAGES = ["en", "zh-Hans", "ja", "pt-BR"];
-const STORAGE_KEY = "gpu-insight:language";
 const dash = "–";
 
 // The first supported language the reader prefers: exact tag, else same base language.
@@ -17,23 +16,6 @@ export function pickLanguage(preferred) {
     if (sameBase !== -1) return LANGUAGES[sameBase];
   }
   return LANGUAGES[0];
-}
-
-export function storedLanguage() {
-  try {
-    const stored = localStorage.getItem(STORAGE_KEY);
-    return LANGUAGES.includes(stored) ? stored : null;
-  } catch {
-    return null; // storage refused (private mode, sandboxed frame)
-  }
-}
-
-export function storeLanguage(code) {
-  try {
-    localStorage.setItem(STORAGE_KEY, code);
-  } catch {
-    // the choice then lasts for this page only
-  }
 }
 
 // A language's own name, as the browser spells it in that language ("日本語").
@@ -64,18 +46,14 @@ export class Messages {
     this.language = language;
     this.table = table;
     this.plurals = new Intl.PluralRules(language);
-    this.made = new Map();
+    // Each costs a few milliseconds to make: made once, with the table, not while drawing.
+    this.formats = new Map(
+      Object.entries(FORMATS).map(([name, [Kind, options]]) => [name, new Kind(language, options)]),
+    );
   }
 
-  // Formatters are built when first used: each costs a few milliseconds to make.
   format(name) {
-    let made = this.made.get(name);
-    if (!made) {
-      const [Kind, options] = FORMATS[name];
-      made = new Kind(this.language, options);
-      this.made.set(name, made);
-    }
-    return made;
+    return this.formats.get(name);
   }
 
   // The message `key` with {name} placeholders filled; a plural message picks its form by

@@ -39,7 +39,7 @@ export class UsagePanel {
         grid: { left: 8, right: 16, top: 12, bottom: 36, containLabel: true },
         xAxis: { type: "category", data: [] },
         yAxis: { type: "value", min: 0 },
-        series: [],
+        series: [{ type: "bar", stack: "busy", data: [] }],
       });
     }
   }
