@@ -9,11 +9,18 @@ import { $ } from "./dom.js";
 const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
 const themeName = () => (darkQuery.matches ? "dark" : "default");
 const charts = new Set();
+const themeListeners = [];
 
 export const chartsAvailable = typeof window.echarts !== "undefined";
 
+// A new theme drops what the charts drew: they are drawn again by those who fill them.
+export function onThemeChange(listener) {
+  themeListeners.push(listener);
+}
+
 darkQuery.addEventListener("change", () => {
   for (const chart of charts) chart.setTheme(themeName());
+  for (const listener of themeListeners) listener();
 });
 
 export function makeChart(id, option) {

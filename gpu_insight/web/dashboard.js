@@ -6,7 +6,7 @@ import { $, fromTemplate, isNum, ratio, reconcile, setAttr, setHidden, setLevel,
 import { LANGUAGES, languageName, loadMessages, pickLanguage } from "./i18n.js";
 import { keepChoice, readChoice } from "./prefs.js";
 import { RequestError, base, query, request, rereadSecret, routes, server } from "./api.js";
-import { COLORS, chartsAvailable, makeChart, scheduleDraw } from "./charts.js";
+import { COLORS, chartsAvailable, makeChart, onThemeChange, scheduleDraw } from "./charts.js";
 import { HistoryCharts, RANGES_S } from "./history.js";
 import { UsagePanel } from "./usage.js";
 import { renderAdvice } from "./advice.js";
@@ -173,9 +173,14 @@ function updateCard(card, { gpu, processCount }) {
   setWidth(q(".mem-used-bar"), used);
   setWidth(q(".mem-reserved-bar"), ratio(gpu.memory_reserved_mib, gpu.memory_total_mib));
   setLevel(q(".mem-used-bar"), used > 0.9 ? "bad" : used > 0.75 ? "warn" : "ok");
-  setText(q(".mem-used"), m.gib(gpu.memory_used_mib));
-  setText(q(".mem-reserved"), m.gib(gpu.memory_reserved_mib));
-  setText(q(".mem-free"), m.gib(gpu.memory_free_mib));
+  setText(
+    q(".mem-detail"),
+    m.t("gpu.memory_detail", {
+      used: m.gib(gpu.memory_used_mib),
+      reserved: m.gib(gpu.memory_reserved_mib),
+      free: m.gib(gpu.memory_free_mib),
+    }),
+  )
 
   const slowdown = gpu.temperature_slowdown_celsius;
   setText(q(".temp-value"), m.celsius(gpu.temperature_celsius));
@@ -591,6 +596,11 @@ async function loadPanel(name, path, render) {
 function rerenderPanels() {
   for (const { answer, render } of Object.values(panelAnswers)) render(answer);
 }
+
+onThemeChange(() => {
+  renderSnapshot({ forceCharts: true });
+  rerenderPanels();
+});
 
 // --- controls --------------------------------------------------------------------------------
 

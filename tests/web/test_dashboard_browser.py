@@ -34,9 +34,7 @@ READ_PAGE = """() => ({
       uuid: card.dataset.gpuUuid,
       name: text(".gpu-name"),
       utilization: text(".util-value"),
-      used: text(".mem-used"),
-      reserved: text(".mem-reserved"),
-      free: text(".mem-free"),
+      memory: text(".mem-detail"),
       temperature: text(".temp-value"),
       power: text(".power-value"),
     };
@@ -82,9 +80,8 @@ def expected_card(gpu: dict[str, Any]) -> dict[str, str]:
         "uuid": gpu["uuid"],
         "name": gpu["name"],
         "utilization": whole(gpu["utilization_percent"], "%"),
-        "used": gib(gpu["memory_used_mib"]),
-        "reserved": gib(gpu["memory_reserved_mib"]),
-        "free": gib(gpu["memory_free_mib"]),
+        "memory": f"{gib(gpu['memory_used_mib'])} used · {gib(gpu['memory_reserved_mib'])} "
+        f"reserved · {gib(gpu['memory_free_mib'])} free",
         "temperature": whole(gpu["temperature_celsius"], "°C"),
         "power": whole(gpu["power_watts"], "W"),
     }
