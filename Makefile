@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ECHARTS := gpu_insight/web/static/echarts.min.js
 AXE := tests/web/static/axe.min.js
 
-.PHONY: run test package lint format system-deps web clean
+.PHONY: run test package lint typecheck format system-deps web clean
 
 $(STAMP): pyproject.toml
 	@py=$$(scripts/find-python.sh) || exit 1; \
@@ -26,7 +26,7 @@ system-deps:
 run: $(STAMP) $(ECHARTS)
 	@scripts/run-collector.sh
 
-test: $(STAMP) $(ECHARTS) $(AXE) system-deps
+test: $(STAMP) $(ECHARTS) $(AXE) system-deps lint typecheck
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
@@ -36,6 +36,9 @@ package: $(STAMP) $(ECHARTS)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 format: $(STAMP)
 	$(PY) -m ruff format .

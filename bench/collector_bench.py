@@ -471,7 +471,7 @@ class Load:
 class Sections:
     """Runs named sections; a failing one is recorded and reported, and the run goes on."""
 
-    def __init__(self, on_change: Callable[[Sections], None]) -> None:
+    def __init__(self, on_change: Callable[[Sections], object]) -> None:
         self.results: dict[str, Any] = {}
         self.failed: list[str] = []
         self._on_change = on_change  # called after each section: partial results survive
@@ -641,7 +641,7 @@ def _us(value: float) -> str:
 def host_info(results: dict[str, Any]) -> dict[str, Any]:
     idle = results.get("in_process_idle", {})
     names = idle.get("gpu_names") or []
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in (
         "nvidia-ml-py",
         "pydantic",

@@ -6,6 +6,7 @@ repurposed. `None` always means "unknown or not supported", never zero.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,16 @@ AlertState = Literal["pending", "firing", "resolved"]
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
+ProcessKind = Literal["compute", "graphics", "compute+graphics"]
+
+
+def choice_of[ChoiceT: str](value: str, choices: Iterable[ChoiceT]) -> ChoiceT | None:
+    """`value` as one of `choices` (a Literal's values, typed as such), or None if it is none."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    return None
+
 
 # A GPU at most this busy counts as idle: memory held on it then is idle-but-held
 # (`UsageRow.idle_held_gpu_seconds`), and the advice rules call it idle.
@@ -93,7 +104,8 @@ class Attribution(WireModel):
     container_runtime: str | None = None  # docker, containerd, podman, kubernetes
     pod_uid: str | None = None
     engine: Engine = "unknown"
-    model: str | None = None
+    model: str | None = None  # the served name: the same as the engine's own metrics show
+    model_path: str | None = None  # where the engine loads it from, when that differs
     port: int | None = None
     app: str | None = None
     team: str | None = None
@@ -105,7 +117,7 @@ class GpuProcess(WireModel):
     gpu_index: int
     gpu_uuid: str
     host: str | None = None
-    kind: Literal["compute", "graphics", "compute+graphics"] = "compute"
+    kind: ProcessKind = "compute"
     name: str | None = None  # executable name
     cmdline: str | None = None  # joined, truncated
     user: str | None = None
@@ -153,6 +165,8 @@ class EngineMetrics(WireModel):
     e2e_latency: LatencySummary | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_size_tokens: int | None = None  # the KV pool vLLM allocated, in tokens
+    engine_version: str | None = None  # from the engine's /version (vLLM)
     loaded_models_vram_mib: dict[str, float] | None = None  # Ollama /api/ps
 
 

@@ -5,30 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from gpu_insight.advise import ModelFit, Situation
-from gpu_insight.schemas import Attribution, EngineMetrics, Gpu, GpuProcess, Snapshot
-
-H100_TOTAL_MIB = 81559.0
+from gpu_insight.schemas import Attribution, Engine, EngineMetrics, Gpu, GpuProcess, Snapshot
+from tests.support.h100 import H100_TOTAL_MIB, h100_gpu
 
 
 def h100(index: int = 0, **fields: Any) -> Gpu:
-    values: dict[str, Any] = {
-        "index": index,
-        "uuid": f"GPU-{index}",
-        "name": "NVIDIA H100 80GB HBM3",
-        "compute_capability": "9.0",
-        "memory_total_mib": H100_TOTAL_MIB,
+    """A busy H100 with 1000 MiB in use."""
+    state: dict[str, Any] = {
         "memory_used_mib": 1000.0,
         "memory_free_mib": H100_TOTAL_MIB - 1000.0,
         "utilization_percent": 50.0,
         "temperature_celsius": 60.0,
-        "temperature_slowdown_celsius": 89.0,
     }
-    values.update(fields)
-    return Gpu(**values)
+    return h100_gpu(index, **(state | fields))
 
 
 def process(
-    pid: int, gpu: Gpu, engine: str = "vllm", used_mib: float = 20000.0, **attribution: Any
+    pid: int, gpu: Gpu, engine: Engine = "vllm", used_mib: float = 20000.0, **attribution: Any
 ) -> GpuProcess:
     return GpuProcess(
         pid=pid,
@@ -39,7 +32,7 @@ def process(
     )
 
 
-def engine(gpu: Gpu, kind: str = "vllm", port: int = 8000, **fields: Any) -> EngineMetrics:
+def engine(gpu: Gpu, kind: Engine = "vllm", port: int = 8000, **fields: Any) -> EngineMetrics:
     return EngineMetrics(
         engine=kind,
         url=f"http://127.0.0.1:{port}/metrics",

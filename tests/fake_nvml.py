@@ -15,6 +15,17 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from tests.support.h100 import (
+    H100_COMPUTE_CAPABILITY,
+    H100_MEMORY_CLOCK_MAX_MHZ,
+    H100_NAME,
+    H100_POWER_LIMIT_WATTS,
+    H100_SHUTDOWN_CELSIUS,
+    H100_SLOWDOWN_CELSIUS,
+    H100_SM_CLOCK_MAX_MHZ,
+    H100_TOTAL_MIB,
+)
+
 # Error codes and constants as in NVML's headers.
 NVML_ERROR_UNINITIALIZED = 1
 NVML_ERROR_NOT_SUPPORTED = 3
@@ -114,23 +125,23 @@ class FakeHandle:
 @dataclass
 class FakeGpu:
     uuid: str
-    name: str = "NVIDIA H100 80GB HBM3"
+    name: str = H100_NAME
     bus_id: bytes = b"00000000:01:00.0"
-    compute_capability: tuple[int, int] = (9, 0)
-    total_bytes: int = 81559 * MIB
+    compute_capability: tuple[int, int] = H100_COMPUTE_CAPABILITY
+    total_bytes: int = H100_TOTAL_MIB * MIB
     reserved_bytes: int = 480 * MIB
     used_bytes: int = 4 * MIB
     gpu_util: int = 0
     memory_util: int = 0
     temperature_c: int = 35
-    slowdown_c: int = 87
-    shutdown_c: int = 92
+    slowdown_c: int = H100_SLOWDOWN_CELSIUS
+    shutdown_c: int = H100_SHUTDOWN_CELSIUS
     power_mw: int = 70_000
-    power_limit_mw: int = 700_000
+    power_limit_mw: int = H100_POWER_LIMIT_WATTS * 1000
     sm_clock_mhz: int = 345
-    sm_clock_max_mhz: int = 1980
+    sm_clock_max_mhz: int = H100_SM_CLOCK_MAX_MHZ
     memory_clock_mhz: int = 2619
-    memory_clock_max_mhz: int = 2619
+    memory_clock_max_mhz: int = H100_MEMORY_CLOCK_MAX_MHZ
     clock_event_mask: int = 0x1
     energy_mj: int = 123_456_789
     ecc_uncorrected: int = 0
@@ -230,10 +241,8 @@ class FakeNvml:
                     FakeEventData(FakeHandle(gpu), EVENT_TYPE_XID_CRITICAL_ERROR, code)
                 )
 
-    def _enter(
-        self, function: str, handle: FakeHandle | None = None, arg: int | None = None
-    ) -> FakeGpu | None:
-        index = handle.index if handle is not None else None
+    def _enter(self, function: str, index: int | None = None, arg: int | None = None) -> None:
+        """Counts a call and raises what NVML would: not initialised, or an injected fault."""
         self.calls[(function, index)] += 1
         if not self.initialized:
             raise NVMLError_Uninitialized()
@@ -245,8 +254,10 @@ class FakeNvml:
         ):
             if key in self._failures:
                 raise ERRORS[self._failures[key]]()
-        if handle is None:
-            return None
+
+    def _device(self, function: str, handle: FakeHandle, arg: int | None = None) -> FakeGpu:
+        """`_enter` for a call on one GPU, which also fails when that GPU is lost."""
+        self._enter(function, handle.index, arg)
         gpu = self.gpus[handle.index]
         if gpu.lost:
             raise NVMLError_GpuIsLost()
@@ -281,27 +292,27 @@ class FakeNvml:
         return len(self.gpus)
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeHandle:
-        self._enter("nvmlDeviceGetHandleByIndex", FakeHandle(index))
+        self._device("nvmlDeviceGetHandleByIndex", FakeHandle(index))
         return FakeHandle(index)
 
     # -- device identity ---------------------------------------------------------------------
 
     def nvmlDeviceGetUUID(self, handle: FakeHandle) -> str:
-        return self._enter("nvmlDeviceGetUUID", handle).uuid
+        return self._device("nvmlDeviceGetUUID", handle).uuid
 
     def nvmlDeviceGetName(self, handle: FakeHandle) -> str:
-        return self._enter("nvmlDeviceGetName", handle).name
+        return self._device("nvmlDeviceGetName", handle).name
 
     def nvmlDeviceGetPciInfo(self, handle: FakeHandle) -> Any:
-        return SimpleNamespace(busId=self._enter("nvmlDeviceGetPciInfo", handle).bus_id)
+        return SimpleNamespace(busId=self._device("nvmlDeviceGetPciInfo", handle).bus_id)
 
     def nvmlDeviceGetCudaComputeCapability(self, handle: FakeHandle) -> tuple[int, int]:
-        return self._enter("nvmlDeviceGetCudaComputeCapability", handle).compute_capability
+        return self._device("nvmlDeviceGetCudaComputeCapability", handle).compute_capability
 
     # -- device state ------------------------------------------------------------------------
 
     def nvmlDeviceGetMemoryInfo(self, handle: FakeHandle, version: int | None = None) -> Any:
-        gpu = self._enter("nvmlDeviceGetMemoryInfo", handle)
+        gpu = self._device("nvmlDeviceGetMemoryInfo", handle)
         if version == self.nvmlMemory_v2:
             free = gpu.total_bytes - gpu.reserved_bytes - gpu.used_bytes
             return SimpleNamespace(
@@ -316,53 +327,53 @@ class FakeNvml:
         return SimpleNamespace(total=gpu.total_bytes, free=gpu.total_bytes - used, used=used)
 
     def nvmlDeviceGetUtilizationRates(self, handle: FakeHandle) -> Any:
-        gpu = self._enter("nvmlDeviceGetUtilizationRates", handle)
+        gpu = self._device("nvmlDeviceGetUtilizationRates", handle)
         return SimpleNamespace(gpu=gpu.gpu_util, memory=gpu.memory_util)
 
     def nvmlDeviceGetTemperatureV(self, handle: FakeHandle, sensor: int) -> int:
-        return self._enter("nvmlDeviceGetTemperatureV", handle).temperature_c
+        return self._device("nvmlDeviceGetTemperatureV", handle).temperature_c
 
     def nvmlDeviceGetTemperature(self, handle: FakeHandle, sensor: int) -> int:
-        return self._enter("nvmlDeviceGetTemperature", handle).temperature_c
+        return self._device("nvmlDeviceGetTemperature", handle).temperature_c
 
     def nvmlDeviceGetTemperatureThreshold(self, handle: FakeHandle, threshold: int) -> int:
-        gpu = self._enter("nvmlDeviceGetTemperatureThreshold", handle, threshold)
+        gpu = self._device("nvmlDeviceGetTemperatureThreshold", handle, threshold)
         if threshold == self.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN:
             return gpu.slowdown_c
         return gpu.shutdown_c
 
     def nvmlDeviceGetPowerUsage(self, handle: FakeHandle) -> int:
-        return self._enter("nvmlDeviceGetPowerUsage", handle).power_mw
+        return self._device("nvmlDeviceGetPowerUsage", handle).power_mw
 
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: FakeHandle) -> int:
-        return self._enter("nvmlDeviceGetEnforcedPowerLimit", handle).power_limit_mw
+        return self._device("nvmlDeviceGetEnforcedPowerLimit", handle).power_limit_mw
 
     def nvmlDeviceGetClockInfo(self, handle: FakeHandle, clock: int) -> int:
-        gpu = self._enter("nvmlDeviceGetClockInfo", handle, clock)
+        gpu = self._device("nvmlDeviceGetClockInfo", handle, clock)
         return gpu.sm_clock_mhz if clock == self.NVML_CLOCK_SM else gpu.memory_clock_mhz
 
     def nvmlDeviceGetMaxClockInfo(self, handle: FakeHandle, clock: int) -> int:
-        gpu = self._enter("nvmlDeviceGetMaxClockInfo", handle, clock)
+        gpu = self._device("nvmlDeviceGetMaxClockInfo", handle, clock)
         return gpu.sm_clock_max_mhz if clock == self.NVML_CLOCK_SM else gpu.memory_clock_max_mhz
 
     def nvmlDeviceGetCurrentClocksEventReasons(self, handle: FakeHandle) -> int:
-        return self._enter("nvmlDeviceGetCurrentClocksEventReasons", handle).clock_event_mask
+        return self._device("nvmlDeviceGetCurrentClocksEventReasons", handle).clock_event_mask
 
     def nvmlDeviceGetCurrentClocksThrottleReasons(self, handle: FakeHandle) -> int:
-        return self._enter("nvmlDeviceGetCurrentClocksThrottleReasons", handle).clock_event_mask
+        return self._device("nvmlDeviceGetCurrentClocksThrottleReasons", handle).clock_event_mask
 
     # -- processes ---------------------------------------------------------------------------
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: FakeHandle) -> list[Any]:
-        gpu = self._enter("nvmlDeviceGetComputeRunningProcesses", handle)
+        gpu = self._device("nvmlDeviceGetComputeRunningProcesses", handle)
         return [_process_info(p) for p in gpu.processes if p.compute]
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, handle: FakeHandle) -> list[Any]:
-        gpu = self._enter("nvmlDeviceGetGraphicsRunningProcesses", handle)
+        gpu = self._device("nvmlDeviceGetGraphicsRunningProcesses", handle)
         return [_process_info(p) for p in gpu.processes if p.graphics]
 
     def nvmlDeviceGetProcessUtilization(self, handle: FakeHandle, timestamp_us: int) -> list[Any]:
-        gpu = self._enter("nvmlDeviceGetProcessUtilization", handle)
+        gpu = self._device("nvmlDeviceGetProcessUtilization", handle)
         samples = [s for s in gpu.utilization_samples if s.timeStamp > timestamp_us]
         if not samples:
             raise NVMLError_NotFound()  # what NVML does when no process ran since timestamp_us
@@ -371,19 +382,19 @@ class FakeNvml:
     # -- slow tier ---------------------------------------------------------------------------
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: FakeHandle) -> int:
-        return self._enter("nvmlDeviceGetTotalEnergyConsumption", handle).energy_mj
+        return self._device("nvmlDeviceGetTotalEnergyConsumption", handle).energy_mj
 
     def nvmlDeviceGetTotalEccErrors(self, handle: FakeHandle, error_type: int, counter: int) -> int:
-        return self._enter("nvmlDeviceGetTotalEccErrors", handle).ecc_uncorrected
+        return self._device("nvmlDeviceGetTotalEccErrors", handle).ecc_uncorrected
 
     def nvmlDeviceGetPcieThroughput(self, handle: FakeHandle, counter: int) -> int:
-        gpu = self._enter("nvmlDeviceGetPcieThroughput", handle, counter)
+        gpu = self._device("nvmlDeviceGetPcieThroughput", handle, counter)
         return gpu.pcie_tx_kb_s if counter == self.NVML_PCIE_UTIL_TX_BYTES else gpu.pcie_rx_kb_s
 
     # -- events ------------------------------------------------------------------------------
 
     def nvmlDeviceGetSupportedEventTypes(self, handle: FakeHandle) -> int:
-        return self._enter("nvmlDeviceGetSupportedEventTypes", handle).supported_event_types
+        return self._device("nvmlDeviceGetSupportedEventTypes", handle).supported_event_types
 
     def nvmlEventSetCreate(self) -> FakeEventSet:
         self._enter("nvmlEventSetCreate")
@@ -394,7 +405,7 @@ class FakeNvml:
     def nvmlDeviceRegisterEvents(
         self, handle: FakeHandle, event_types: int, event_set: FakeEventSet
     ) -> None:
-        gpu = self._enter("nvmlDeviceRegisterEvents", handle)
+        gpu = self._device("nvmlDeviceRegisterEvents", handle)
         if event_types & ~gpu.supported_event_types:
             raise NVMLError_NotSupported()
         registered = event_set.registered.get(handle.index, 0)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from gpu_insight.advise import Situation, Suggestion, advise
 from gpu_insight.advise.rules import RULES
+from gpu_insight.schemas import Gpu
 from tests.advise_builders import engine, fit_8b, fit_72b, h100, process, situation
 
 L4_TOTAL_MIB = 23034.0
@@ -15,8 +17,8 @@ def fired(s: Situation, rule_id: str) -> list[Suggestion]:
     return [x for x in advise(s).suggestions if x.id == rule_id]
 
 
-def l4(**fields) -> object:
-    values = {
+def l4(**fields: Any) -> Gpu:
+    values: dict[str, Any] = {
         "name": "NVIDIA L4",
         "compute_capability": "8.9",
         "memory_total_mib": L4_TOTAL_MIB,

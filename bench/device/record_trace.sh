@@ -3,9 +3,12 @@
 # --record, records RECORD_S seconds (default 170) of idle and busy phases with both load
 # processes on the GPU, stops everything it started, and checks and thins the trace.
 #
-#   bench/device/record_trace.sh OUT_DIR      -> OUT_DIR/h100-trace.jsonl (+ .log files)
+#   bench/device/record_trace.sh OUT_DIR      -> OUT_DIR/<TRACE_GPU>-trace.jsonl (+ .log files)
 #
-# Ship the result as gpu_insight/collector/traces/h100-replay.jsonl.
+# TRACE_GPU (default h100) names the GPU in the host name and the file. LOAD_ENGINE=vllm runs
+# the real vLLM (see bench/load/run_load.sh); then bench/engine_collector_check.py holds the
+# collector's engine rates to vLLM's own counters meanwhile (OUT_DIR/collector-check/).
+# Ship the result as gpu_insight/collector/traces/<TRACE_GPU>-replay.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -13,6 +16,10 @@ cd "$(dirname "$0")/../.."
 out_dir=$1
 record_s=${RECORD_S:-170}
 port=${COLLECTOR_PORT:-9470}
+gpu_label=${TRACE_GPU:-h100}
+engine=${LOAD_ENGINE:-fake}
+ready_s=150
+[ "$engine" = vllm ] && ready_s=420  # a real server starts in ~1-2 min, then the others
 mkdir -p "$out_dir"
 work=$(mktemp -d /tmp/gpu-insight-trace.XXXXXX)
 
@@ -24,11 +31,13 @@ fi
 load_pid=""
 collector_pid=""
 containers_pid=""
+check_pid=""
 cleanup() {
+  if [ -n "$check_pid" ]; then kill -TERM "$check_pid" 2>/dev/null || true; fi
   if [ -n "$collector_pid" ]; then kill -TERM "$collector_pid" 2>/dev/null || true; fi
   if [ -n "$load_pid" ]; then kill -TERM "$load_pid" 2>/dev/null || true; fi
   if [ -n "$containers_pid" ]; then kill -TERM "$containers_pid" 2>/dev/null || true; fi
-  for pid in $collector_pid $load_pid $containers_pid; do
+  for pid in $check_pid $collector_pid $load_pid $containers_pid; do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
@@ -47,16 +56,16 @@ fail() {
 }
 
 export LOAD_DIR="$work/load"
-load_s=$((record_s + 60))  # warm-up and margin: the load outlives the recording
-bench/load/run_load.sh "$load_s" phases >"$work/load.log" 2>&1 &
+load_s=$((record_s + ready_s + 60))  # start-up and margin: the load outlives the recording
+LOAD_ENGINE=$engine bench/load/run_load.sh "$load_s" phases >"$work/load.log" 2>&1 &
 load_pid=$!
-echo "record_trace: load starting (pid $load_pid)"
-for _ in $(seq 150); do
+echo "record_trace: load starting (pid $load_pid, $engine vLLM)"
+for _ in $(seq "$ready_s"); do
   [ -f "$LOAD_DIR/ready" ] && break
   kill -0 "$load_pid" 2>/dev/null || fail "the load generators failed to start"
   sleep 1
 done
-[ -f "$LOAD_DIR/ready" ] || fail "the load generators were not ready within 150 s"
+[ -f "$LOAD_DIR/ready" ] || fail "the load generators were not ready within $ready_s s"
 cp "$LOAD_DIR"/*.log "$work/" 2>/dev/null || true
 echo "record_trace: $(tail -n 1 "$work/load.log")"
 
@@ -73,12 +82,16 @@ echo "record_trace: $(head -n 2 "$work/containers.log" | tr '\n' ' ')"
 
 token=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
 cat >"$work/collector.yaml" <<YAML
-hostname: h100-bench
+hostname: $gpu_label-bench
 attribution:
   docker_socket: $docker_socket
 accounting:
   db_path: $work/usage.sqlite3
 YAML
+if [ "$engine" = vllm ]; then
+  # Rates over 20 s: a window fits inside one 35 s busy phase, where the check compares them.
+  printf 'engines:\n  interval_s: 1\n  window_s: 20\n' >>"$work/collector.yaml"
+fi
 raw="$work/raw-trace.jsonl"
 python3 -m gpu_insight.collector --config "$work/collector.yaml" --record "$raw" \
   --port "$port" --token "$token" >"$work/collector.log" 2>&1 &
@@ -95,6 +108,13 @@ for _ in $(seq 60); do
 done
 [ "$healthy" -eq 1 ] || fail "the collector's /healthz did not answer 200 within 30 s"
 echo "record_trace: collector up (pid $collector_pid); recording $record_s s"
+if [ "$engine" = vllm ]; then
+  python3 bench/engine_collector_check.py --collector "http://127.0.0.1:$port" --token "$token" \
+    --engine "http://127.0.0.1:${LOAD_VLLM_PORT:-8000}" --epoch "$(cat "$LOAD_DIR/epoch")" \
+    --cycle-s 60 --busy-s 35 --window-s 20 --duration-s $((record_s - 10)) \
+    --out "$out_dir/collector-check" >"$work/check.log" 2>&1 &
+  check_pid=$!
+fi
 
 started=$(date +%s)
 while [ $(($(date +%s) - started)) -lt "$record_s" ]; do
@@ -103,6 +123,12 @@ while [ $(($(date +%s) - started)) -lt "$record_s" ]; do
   sleep 2
 done
 
+if [ -n "$check_pid" ]; then
+  wait "$check_pid" || echo "record_trace: the collector check failed (see check.log)"
+  check_pid=""
+  tail -n 3 "$work/check.log"
+  cp "$work/check.log" "$out_dir/collector-check/" 2>/dev/null || true
+fi
 echo "record_trace: last snapshot's processes:"
 python3 - "http://127.0.0.1:$port/v1/snapshot" "$token" <<'PY' || true
 import json
@@ -132,8 +158,10 @@ load_pid=""
 containers_pid=""
 cp "$LOAD_DIR"/*.log "$work/" 2>/dev/null || true
 cp "$work"/collector.log "$out_dir/trace-collector.log"
-cat "$work"/vllm.log "$work"/hf.log "$work"/load.log >"$out_dir/trace-load.log" 2>/dev/null || true
+cat "$work"/vllm.log "$work"/hf.log "$work"/client.log "$work"/load.log \
+  >"$out_dir/trace-load.log" 2>/dev/null || true
 [ -s "$raw" ] || fail "the collector recorded nothing"
-python3 bench/prepare_trace.py "$raw" "$out_dir/h100-trace.jsonl" --max-bytes 3000000 \
+trace="$out_dir/$gpu_label-trace.jsonl"
+python3 bench/prepare_trace.py "$raw" "$trace" --max-bytes 3000000 \
   || fail "the recorded trace does not meet the replay's needs (see above)"
-echo "record_trace: wrote $out_dir/h100-trace.jsonl"
+echo "record_trace: wrote $trace"

@@ -3,9 +3,10 @@
     python3 bench/load/container_stand_in.py SOCKET PID:NAME:APP:TEAM[:PORT] [...]
 
 For each process it does what Docker's systemd cgroup driver does for a container, by hand:
-creates `/sys/fs/cgroup/system.slice/docker-<id>.scope` (cgroup v2) and moves the process
-into it. It then answers the Docker Engine API's `GET /containers/<id>/json` on a unix socket
-with the container's name and its `gpu-insight.app` / `gpu-insight.team` labels, so the
+creates `/sys/fs/cgroup/system.slice/docker-<id>.scope` (cgroup v2) and moves the process and
+its descendants (a vLLM server's engine core, the process that holds the GPU) into it. It then
+answers the Docker Engine API's `GET /containers/<id>/json` on a unix socket with the
+container's name and its `gpu-insight.app` / `gpu-insight.team` labels, so the
 collector's real attribution path (cgroup → container id → Docker API → labels) runs end to
 end. It is a stand-in for the Docker engine, not Docker; it runs until SIGTERM.
 """
@@ -33,12 +34,28 @@ def container_id(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
 
+def with_descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    family = [pid]
+    for parent in family:  # grows while it is walked: breadth first
+        family.extend(child for child, ppid in parents.items() if ppid == parent)
+    return family
+
+
 def move_into_scope(pid: int, cid: str) -> Path:
     if not (CGROUP_ROOT / "cgroup.controllers").exists():
         raise SystemExit("container_stand_in: cgroup v2 is not mounted at /sys/fs/cgroup")
     scope = CGROUP_ROOT / "system.slice" / f"docker-{cid}.scope"
     scope.mkdir(parents=True, exist_ok=True)
-    (scope / "cgroup.procs").write_text(f"{pid}\n")
+    for member in with_descendants(pid):
+        (scope / "cgroup.procs").write_text(f"{member}\n")
     return scope
 
 

@@ -8,12 +8,19 @@ from gpu_insight.estimate.activations import vllm_profile_bytes
 from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.kv_cache import kv_layout
 from gpu_insight.estimate.overheads import MIB, vllm_cuda_graphs_mib, vllm_non_torch_mib
-from gpu_insight.estimate.weights import weight_bytes
+from gpu_insight.estimate.weights import WeightFormat, weight_bytes
+
+# the formats a sizing offers, each weighed as the checkpoint format that serves it
+_SIZED_FORMATS: tuple[tuple[str, WeightFormat], ...] = (
+    ("bf16", "bf16"),
+    ("fp8", "fp8"),
+    ("int4", "awq"),
+)
 
 
 def model_fit(name: str) -> ModelFit:
     """Sizing of a catalog model at TP 1 on vLLM with its large-GPU scheduler defaults; raises
-    the catalog's UnknownModelError."""
+    `errors.UnknownModelError`."""
     entry = lookup(name)
     spec = entry.spec()
     scheduler = LARGE_GPU_SCHEDULER
@@ -24,8 +31,7 @@ def model_fit(name: str) -> ModelFit:
     return ModelFit(
         model=entry.id,
         weights_mib={
-            fmt: weight_bytes(spec, source).total_bytes / MIB
-            for fmt, source in (("bf16", "bf16"), ("fp8", "fp8"), ("int4", "awq"))
+            fmt: weight_bytes(spec, source).total_bytes / MIB for fmt, source in _SIZED_FORMATS
         },
         kv_mib_per_token=kv_layout(spec, element_bytes=2.0).bytes_per_token / MIB,
         overhead_mib=overhead_mib,

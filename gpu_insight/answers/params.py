@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_insight.errors import InputError, quoted
-from gpu_insight.schemas import Gpu, Snapshot
+from gpu_insight.schemas import Gpu, Snapshot, choice_of
 
 ALL_GPUS = "all"
 MAX_TEXT_PARAMETER_CHARS = 256
@@ -81,10 +81,9 @@ def parse_optional_choice[ChoiceT: str](
     """One of `choices`, or None when the parameter is empty."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    text = str(value).strip().lower()
-    for choice in choices:
-        if choice == text:
-            return choice
+    choice = choice_of(str(value).strip().lower(), choices)
+    if choice is not None:
+        return choice
     raise InputError(
         f"{name}: {quoted(value)} is not accepted; use one of {', '.join(choices)}.", name
     )

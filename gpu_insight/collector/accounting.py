@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
@@ -39,6 +40,7 @@ from gpu_insight.schemas import (
     UsageBucket,
     UsageReport,
     UsageRow,
+    choice_of,
 )
 
 MINUTE_S = 60
@@ -110,18 +112,27 @@ class _Tally:
 
     def __init__(self) -> None:
         self.amounts: dict[tuple[int, str], _Amounts] = defaultdict(_Amounts)
-        self.methods: dict[tuple[int, str], set[str]] = defaultdict(set)
+        self.methods: dict[tuple[int, str], set[ShareMethod]] = defaultdict(set)
 
-    def count(self, step: int, group: str, method: str, *amounts: float) -> None:
+    def count(
+        self,
+        step: int,
+        group: str,
+        method: ShareMethod | None,
+        gpu_s: float,
+        mib_s: float,
+        joules: float,
+        held_s: float,
+    ) -> None:
         key = (step, group or UNATTRIBUTED)
-        self.amounts[key].add(*amounts)
-        if method:
+        self.amounts[key].add(gpu_s, mib_s, joules, held_s)
+        if method is not None:
             self.methods[key].add(method)
 
     def rows(self, step: int | None = None) -> list[UsageRow]:
         """One step's rows, or every step's added up (`None`), largest GPU-seconds first."""
         totals: dict[str, _Amounts] = defaultdict(_Amounts)
-        methods: dict[str, set[str]] = defaultdict(set)
+        methods: dict[str, set[ShareMethod]] = defaultdict(set)
         for (at, group), amounts in self.amounts.items():
             if step is None or at == step:
                 totals[group].add(
@@ -148,6 +159,17 @@ class _Tally:
 
 
 OpenMinute = dict[tuple[UsageKey, ShareMethod | None], _Amounts]
+
+
+_SHARE_METHODS: tuple[ShareMethod, ...] = get_args(ShareMethod)
+
+
+def _stored_method(text: str) -> ShareMethod | None:
+    """A `method` column's value: '' (nothing was split) is None."""
+    method = choice_of(text, _SHARE_METHODS)
+    if method is None and text:
+        raise ValueError(f"unknown share method in the usage database: {text!r}")
+    return method
 
 
 def minute_of(t: float) -> int:
@@ -251,7 +273,8 @@ class UsageLedger:
                 f"GROUP BY 1, {column}, method",
                 params,
             ):
-                tally.count(step, *row)
+                group, method, *amounts = row
+                tally.count(step, group, _stored_method(method), *amounts)
             for minute, books in self._open.items():
                 if not first <= minute < end:
                     continue
@@ -262,7 +285,7 @@ class UsageLedger:
                     tally.count(
                         (minute - first) // max(step_s, 1),
                         group or "",
-                        method or "",
+                        method,
                         amounts.gpu_seconds,
                         amounts.memory_mib_seconds,
                         amounts.energy_joules,

@@ -7,11 +7,12 @@ ship as `deploy/prometheus/gpu-insight-rules.yaml`; keep the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from gpu_insight.collector.config import AlertsConfig, ConfigError
+from gpu_insight.collector.reservations import Reservation
 from gpu_insight.schemas import Gpu, Severity
 
 # Clock-event reasons that mean the GPU slowed itself down to protect itself. `sw_power_cap`
@@ -39,7 +40,8 @@ class Reading:
     message: str
 
 
-GpuCheck = Callable[[Gpu, float | None], Reading | None]
+# (GPU, threshold, the engines' memory reservations on that GPU) → reading when it holds
+GpuCheck = Callable[[Gpu, float | None, Sequence[Reservation]], Reading | None]
 CounterRead = Callable[[Gpu], int | None]
 
 
@@ -58,17 +60,23 @@ class AlertRule:
     counter_name: str = ""
 
 
-def _utilization_high(gpu: Gpu, threshold: float | None) -> Reading | None:
+def _utilization_high(
+    gpu: Gpu, threshold: float | None, _reservations: Sequence[Reservation]
+) -> Reading | None:
     value = gpu.utilization_percent
     if value is None or threshold is None or value <= threshold:
         return None
     return Reading(value, threshold, f"GPU {gpu.index} utilization {value:.0f} % > {threshold:g} %")
 
 
-def _memory_high(gpu: Gpu, threshold: float | None) -> Reading | None:
+def _memory_high(
+    gpu: Gpu, threshold: float | None, reservations: Sequence[Reservation]
+) -> Reading | None:
     used, total = gpu.memory_used_mib, gpu.memory_total_mib
     if used is None or not total or threshold is None:
         return None
+    if reservations:
+        return _reserved_memory_high(gpu, used, total, threshold, reservations)
     percent = 100.0 * used / total
     if percent <= threshold:
         return None
@@ -80,7 +88,34 @@ def _memory_high(gpu: Gpu, threshold: float | None) -> Reading | None:
     )
 
 
-def _temperature_near_slowdown(gpu: Gpu, margin_celsius: float | None) -> Reading | None:
+def _reserved_memory_high(
+    gpu: Gpu, used: float, total: float, threshold: float, reservations: Sequence[Reservation]
+) -> Reading | None:
+    """A GPU whose memory is mostly an engine's reservation, judged by what can still fill up:
+    the engine's KV cache, and the memory the reservation leaves to everything else."""
+    reserved = min(sum(r.reserved_mib for r in reservations), total)
+    outside_used, outside_total = max(used - reserved, 0.0), total - reserved
+    outside_percent = 100.0 * outside_used / outside_total if outside_total > 0 else 0.0
+    kv_ratios = [r.kv_cache_usage_ratio for r in reservations if r.kv_cache_usage_ratio is not None]
+    kv_percent = 100.0 * max(kv_ratios) if kv_ratios else None
+    value = max(outside_percent, kv_percent or 0.0)
+    if value <= threshold:
+        return None
+    owners = ", ".join(r.label for r in reservations)
+    kv_text = f"KV cache {kv_percent:.0f} % full, " if kv_percent is not None else ""
+    return Reading(
+        value,
+        threshold,
+        f"GPU {gpu.index}: {owners} reserves {reserved:.0f} of {total:.0f} MiB by design, so "
+        f"it is judged by the KV cache and the memory outside the reservation: {kv_text}"
+        f"{outside_used:.0f} of {outside_total:.0f} MiB outside it used "
+        f"({outside_percent:.1f} %); > {threshold:g} %",
+    )
+
+
+def _temperature_near_slowdown(
+    gpu: Gpu, margin_celsius: float | None, _reservations: Sequence[Reservation]
+) -> Reading | None:
     temperature, slowdown = gpu.temperature_celsius, gpu.temperature_slowdown_celsius
     if temperature is None or slowdown is None or margin_celsius is None:
         return None
@@ -95,14 +130,18 @@ def _temperature_near_slowdown(gpu: Gpu, margin_celsius: float | None) -> Readin
     )
 
 
-def _throttling(gpu: Gpu, _threshold: float | None) -> Reading | None:
+def _throttling(
+    gpu: Gpu, _threshold: float | None, _reservations: Sequence[Reservation]
+) -> Reading | None:
     reasons = [r for r in gpu.clock_event_reasons if r in THROTTLE_REASONS]
     if not reasons:
         return None
     return Reading(None, None, f"GPU {gpu.index} clocks slowed down: {', '.join(reasons)}")
 
 
-def _lost(gpu: Gpu, _threshold: float | None) -> Reading | None:
+def _lost(
+    gpu: Gpu, _threshold: float | None, _reservations: Sequence[Reservation]
+) -> Reading | None:
     if gpu.health != "lost":
         return None
     reason = f": {gpu.health_reason}" if gpu.health_reason else ""
@@ -124,7 +163,8 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         id="gpu_memory_high",
         kind="gpu",
         severity="warning",
-        summary="GPU memory used above the threshold (percent of total)",
+        summary="GPU memory used above the threshold (percent of total; on a GPU an engine "
+        "reserves, its KV-cache usage and the memory outside the reservation)",
         threshold=90.0,
         for_s=60.0,
         resolve_after_s=60.0,

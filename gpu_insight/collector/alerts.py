@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gpu_insight.collector.alert_rules import COUNTER_WINDOW_S, AlertRule, Reading, resolve_rules
 from gpu_insight.collector.config import AlertsConfig
+from gpu_insight.collector.reservations import Reservation, engine_reservations
 from gpu_insight.schemas import Alert, Gpu, Snapshot
 
 RESOLVED_KEPT = 200
@@ -73,11 +74,14 @@ class AlertEngine:
             now = self._clock()
             self._host = snapshot.host
             present = {gpu.uuid for gpu in snapshot.gpus}
+            reservations = engine_reservations(snapshot)
             for gpu in snapshot.gpus:
                 self._known_gpus[gpu.uuid] = gpu.index
+                reserved = reservations.get(gpu.uuid, [])
                 for rule in self._rules:
                     if rule.kind != "stale":
-                        self._step(rule, gpu.uuid, gpu.index, self._read(rule, gpu, now), now)
+                        reading = self._read(rule, gpu, reserved, now)
+                        self._step(rule, gpu.uuid, gpu.index, reading, now)
             for uuid, index in self._known_gpus.items():
                 if uuid in present:
                     continue
@@ -103,7 +107,9 @@ class AlertEngine:
                 active.extend(alert.model_copy() for alert in reversed(self._resolved))
             return active
 
-    def _read(self, rule: AlertRule, gpu: Gpu, now: float) -> Reading | None:
+    def _read(
+        self, rule: AlertRule, gpu: Gpu, reservations: list[Reservation], now: float
+    ) -> Reading | None:
         if rule.kind == "counter":
             assert rule.counter is not None
             window = self._counters.setdefault((rule.id, gpu.uuid), _CounterWindow())
@@ -118,7 +124,7 @@ class AlertEngine:
                 f"{COUNTER_WINDOW_S / 60:g} min",
             )
         assert rule.check is not None
-        return rule.check(gpu, rule.threshold)
+        return rule.check(gpu, rule.threshold, reservations)
 
     def _check_stale(self, now: float) -> None:
         for rule in self._rules:

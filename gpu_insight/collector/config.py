@@ -16,9 +16,9 @@ class Section(BaseModel):
 
 
 class SamplingConfig(Section):
-    fast_interval_s: float = Field(1.0, gt=0, le=60)
-    process_utilization_interval_s: float = Field(5.0, gt=0, le=300)
-    slow_interval_s: float = Field(30.0, gt=0, le=600)
+    fast_interval_s: float = Field(default=1.0, gt=0, le=60)
+    process_utilization_interval_s: float = Field(default=5.0, gt=0, le=300)
+    slow_interval_s: float = Field(default=30.0, gt=0, le=600)
     pcie_throughput: bool = False  # blocks ~20 ms per GPU and direction: opt-in
 
 
@@ -35,7 +35,7 @@ class AttributionRule(Section):
 class AttributionConfig(Section):
     proc_root: str = "/proc"
     docker_socket: str = "/var/run/docker.sock"
-    docker_timeout_s: float = Field(0.5, gt=0, le=10)
+    docker_timeout_s: float = Field(default=0.5, gt=0, le=10)
     app_label_keys: list[str] = Field(default_factory=lambda: ["gpu-insight.app"])
     team_label_keys: list[str] = Field(default_factory=lambda: ["gpu-insight.team"])
     rules: list[AttributionRule] = Field(default_factory=list)
@@ -53,36 +53,37 @@ class EngineTarget(Section):
 
 class EnginesConfig(Section):
     enabled: bool = True
-    interval_s: float = Field(5.0, gt=0, le=300)
-    timeout_s: float = Field(1.0, gt=0, le=10)
-    window_s: float = Field(300.0, gt=0, le=3600)  # rates and percentiles over this window
+    interval_s: float = Field(default=5.0, gt=0, le=300)
+    timeout_s: float = Field(default=1.0, gt=0, le=10)
+    window_s: float = Field(default=300.0, gt=0, le=3600)  # rates and percentiles over this window
     extra_targets: list[EngineTarget] = Field(default_factory=list)
 
 
 class AlertRuleOverride(Section):
     enabled: bool | None = None
     threshold: float | None = None
-    for_s: float | None = Field(None, ge=0)
-    resolve_after_s: float | None = Field(None, ge=0)  # condition false this long before resolving
+    for_s: float | None = Field(default=None, ge=0)
+    # The condition must be false this long before the alert resolves.
+    resolve_after_s: float | None = Field(default=None, ge=0)
 
 
 class AlertsConfig(Section):
     rules: dict[str, AlertRuleOverride] = Field(default_factory=dict)
-    stale_after_s: float = Field(30.0, gt=0)
+    stale_after_s: float = Field(default=30.0, gt=0)
 
 
 class AccountingConfig(Section):
     db_path: str = ".gpu-insight/usage.sqlite3"
-    retention_days: int = Field(90, ge=1, le=3650)
+    retention_days: int = Field(default=90, ge=1, le=3650)
     # What one GPU-hour costs, in your currency; usage reports carry it so cost can be shown.
-    price_per_gpu_hour: float | None = Field(None, ge=0, allow_inf_nan=False)
+    price_per_gpu_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class HistoryConfig(Section):
-    fine_resolution_s: float = Field(1.0, gt=0)
-    fine_retention_s: float = Field(900.0, gt=0)
-    coarse_resolution_s: float = Field(10.0, gt=0)
-    coarse_retention_s: float = Field(86400.0, gt=0)
+    fine_resolution_s: float = Field(default=1.0, gt=0)
+    fine_retention_s: float = Field(default=900.0, gt=0)
+    coarse_resolution_s: float = Field(default=10.0, gt=0)
+    coarse_retention_s: float = Field(default=86400.0, gt=0)
 
 
 class ProjectToken(Section):
@@ -99,7 +100,7 @@ class AuthConfig(Section):
 
 class CollectorConfig(Section):
     host: str = "127.0.0.1"
-    port: int = Field(9470, ge=1, le=65535)
+    port: int = Field(default=9470, ge=1, le=65535)
     hostname: str | None = None  # name reported in answers; defaults to the machine's
     replay: str | None = None  # trace file: replay instead of NVML
     record: str | None = None  # append every published snapshot to this JSON-lines file

@@ -31,7 +31,7 @@ _FIELDS = (
 
 
 # A closed bucket as (t, *field means): plain tuples are a fraction of a model's size in memory.
-_Row = tuple[float | None, ...]
+_Row = tuple[float, *tuple[float | None, ...]]
 
 
 class HistoryNotReadyError(LookupError):

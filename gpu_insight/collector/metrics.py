@@ -54,13 +54,16 @@ def _scaled(attribute: str, factor: float) -> Callable[[Gpu], float | None]:
     return value
 
 
+_Family = GaugeMetricFamily | CounterMetricFamily
+
+
 @dataclass(frozen=True)
 class _Spec:
     name: str
     doc: str
     counter: bool = False
 
-    def family(self, labels: tuple[str, ...]) -> GaugeMetricFamily | CounterMetricFamily:
+    def family(self, labels: tuple[str, ...]) -> _Family:
         kind = CounterMetricFamily if self.counter else GaugeMetricFamily
         return kind(self.name, self.doc, labels=list(labels))
 
@@ -260,8 +263,8 @@ class SnapshotCollector(Collector):
         yield PROCESSES.family(GPU_LABELS)
         yield APP_MEMORY.family(APP_LABELS)
         yield APP_SM.family(APP_LABELS)
-        for spec in ENGINE_METRICS:
-            yield spec.family(ENGINE_LABELS)
+        for engine_spec in ENGINE_METRICS:
+            yield engine_spec.family(ENGINE_LABELS)
         yield from self._self_families()
 
     def collect(self) -> Iterator[Metric]:
@@ -275,12 +278,13 @@ class SnapshotCollector(Collector):
         yield from _process_metrics(snapshot.gpus, snapshot.processes)
         yield from _engine_metrics(snapshot.engines)
 
-    def _self_families(self) -> Iterator[Metric]:
-        yield ALERTS.family(("rule", "severity", "state", "uuid"))
-        yield UP.family(("source",))
-        for spec in (LAST_SAMPLE, SAMPLE_DURATION, SAMPLES, LISTENER_ERRORS):
-            yield spec.family(())
-        yield COLLECT_ERRORS.family(("call",))
+    def _self_families(self) -> tuple[_Family, ...]:
+        return (
+            ALERTS.family(("rule", "severity", "state", "uuid")),
+            UP.family(("source",)),
+            *(spec.family(()) for spec in (LAST_SAMPLE, SAMPLE_DURATION, SAMPLES, LISTENER_ERRORS)),
+            COLLECT_ERRORS.family(("call",)),
+        )
 
     def _self_metrics(self, snapshot: Snapshot | None) -> Iterator[Metric]:
         runtime = self._runtime
@@ -396,7 +400,7 @@ def _process_metrics(gpus: list[Gpu], processes: list[GpuProcess]) -> Iterator[M
 
 
 def _engine_metrics(engines: list[EngineMetrics]) -> Iterator[Metric]:
-    by_url = {}
+    by_url: dict[str, EngineMetrics] = {}
     for engine in engines:
         by_url.setdefault(engine.url, engine)  # one series per instance even if listed twice
     for spec in ENGINE_METRICS:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import get_args
 
 from gpu_insight import instants
-from gpu_insight.schemas import GroupBy
+from gpu_insight.schemas import GroupBy, choice_of
 
 DEFAULT_USAGE_WINDOW_S = 86400.0
-GROUP_BY_VALUES: tuple[str, ...] = get_args(GroupBy)
+GROUP_BY_VALUES: tuple[GroupBy, ...] = get_args(GroupBy)
 
 
 def parse_instant(raw: str, name: str) -> float:
@@ -37,6 +37,7 @@ def usage_window(raw_from: str | None, raw_to: str | None, now: float) -> tuple[
 
 
 def parse_group_by(raw: str) -> GroupBy:
-    if raw not in GROUP_BY_VALUES:
+    group_by = choice_of(raw, GROUP_BY_VALUES)
+    if group_by is None:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_VALUES)}, got {raw!r}")
-    return raw  # type: ignore[return-value]  # checked against the Literal's values just above
+    return group_by

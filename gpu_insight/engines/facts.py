@@ -57,6 +57,7 @@ class Start:
     package: bool = False  # any module inside `program` (`vllm.entrypoints.…`)
     model_positional: bool = False  # the model is the argument after the subcommand
     model_options: tuple[str, ...] = ()  # options naming the model, most specific first
+    served_name_options: tuple[str, ...] = ()  # the name the API serves it under, if set
     worker: bool = False  # a child of the server: model and port come from its parent
 
     def matches(self, program: str, subcommand: str | None) -> bool:

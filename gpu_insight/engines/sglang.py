@@ -34,8 +34,18 @@ SGLANG = ServingEngine(
     kv_cache_dtypes={"fp8": "fp8_e4m3"},
     quantizations={"fp8": "fp8", "awq": "awq", "gptq": "gptq"},
     starts=(
-        Start("sglang.launch_server", module=True, model_options=("--model-path", "--model")),
-        Start("sglang", subcommands=("serve",), model_options=("--model-path", "--model")),
+        Start(
+            "sglang.launch_server",
+            module=True,
+            model_options=("--model-path", "--model"),
+            served_name_options=("--served-model-name",),
+        ),
+        Start(
+            "sglang",
+            subcommands=("serve",),
+            model_options=("--model-path", "--model"),
+            served_name_options=("--served-model-name",),
+        ),
     ),
     worker_titles=("sglang::",),
     default_port=30000,

@@ -54,8 +54,20 @@ VLLM = ServingEngine(
     kv_cache_dtypes={"fp8": "fp8"},  # `fp8` is E4M3 (quantized_kvcache docs)
     quantizations={"fp8": "fp8", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes"},
     starts=(
-        Start("vllm", subcommands=("serve",), model_positional=True, model_options=("--model",)),
-        Start("vllm.entrypoints", module=True, package=True, model_options=("--model",)),
+        Start(
+            "vllm",
+            subcommands=("serve",),
+            model_positional=True,
+            model_options=("--model",),
+            served_name_options=("--served-model-name",),
+        ),
+        Start(
+            "vllm.entrypoints",
+            module=True,
+            package=True,
+            model_options=("--model",),
+            served_name_options=("--served-model-name",),
+        ),
     ),
     worker_titles=("VLLM::",),
     default_port=8000,

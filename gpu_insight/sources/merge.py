@@ -13,6 +13,7 @@ from gpu_insight.schemas import (
     AlertList,
     HealthStatus,
     History,
+    ShareMethod,
     Snapshot,
     Source,
     UsageBucket,
@@ -129,7 +130,7 @@ def _added_rows(rows: Iterable[UsageRow]) -> list[UsageRow]:
     """One row per group, amounts added; idle-held time is unknown only if no part knew it."""
     totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     held: dict[str, float | None] = defaultdict(lambda: None)
-    methods: dict[str, set[str]] = defaultdict(set)
+    methods: dict[str, set[ShareMethod]] = defaultdict(set)
     for row in rows:
         amounts = totals[row.group]
         amounts[0] += row.gpu_seconds

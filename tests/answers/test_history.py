@@ -6,11 +6,11 @@ import pytest
 
 from gpu_insight.answers.history import DEFAULT_HISTORY_SECONDS, parse_history_seconds
 from gpu_insight.errors import InputError
-from gpu_insight.schemas import GpuHistory, History, HistoryPoint
+from gpu_insight.schemas import GpuHistory, History, HistoryPoint, Source
 from gpu_insight.sources.merge import merge_histories
 
 
-def history(host: str, uuid: str, *, to_t: float, source: str = "nvml") -> History:
+def history(host: str, uuid: str, *, to_t: float, source: Source = "nvml") -> History:
     return History(
         host=host,
         source=source,

@@ -11,7 +11,7 @@ import pytest
 from gpu_insight.answers.usage import UsageAnswer, answer_usage, usage_csv, usage_steps_json
 from gpu_insight.answers.usage_query import UsageQuery, parse_time, parse_usage_query
 from gpu_insight.errors import InputError
-from gpu_insight.schemas import UsageBucket, UsageReport, UsageRow
+from gpu_insight.schemas import ShareMethod, Source, UsageBucket, UsageReport, UsageRow
 from gpu_insight.sources.fleet import Gathered, MissingCollector
 from gpu_insight.sources.merge import merge_usage
 
@@ -27,7 +27,7 @@ def usage_table(usage: UsageReport, parsed: UsageQuery) -> UsageAnswer:
     return answer_usage(parsed, Gathered(usage))
 
 
-def row(group: str, gpu_hours: float, methods: list[str] | None = None) -> UsageRow:
+def row(group: str, gpu_hours: float, methods: list[ShareMethod] | None = None) -> UsageRow:
     return UsageRow(
         group=group,
         gpu_seconds=gpu_hours * 3600,
@@ -38,10 +38,10 @@ def row(group: str, gpu_hours: float, methods: list[str] | None = None) -> Usage
     )
 
 
-def report(rows: list[UsageRow], host: str = "gpu-node-1", source: str = "nvml") -> UsageReport:
+def report(rows: list[UsageRow], host: str = "gpu-node-1", source: Source = "nvml") -> UsageReport:
     return UsageReport(
         host=host,
-        source=source,  # type: ignore[arg-type]
+        source=source,
         from_t=NOW - 86400,
         to_t=NOW,
         group_by="app",

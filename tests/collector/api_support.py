@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import requests
@@ -21,13 +22,13 @@ from gpu_insight.schemas import (
     Alert,
     Attribution,
     EngineMetrics,
-    Gpu,
     GpuProcess,
     GroupBy,
     Snapshot,
     UsageReport,
     UsageRow,
 )
+from tests.support.h100 import h100_gpu
 
 ADMIN_TOKEN = "admin-token-0123456789"
 PROJECT_TOKEN = "project-token-support-bot"
@@ -45,48 +46,36 @@ VLLM_CONTAINER_ID = "f00d" * 16
 def sample_snapshot(collected_at: float = NOW - 0.5) -> Snapshot:
     """Two GPUs: GPU 0 serves `support-bot` (a vLLM server and its tokenizer worker in one
     container), GPU 1 holds the `search` app's TGI server and an unattributed script."""
-    gpu0 = Gpu(
-        index=0,
+    gpu0 = h100_gpu(
+        0,
         uuid=GPU0_UUID,
-        name="NVIDIA H100 80GB HBM3",
         pci_bus_id="00000000:19:00.0",
-        compute_capability="9.0",
-        memory_total_mib=81559.0,
         memory_used_mib=71512.0,
         memory_free_mib=9535.0,
         memory_reserved_mib=512.0,
         utilization_percent=87.0,
         memory_activity_percent=41.0,
         temperature_celsius=63.0,
-        temperature_slowdown_celsius=87.0,
-        temperature_shutdown_celsius=92.0,
         power_watts=523.5,
-        power_limit_watts=700.0,
         sm_clock_mhz=1980.0,
-        sm_clock_max_mhz=1980.0,
         memory_clock_mhz=2619.0,
-        memory_clock_max_mhz=2619.0,
         clock_event_reasons=["sw_power_cap"],
         ecc_uncorrected_volatile=0,
         xid_errors=2,
         energy_joules=123456.5,
     )
-    gpu1 = Gpu(
-        index=1,
+    gpu1 = h100_gpu(
+        1,
         uuid=GPU1_UUID,
-        name="NVIDIA H100 80GB HBM3",
         pci_bus_id="00000000:3B:00.0",
-        compute_capability="9.0",
         health="degraded",
         health_reason="ECC errors pending",
-        memory_total_mib=81559.0,
         memory_used_mib=30000.0,
         memory_free_mib=51047.0,
         memory_reserved_mib=512.0,
         utilization_percent=12.0,
         temperature_celsius=41.0,
         power_watts=150.0,
-        power_limit_watts=700.0,
     )
     support_bot = Attribution(
         container_id=VLLM_CONTAINER_ID,
@@ -345,15 +334,15 @@ class ServedApi:
         self._socket.close()
 
     def get(
-        self, path: str, token: str | None = ADMIN_TOKEN, **kwargs: object
+        self, path: str, token: str | None = ADMIN_TOKEN, headers: Mapping[str, str] | None = None
     ) -> requests.Response:
-        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        sent = dict(headers or {})
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.session.get(self.url + path, headers=headers, timeout=5, **kwargs)
+            sent["Authorization"] = f"Bearer {token}"
+        return self.session.get(self.url + path, headers=sent, timeout=5)
 
     def post(self, path: str, body: bytes, token: str | None = ADMIN_TOKEN) -> requests.Response:
-        headers = {"Content-Type": "application/json"}
+        sent = {"Content-Type": "application/json"}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        return self.session.post(self.url + path, data=body, headers=headers, timeout=30)
+            sent["Authorization"] = f"Bearer {token}"
+        return self.session.post(self.url + path, data=body, headers=sent, timeout=30)

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gpu_insight.collector.attribution.attributor import ProcessIdentity
 from gpu_insight.collector.backends.base import Backend
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
 from gpu_insight.collector.sampler import Sampler
 from gpu_insight.collector.store import SnapshotStore
 from gpu_insight.schemas import Alert, Attribution, EngineMetrics, GpuProcess, Snapshot
-
-
-@dataclass
-class Identity:
-    name: str | None
-    cmdline: str | None
-    user: str | None
-    attribution: Attribution
 
 
 class FixedDescriber:
@@ -28,13 +21,13 @@ class FixedDescriber:
         self.failing = failing or set()
         self.asked: list[int] = []
 
-    def describe(self, pid: int) -> Identity | None:
+    def describe(self, pid: int) -> ProcessIdentity | None:
         self.asked.append(pid)
         if pid in self.failing:
             raise RuntimeError("cgroup file unreadable")
         if pid in self.gone:
             return None
-        return Identity(
+        return ProcessIdentity(
             name="python3",
             cmdline=f"vllm serve model-{pid}",
             user="svc",

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_insight.schemas import Attribution, Gpu, GpuProcess, Snapshot
-
-H100_TOTAL_MIB = 81559.0
+from tests.support.h100 import h100_gpu
 
 
 @dataclass
@@ -23,21 +22,17 @@ class FakeClock:
 
 
 def make_gpu(index: int = 0, **fields: Any) -> Gpu:
-    values: dict[str, Any] = {
-        "index": index,
+    """An idle, healthy H100 with 1000 MiB in use."""
+    state: dict[str, Any] = {
         "uuid": f"GPU-{index:08d}-test",
-        "name": "NVIDIA H100 80GB HBM3",
-        "memory_total_mib": H100_TOTAL_MIB,
         "memory_used_mib": 1000.0,
         "utilization_percent": 0.0,
         "temperature_celsius": 40.0,
-        "temperature_slowdown_celsius": 87.0,
         "power_watts": 70.0,
         "xid_errors": 0,
         "ecc_uncorrected_volatile": 0,
     }
-    values.update(fields)
-    return Gpu(**values)
+    return h100_gpu(index, **(state | fields))
 
 
 def make_process(

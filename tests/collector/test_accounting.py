@@ -17,7 +17,7 @@ import pytest
 from gpu_insight.collector.accounting import MAX_INTERVAL_S, UsageLedger
 from gpu_insight.collector.backends.replay import load_trace
 from gpu_insight.collector.config import AccountingConfig
-from gpu_insight.schemas import Snapshot, UsageReport
+from gpu_insight.schemas import GroupBy, Snapshot, UsageReport
 from tests.collector.synthetic import (
     FakeClock,
     make_gpu,
@@ -86,10 +86,10 @@ def test_ten_minutes_of_a_shared_gpu_match_the_known_answer(ledger: UsageLedger)
     ],
 )
 def test_report_groups_by_each_dimension(
-    ledger: UsageLedger, group_by: str, groups: dict[str, float]
+    ledger: UsageLedger, group_by: GroupBy, groups: dict[str, float]
 ) -> None:
     feed_shared_gpu(ledger, T0, 600)
-    report = ledger.report(from_t=T0, to_t=T0 + 600, group_by=group_by)  # type: ignore[arg-type]
+    report = ledger.report(from_t=T0, to_t=T0 + 600, group_by=group_by)
     assert {r.group: r.gpu_seconds for r in report.rows} == pytest.approx(groups, rel=1e-3)
 
 
@@ -297,6 +297,7 @@ def test_minutes_within_retention_are_kept(db_path: Path, clock: FakeClock) -> N
 def test_unknown_group_by_is_a_value_error_naming_the_choices(ledger: UsageLedger) -> None:
     choices = "app, team, model, container, gpu"
     with pytest.raises(ValueError, match=f"group_by must be one of {choices}"):
+        # a value outside GroupBy, as a caller without a type checker could pass
         ledger.report(from_t=T0, to_t=T0 + 60, group_by="user")  # type: ignore[arg-type]
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from gpu_insight.collector.alerts import RESOLVED_KEPT, AlertEngine
 from gpu_insight.collector.config import AlertsConfig, ConfigError
-from gpu_insight.schemas import Alert, Snapshot
-from tests.collector.synthetic import FakeClock, make_gpu, make_snapshot
+from gpu_insight.schemas import Alert, EngineMetrics, Snapshot
+from tests.collector.synthetic import FakeClock, make_gpu, make_process, make_snapshot
 from tests.conftest import RECORDED_TRACE
 
 
@@ -304,4 +304,74 @@ def test_the_recorded_h100_trace_fires_and_resolves_utilization_alerts_with_its_
     assert fired >= 2
     assert len(resolved) >= 1
     assert all(a.rule == "gpu_utilization_high" for a in resolved)
-    assert all(a.fired_at - a.started_at >= 20 for a in resolved)
+    assert all(a.fired_at is not None and a.fired_at - a.started_at >= 20 for a in resolved)
+
+
+# A real vLLM 0.24 on an H200 at its default --gpu-memory-utilization 0.9 (2026-12-01): NVML
+# showed its engine core holding 130,836 MiB of 143,771 and the device 130,845 MiB used.
+H200_TOTAL_MIB = 143771.0
+VLLM_PROCESS_MIB = 130836.0
+
+
+def vllm_snapshot(
+    at: float, *, kv_cache_usage_ratio: float, other_process_mib: float = 0.0
+) -> Snapshot:
+    gpu = make_gpu(
+        memory_total_mib=H200_TOTAL_MIB,
+        memory_used_mib=VLLM_PROCESS_MIB + other_process_mib + 8.8,
+    )
+    processes = [make_process(2721, gpu, memory_mib=VLLM_PROCESS_MIB)]
+    if other_process_mib:
+        processes.append(make_process(4242, gpu, memory_mib=other_process_mib))
+    snapshot = make_snapshot(at, [gpu], processes)
+    snapshot.engines = [
+        EngineMetrics(
+            engine="vllm",
+            model="meta-llama/Llama-3.1-8B-Instruct",
+            url="http://127.0.0.1:8000/metrics",
+            pids=[2721],
+            gpu_uuids=[gpu.uuid],
+            up=True,
+            gpu_memory_utilization=0.9,
+            kv_cache_usage_ratio=kv_cache_usage_ratio,
+        )
+    ]
+    return snapshot
+
+
+def feed_vllm(engine: AlertEngine, clock: FakeClock, samples: int, **state: Any) -> list[Alert]:
+    alerts: list[Alert] = []
+    for _ in range(samples):
+        clock.advance(1.0)
+        alerts = engine.evaluate(vllm_snapshot(clock.now, **state))
+    return alerts
+
+
+def test_memory_alert_stays_quiet_on_a_gpu_that_is_a_vllm_reservation() -> None:
+    clock = FakeClock()
+    alerts = feed_vllm(engine_with(clock), clock, 120, kv_cache_usage_ratio=0.02)
+    assert states(alerts, "gpu_memory_high") == []
+
+
+def test_memory_alert_fires_when_the_reserving_engines_kv_cache_is_nearly_full() -> None:
+    clock = FakeClock()
+    alerts = feed_vllm(engine_with(clock), clock, 61, kv_cache_usage_ratio=0.95)
+    alert = next(a for a in alerts if a.rule == "gpu_memory_high")
+    assert alert.state == "firing"
+    assert alert.value == pytest.approx(95.0)
+    assert "reserves 130836 of 143771 MiB by design" in alert.message
+    assert "KV cache 95 % full" in alert.message
+
+
+def test_memory_alert_fires_when_memory_outside_the_reservation_runs_out() -> None:
+    clock = FakeClock()
+    # 12,935 MiB are left outside the reservation; another process takes 12,000 of them
+    alerts = feed_vllm(
+        engine_with(clock), clock, 61, kv_cache_usage_ratio=0.02, other_process_mib=12000.0
+    )
+    alert = next(a for a in alerts if a.rule == "gpu_memory_high")
+    assert alert.state == "firing"
+    assert alert.value == pytest.approx(
+        100.0 * (12000.0 + 8.8) / (H200_TOTAL_MIB - VLLM_PROCESS_MIB)
+    )
+    assert "memory outside the reservation" in alert.message

@@ -42,7 +42,7 @@ def test_advice_is_serving_advice_over_the_latest_snapshot(api: ServedApi) -> No
 
 def test_advice_for_a_project_token_sees_only_its_apps(api: ServedApi) -> None:
     response = api.get("/v1/advice", token=PROJECT_TOKEN)
-    scoped = scope_snapshot(sample_snapshot(), PROJECT_APPS)
+    scoped = scope_snapshot(sample_snapshot(), frozenset(PROJECT_APPS))
     expected = answer_advice(parse_advice_query({}), Gathered(scoped)).as_json()
     assert response.json() == json.loads(json.dumps(expected))
 

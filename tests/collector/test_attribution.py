@@ -21,9 +21,13 @@ def proc(tmp_path: Path) -> FakeProc:
     return FakeProc(tmp_path / "proc")
 
 
-def attributor(proc: FakeProc, socket_path: str = "/nonexistent.sock", **config) -> Attributor:
+def attributor(
+    proc: FakeProc,
+    socket_path: str = "/nonexistent.sock",
+    rules: list[AttributionRule] | None = None,
+) -> Attributor:
     return Attributor(
-        AttributionConfig(proc_root=str(proc.root), docker_socket=socket_path, **config)
+        AttributionConfig(proc_root=str(proc.root), docker_socket=socket_path, rules=rules or [])
     )
 
 
@@ -98,12 +102,13 @@ def test_extra_label_keys_from_config_are_honoured(proc: FakeProc) -> None:
     proc.add(4301, VLLM_ARGV, cgroup=DOCKER_CGROUP)
     document = inspect_document("c", {"com.example.app": "ocr", "owner": "vision"})
     with fake_docker({CID: document}) as (socket_path, _):
-        identity = attributor(
-            proc,
-            socket_path,
+        config = AttributionConfig(
+            proc_root=str(proc.root),
+            docker_socket=socket_path,
             app_label_keys=["gpu-insight.app", "com.example.app"],
             team_label_keys=["gpu-insight.team", "owner"],
-        ).describe(4301)
+        )
+        identity = Attributor(config).describe(4301)
     assert identity is not None
     assert (identity.attribution.app, identity.attribution.team) == ("ocr", "vision")
 

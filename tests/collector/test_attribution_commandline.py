@@ -10,6 +10,7 @@ from gpu_insight.collector.attribution.commandline import (
     detect_engine,
     display_cmdline,
 )
+from gpu_insight.schemas import Engine
 
 
 @pytest.mark.parametrize(
@@ -45,6 +46,21 @@ from gpu_insight.collector.attribution.commandline import (
             ],
             EngineGuess("vllm", "mistralai/Mistral-7B-Instruct-v0.3", 9000),
             id="vllm-api-server-module",
+        ),
+        pytest.param(
+            [
+                "python3",
+                "-m",
+                "vllm.entrypoints.openai.api_server",
+                "--model",
+                "/models/Llama-3.1-8B",
+                "--served-model-name",
+                "meta-llama/Llama-3.1-8B-Instruct",
+            ],
+            EngineGuess(
+                "vllm", "meta-llama/Llama-3.1-8B-Instruct", model_path="/models/Llama-3.1-8B"
+            ),
+            id="vllm-served-name-wins-over-the-path",
         ),
         pytest.param(["VLLM::EngineCore"], EngineGuess("vllm", is_worker=True), id="vllm-worker"),
         pytest.param(
@@ -179,8 +195,8 @@ def test_other_processes_are_unknown(argv: list[str]) -> None:
         ("unknown", False, None),
     ],
 )
-def test_engines_default_ports(engine: str, in_container: bool, port: int | None) -> None:
-    assert default_port(engine, in_container) == port  # type: ignore[arg-type]
+def test_engines_default_ports(engine: Engine, in_container: bool, port: int | None) -> None:
+    assert default_port(engine, in_container) == port
 
 
 def test_display_cmdline_masks_secret_option_values() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from gpu_insight.collector.engines.exposition import ExpositionError
 from gpu_insight.collector.engines.readings import (
+    Reading,
     parse_generic,
     parse_ollama_ps,
     parse_openai_models,
@@ -88,7 +90,7 @@ def test_openai_models_gives_max_model_len() -> None:
 
 
 @pytest.mark.parametrize("parser", [parse_vllm, parse_sglang, parse_tgi, parse_generic])
-def test_garbage_is_an_exposition_error(parser) -> None:
+def test_garbage_is_an_exposition_error(parser: Callable[[str], Reading]) -> None:
     with pytest.raises(ExpositionError):
         parser("<html>Not Found</html> {")
 

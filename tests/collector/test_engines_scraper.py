@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gpu_insight.collector.config import EnginesConfig, EngineTarget
 from gpu_insight.collector.engines import EngineScraper
-from gpu_insight.schemas import Attribution, GpuProcess
+from gpu_insight.schemas import Attribution, Engine, GpuProcess
 from tests.support.canned_http import CannedReply, CannedServer, SilentServer
 
 FIXTURES = Path(__file__).parent / "engine_fixtures"
@@ -28,12 +28,18 @@ class StepClock:
         return self.now
 
 
-def process(port: int, engine: str = "vllm", pid: int = 4100, **attribution) -> GpuProcess:
+def process(
+    port: int,
+    engine: Engine = "vllm",
+    pid: int = 4100,
+    app: str | None = None,
+    model: str | None = None,
+) -> GpuProcess:
     return GpuProcess(
         pid=pid,
         gpu_index=0,
         gpu_uuid="GPU-0",
-        attribution=Attribution(engine=engine, port=port, **attribution),
+        attribution=Attribution(engine=engine, port=port, app=app, model=model),
     )
 
 

@@ -9,7 +9,7 @@ from gpu_insight.collector.backends.base import FastReading, SlowReading
 from gpu_insight.collector.backends.nvml import NvmlBackend
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
-from gpu_insight.schemas import Gpu
+from gpu_insight.schemas import Gpu, Source
 from tests.collector.sampler_parts import FixedDescriber, make_sampler
 from tests.fake_nvml import (
     NVML_ERROR_DRIVER_NOT_LOADED,
@@ -151,7 +151,7 @@ def test_process_whose_attribution_fails_is_kept_unattributed_and_counted() -> N
 class _ExplodingBackend:
     """Raises on its first samples, then works: the sampler thread must outlive the failures."""
 
-    source = "nvml"
+    source: Source = "nvml"
     attributes_processes = False
 
     def __init__(self, failures: int) -> None:

@@ -13,19 +13,13 @@ from gpu_insight.collector.history import (
     HistoryNotReadyError,
 )
 from gpu_insight.schemas import Gpu, Snapshot
+from tests.support.h100 import h100_gpu
 
 T0 = 1_760_000_000.0  # a multiple of 10, so 10 s buckets start on it
 
 
 def gpu(index: int = 0, utilization: float | None = 50.0, memory_used: float = 1000.0) -> Gpu:
-    return Gpu(
-        index=index,
-        uuid=f"GPU-{index}",
-        name="NVIDIA H100",
-        utilization_percent=utilization,
-        memory_used_mib=memory_used,
-        memory_total_mib=81559.0,
-    )
+    return h100_gpu(index, utilization_percent=utilization, memory_used_mib=memory_used)
 
 
 def snapshot(t: float, *gpus: Gpu) -> Snapshot:

@@ -9,8 +9,9 @@ import pytest
 from gpu_insight.collector.backends.replay import ReplayBackend, TraceError, load_trace
 from gpu_insight.collector.recorder import SnapshotRecorder, downsample_trace
 from gpu_insight.collector.recorder import main as recorder_main
-from gpu_insight.schemas import Attribution, EngineMetrics, Gpu, GpuProcess, Snapshot
+from gpu_insight.schemas import Attribution, EngineMetrics, GpuProcess, Snapshot
 from tests.collector.sampler_parts import FixedDescriber, make_sampler
+from tests.support.h100 import h100_gpu
 
 RECORDED_AT = 1_700_000_000.0
 NOW = 1_800_000_000.0
@@ -24,15 +25,7 @@ def frame(second: int, *, utilization: float, energy: float) -> Snapshot:
         source="nvml",
         collected_at=t,
         driver_version="580.159.04",
-        gpus=[
-            Gpu(
-                index=0,
-                uuid="GPU-rec",
-                name="NVIDIA H100 80GB HBM3",
-                utilization_percent=utilization,
-                energy_joules=energy,
-            )
-        ],
+        gpus=[h100_gpu(0, uuid="GPU-rec", utilization_percent=utilization, energy_joules=energy)],
         processes=[
             GpuProcess(
                 pid=4242,
@@ -162,3 +155,27 @@ def test_downsample_command_rejects_a_non_positive_interval(
     code = recorder_main(["downsample", str(source), str(tmp_path / "out.jsonl"), "--every-s", "0"])
     assert code == 2
     assert "every_s must be greater than 0" in capsys.readouterr().err
+
+
+H200_TRACE = Path(__file__).resolve().parents[2] / "gpu_insight/collector/traces/h200-replay.jsonl"
+
+
+def test_h200_trace_carries_a_real_vllm_and_a_transformers_process_in_containers() -> None:
+    frames = load_trace(H200_TRACE)
+    assert {gpu.name for frame in frames for gpu in frame.gpus} == {"NVIDIA H200"}
+    attributed = {
+        (p.attribution.engine, p.attribution.model, p.attribution.container_name)
+        for frame in frames
+        for p in frame.processes
+    }
+    assert attributed == {
+        ("vllm", "Qwen/Qwen2.5-1.5B-Instruct", "vllm-qwen2.5-1.5b"),
+        ("transformers", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "hf-eval-tinyllama"),
+    }
+
+
+def test_h200_trace_has_real_vllm_metrics_in_busy_and_idle_phases() -> None:
+    engines = [e for frame in load_trace(H200_TRACE) for e in frame.engines if e.up]
+    assert any((e.requests_running or 0) > 0 for e in engines)
+    assert any(e.requests_running == 0 for e in engines)
+    assert max(e.generation_tokens_per_s or 0 for e in engines) > 1000

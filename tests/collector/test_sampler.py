@@ -9,19 +9,20 @@ from gpu_insight.collector.backends.base import (
     SlowReading,
 )
 from gpu_insight.collector.config import SamplingConfig
-from gpu_insight.schemas import Alert, EngineMetrics, Gpu, GpuProcess
+from gpu_insight.schemas import Alert, EngineMetrics, Gpu, GpuProcess, Source
 from tests.collector.sampler_parts import FixedDescriber, make_sampler
 
 
 class ScriptedBackend:
     """Returns fixed readings and logs which tier was asked when."""
 
-    source = "nvml"
+    source: Source = "nvml"
     attributes_processes = False
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, float]] = []
         self.utilization: list[ProcessUtilization] = []
+        self.down_reason: str | None = None  # set: the fast tier reports the backend down
         self.slow = SlowReading(
             gpus={"GPU-0": GpuSlowReading(energy_joules=1234.5, ecc_uncorrected_volatile=0)},
             driver_version="580.159.04",
@@ -30,6 +31,8 @@ class ScriptedBackend:
 
     def sample_fast(self, now: float) -> FastReading:
         self.asked.append(("fast", now))
+        if self.down_reason is not None:
+            return FastReading(down_reason=self.down_reason)
         return FastReading(
             gpus=[Gpu(index=0, uuid="GPU-0", name="H100", memory_used_mib=100.0)],
             processes=[
@@ -151,10 +154,9 @@ def test_process_without_samples_in_the_next_window_loses_its_old_utilization() 
 
 def test_slower_tiers_wait_while_the_backend_is_down() -> None:
     backend = ScriptedBackend()
-    down = FastReading(down_reason="NVML unavailable: Driver Not Loaded")
-    backend.sample_fast = lambda now: down  # type: ignore[method-assign]
+    backend.down_reason = "NVML unavailable: Driver Not Loaded"
     rig = make_sampler(backend)
     snapshot = rig.sampler.tick()
-    assert (snapshot.health, snapshot.health_reason) == ("down", down.down_reason)
+    assert (snapshot.health, snapshot.health_reason) == ("down", backend.down_reason)
     assert tiers_asked(backend, "slow") == []
     assert tiers_asked(backend, "process_utilization") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def config_in(tmp_path: Path, **overrides: object) -> CollectorConfig:
 
 
 @pytest.fixture
-def nvml_service(tmp_path: Path) -> CollectorService:
+def nvml_service(tmp_path: Path) -> Iterator[CollectorService]:
     fake = FakeNvml([FakeGpu(uuid="GPU-0", processes=[FakeProcess(pid=999_999, used_bytes=MIB)])])
     config = config_in(tmp_path)
     service = build_service(config, nvml=fake)

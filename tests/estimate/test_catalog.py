@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_insight.estimate.catalog import UnknownModelError, entries, lookup
+from gpu_insight.errors import UnknownModelError
+from gpu_insight.estimate.catalog import CatalogEntry, entries, lookup
 from gpu_insight.estimate.weights import parameter_count
 
 
@@ -14,7 +15,7 @@ def test_the_catalog_holds_at_least_thirty_models_each_with_a_source() -> None:
 
 
 @pytest.mark.parametrize("entry", entries(), ids=lambda e: e.id)
-def test_parameter_count_matches_the_official_size_within_two_percent(entry) -> None:
+def test_parameter_count_matches_the_official_size_within_two_percent(entry: CatalogEntry) -> None:
     counted = parameter_count(entry.spec()).total / 1e9
     assert counted == pytest.approx(entry.official_params_b, rel=0.02)
 

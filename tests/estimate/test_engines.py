@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from gpu_insight.engines import ENGINES
 from gpu_insight.errors import InputError
 from gpu_insight.estimate import VramRequest, check_fit, estimate
 from gpu_insight.estimate.catalog import entries, lookup
+from gpu_insight.estimate.kv_cache import KvCacheDtype
 from gpu_insight.estimate.plans import GpuTarget, plan
+from gpu_insight.estimate.request import Quantization
 from gpu_insight.estimate.resolve import settings_for
-from gpu_insight.schemas import Gpu
+from gpu_insight.schemas import Gpu, KnownEngine
 
 GIB_MIB = 1024
 H100 = GpuTarget("NVIDIA H100 80GB HBM3", 79.18 * 1024, 79.18 * 1024)
@@ -22,7 +26,11 @@ L4 = GpuTarget("NVIDIA L4", 22.04 * 1024, 22.04 * 1024)
 
 
 def kv_pool_gib(
-    model: str, gpu: GpuTarget, quantization: str = "none", tp: int = 1, util: float = 0.9
+    model: str,
+    gpu: GpuTarget,
+    quantization: Quantization = "none",
+    tp: int = 1,
+    util: float = 0.9,
 ) -> float:
     request = VramRequest(model=model, quantization=quantization, gpu_memory_utilization=util)
     result = plan(settings_for(request, lookup(model).spec(), tp), gpu)
@@ -42,7 +50,9 @@ def kv_pool_gib(
         ("mistralai/Mixtral-8x7B-Instruct-v0.1", H100, "none", 2, 25.1),
     ],
 )
-def test_vllm_kv_budget_matches_the_worked_examples(model, gpu, quant, tp, expected_gib) -> None:
+def test_vllm_kv_budget_matches_the_worked_examples(
+    model: str, gpu: GpuTarget, quant: Quantization, tp: int, expected_gib: float
+) -> None:
     assert kv_pool_gib(model, gpu, quant, tp) == pytest.approx(expected_gib, abs=1.0)
 
 
@@ -143,7 +153,7 @@ def test_ollama_reports_partial_offload_when_short_of_memory() -> None:
         ({"model": "qwen2.5:7b", "kv_cache_dtype": "q4_0"}, "kv_cache_dtype"),
     ],
 )
-def test_unanswerable_requests_name_the_parameter(kwargs, message) -> None:
+def test_unanswerable_requests_name_the_parameter(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=message):
         estimate(VramRequest(**kwargs))
 
@@ -160,23 +170,28 @@ def test_unanswerable_requests_name_the_parameter(kwargs, message) -> None:
         ({"model": "qwen2.5:7b", "engine": "triton"}, "engine"),
     ],
 )
-def test_invalid_numbers_and_choices_are_refused_with_the_range(kwargs, field) -> None:
+def test_invalid_numbers_and_choices_are_refused_with_the_range(
+    kwargs: dict[str, Any], field: str
+) -> None:
     with pytest.raises(ValidationError, match=field):
         VramRequest(**kwargs)
 
 
 def test_a_pasted_config_wins_over_the_catalog() -> None:
     config = json.dumps(lookup("qwen2.5:0.5b").config)
-    answer = estimate(VramRequest(model="my-finetune", model_config_json=config))
+    answer = estimate(
+        VramRequest.model_validate({"model": "my-finetune", "model_config_json": config})
+    )
     assert answer.model == "my-finetune" and answer.model_source == "model_config"
     assert answer.parameters_b == pytest.approx(0.494, rel=0.01)
 
 
 CAUSAL = [e.id for e in entries() if e.kind == "causal" and e.official_params_b < 100]
-ENGINES = ["vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp"]
 
 
-def need(model: str, engine: str, context: int, concurrency: int, quant: str = "none") -> float:
+def need(
+    model: str, engine: KnownEngine, context: int, concurrency: int, quant: Quantization = "none"
+) -> float:
     return estimate(
         VramRequest(
             model=model,
@@ -196,7 +211,9 @@ def need(model: str, engine: str, context: int, concurrency: int, quant: str = "
     extra=st.integers(1, 4096),
     concurrency=st.integers(1, 64),
 )
-def test_more_context_or_concurrency_never_needs_less(model, engine, context, extra, concurrency):
+def test_more_context_or_concurrency_never_needs_less(
+    model: str, engine: KnownEngine, context: int, extra: int, concurrency: int
+) -> None:
     # Stay within the model's own maximum: beyond it the request is refused, not estimated.
     max_context = lookup(model).spec().max_position_embeddings
     context = min(context, max_context - 1)
@@ -206,7 +223,7 @@ def test_more_context_or_concurrency_never_needs_less(model, engine, context, ex
     assert need(model, engine, context, concurrency + 1) >= base
 
 
-CHAINS = [
+CHAINS: list[list[Quantization]] = [
     ["fp32", "bf16", "fp8", "awq"],
     ["fp32", "bf16", "int8", "nf4"],
     ["q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_0", "iq4_xs"],
@@ -215,8 +232,10 @@ CHAINS = [
 
 @settings(max_examples=40, deadline=None)
 @given(model=st.sampled_from(CAUSAL), chain=st.sampled_from(CHAINS), context=st.integers(1, 4096))
-def test_a_lower_precision_format_never_needs_more(model, chain, context):
-    engine = "llama.cpp" if chain[0].startswith("q") else "vllm"
+def test_a_lower_precision_format_never_needs_more(
+    model: str, chain: list[Quantization], context: int
+) -> None:
+    engine: KnownEngine = "llama.cpp" if chain[0].startswith("q") else "vllm"
     needs = [need(model, engine, context, 1, fmt) for fmt in chain]
     assert needs == sorted(needs, reverse=True)
 
@@ -232,8 +251,14 @@ def test_a_lower_precision_format_never_needs_more(model, chain, context):
     kv=st.sampled_from(["auto", "fp8", "q8_0"]),
 )
 def test_no_parameter_combination_raises_anything_but_a_clear_error(
-    model, engine, quant, context, concurrency, tp, kv
-):
+    model: str,
+    engine: KnownEngine,
+    quant: Quantization,
+    context: int,
+    concurrency: int,
+    tp: int | Literal["auto"],
+    kv: KvCacheDtype,
+) -> None:
     try:
         request = VramRequest(
             model=model,

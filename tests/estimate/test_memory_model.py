@@ -18,7 +18,7 @@ from gpu_insight.estimate.parallel import capability_problem, tp_problem, valid_
 from gpu_insight.estimate.plans import plan
 from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.estimate.spec import from_hf_config
-from gpu_insight.estimate.weights import weight_bytes
+from gpu_insight.estimate.weights import WeightFormat, weight_bytes
 
 GIB = 2**30
 MIB = 2**20
@@ -84,7 +84,9 @@ def test_tp_beyond_the_kv_heads_replicates_them() -> None:
         ("meta-llama/Meta-Llama-3-8B-Instruct", "q4_k_m", 4.58),
     ],
 )
-def test_whole_model_weights_match_the_research_figures(model: str, fmt: str, gib: float) -> None:
+def test_whole_model_weights_match_the_research_figures(
+    model: str, fmt: WeightFormat, gib: float
+) -> None:
     assert weight_bytes(lookup(model).spec(), fmt).total_bytes / GIB == pytest.approx(gib, rel=0.02)
 
 

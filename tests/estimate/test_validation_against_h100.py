@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from gpu_insight.estimate import VramRequest
-from gpu_insight.estimate.plans import plan
+from gpu_insight.estimate.plans import Plan, plan
 from gpu_insight.estimate.resolve import settings_for
-from gpu_insight.estimate.spec import from_hf_config
+from gpu_insight.estimate.spec import ModelSpec, from_hf_config
 from gpu_insight.estimate.weights import weight_bytes
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
@@ -42,7 +42,7 @@ def point_id(item: tuple[dict[str, Any], dict[str, Any]]) -> str:
     return f"{model['model_id'].split('/')[-1]}-{point['batch']}x{point['seq_len']}"
 
 
-def transformers_plan(model: dict[str, Any], point: dict[str, Any]):
+def transformers_plan(model: dict[str, Any], point: dict[str, Any]) -> tuple[ModelSpec, Plan]:
     spec = from_hf_config(model["config"], model["model_id"])
     request = VramRequest(
         model_config_json=model["config"],
@@ -78,7 +78,7 @@ def test_weights_within_one_percent(model: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("item", POINTS, ids=point_id)
-def test_kv_cache_within_one_percent(item) -> None:
+def test_kv_cache_within_one_percent(item: tuple[dict[str, Any], dict[str, Any]]) -> None:
     model, point = item
     _, result = transformers_plan(model, point)
     kv = next(line.mib for line in result.lines if line.name == "kv_cache") * MIB
@@ -86,7 +86,9 @@ def test_kv_cache_within_one_percent(item) -> None:
 
 
 @pytest.mark.parametrize("item", POINTS, ids=point_id)
-def test_transformers_total_within_five_percent(item) -> None:
+def test_transformers_total_within_five_percent(
+    item: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     model, point = item
     _, result = transformers_plan(model, point)
     measured = point["peak_allocated_bytes"] + point["non_torch_bytes"]

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from tests.support.processes import terminate
 
@@ -65,7 +65,7 @@ class CollectorProcess:
         config.write_text(json.dumps(settings), encoding="utf-8")
         return ["--config", str(config)]
 
-    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> CollectorProcess:
+    def start(self, timeout_s: float = STARTUP_TIMEOUT_S) -> Self:
         self._process = subprocess.Popen(
             [
                 sys.executable,
@@ -128,7 +128,7 @@ class CollectorProcess:
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(number)
 
-    def __enter__(self) -> CollectorProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

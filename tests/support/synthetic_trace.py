@@ -14,9 +14,10 @@ from pathlib import Path
 
 from gpu_insight.engines import fills_gpu_memory
 from gpu_insight.schemas import Attribution, Engine, Gpu, GpuProcess, Snapshot
+from tests.support.h100 import H100_TOTAL_MIB, h100_gpu
 
 HOST = "gpu-node-1"
-GPU_TOTAL_MIB = 81559.0
+RESERVED_MIB = 512.0  # the driver's reserve
 START_T = 1_760_000_000.0
 VLLM_MIB = 71000.0
 TRAINING_MIB = 9000.0
@@ -25,45 +26,31 @@ TRAINING_MIB = 9000.0
 def synthetic_snapshot(step: int) -> Snapshot:
     t = START_T + step
     wobble = float(step % 5)
-    vllm_gpu = Gpu(
-        index=0,
+    vllm_gpu = h100_gpu(
+        0,
         uuid="GPU-00000000-1111-2222-3333-000000000000",
-        name="NVIDIA H100 80GB HBM3",
         pci_bus_id="00000000:19:00.0",
-        compute_capability="9.0",
-        memory_total_mib=GPU_TOTAL_MIB,
-        memory_used_mib=VLLM_MIB + 512.0,
-        memory_free_mib=GPU_TOTAL_MIB - VLLM_MIB - 512.0,
-        memory_reserved_mib=512.0,
+        memory_used_mib=VLLM_MIB + RESERVED_MIB,
+        memory_free_mib=H100_TOTAL_MIB - VLLM_MIB - RESERVED_MIB,
+        memory_reserved_mib=RESERVED_MIB,
         utilization_percent=85.0 + wobble,
         memory_activity_percent=40.0,
         temperature_celsius=61.0,
-        temperature_slowdown_celsius=87.0,
-        temperature_shutdown_celsius=92.0,
         power_watts=520.0,
-        power_limit_watts=700.0,
         sm_clock_mhz=1980.0,
-        sm_clock_max_mhz=1980.0,
     )
-    training_gpu = Gpu(
-        index=1,
+    training_gpu = h100_gpu(
+        1,
         uuid="GPU-00000000-1111-2222-3333-000000000001",
-        name="NVIDIA H100 80GB HBM3",
         pci_bus_id="00000000:3B:00.0",
-        compute_capability="9.0",
-        memory_total_mib=GPU_TOTAL_MIB,
-        memory_used_mib=TRAINING_MIB + 512.0,
-        memory_free_mib=GPU_TOTAL_MIB - TRAINING_MIB - 512.0,
-        memory_reserved_mib=512.0,
+        memory_used_mib=TRAINING_MIB + RESERVED_MIB,
+        memory_free_mib=H100_TOTAL_MIB - TRAINING_MIB - RESERVED_MIB,
+        memory_reserved_mib=RESERVED_MIB,
         utilization_percent=3.0 + wobble,
         memory_activity_percent=1.0,
         temperature_celsius=35.0,
-        temperature_slowdown_celsius=87.0,
-        temperature_shutdown_celsius=92.0,
         power_watts=90.0,
-        power_limit_watts=700.0,
         sm_clock_mhz=345.0,
-        sm_clock_max_mhz=1980.0,
     )
     vllm = GpuProcess(
         pid=4242,
@@ -165,22 +152,16 @@ def fleet_snapshot(step: int, host: str, processes_per_gpu: int = 1) -> Snapshot
         if busy > 5:  # the idle ones stay idle
             busy += wobble
         gpus.append(
-            Gpu(
-                index=index,
+            h100_gpu(
+                index,
                 uuid=uuid,
-                name="NVIDIA H100 80GB HBM3",
                 pci_bus_id=f"00000000:{0x18 + index * 0x10:02X}:00.0",
-                compute_capability="9.0",
-                memory_total_mib=GPU_TOTAL_MIB,
                 memory_used_mib=used,
-                memory_free_mib=GPU_TOTAL_MIB - used,
+                memory_free_mib=H100_TOTAL_MIB - used,
                 memory_reserved_mib=512.0,
                 utilization_percent=min(busy, 100.0),
                 temperature_celsius=tenant.temperature_celsius,
-                temperature_slowdown_celsius=87.0,
-                temperature_shutdown_celsius=92.0,
                 power_watts=120.0 + 5.5 * busy,
-                power_limit_watts=700.0,
                 clock_event_reasons=["sw_thermal_slowdown"] if index == 6 else [],
             )
         )

@@ -7,10 +7,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
 
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PLUGIN_ROOT, PluginRuntime
@@ -30,7 +37,7 @@ HOOK_ID = "dashboardhook0001"
 ENDPOINT_API_KEY = "dashboard-browser-key-91c2"
 
 
-VIEWPORT = {"width": 1440, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +70,13 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
     contexts: list[BrowserContext] = []
 
     def open_one(
-        locale: str = "en-US", color_scheme: str = "light", viewport: dict[str, int] | None = None
+        locale: str = "en-US",
+        color_scheme: Literal["light", "dark"] = "light",
+        viewport: ViewportSize | None = None,
     ) -> WatchedPage:
         context = browser.new_context(
             locale=locale,
-            color_scheme=color_scheme,  # type: ignore[arg-type]
+            color_scheme=color_scheme,
             viewport=viewport or VIEWPORT,
         )
         contexts.append(context)

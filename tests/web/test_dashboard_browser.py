@@ -6,9 +6,10 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, TypedDict, get_args
 
 import pytest
 from playwright.sync_api import Page, Response, Route
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.browser
 
 DASH = "–"
 MATCH_TIMEOUT_S = 20.0
+ColorScheme = Literal["light", "dark"]  # the schemes the screenshots are taken in
 
 # What the page shows, read in one go so that it all belongs to the same snapshot.
 READ_PAGE = """() => ({
@@ -430,7 +432,7 @@ def test_dark_system_preference_gives_a_dark_page(dashboard: WatchedPage) -> Non
 
 @pytest.mark.parametrize(("width", "height", "scheme"), [(1440, 900, "light"), (390, 844, "dark")])
 def test_screenshots_are_saved(
-    dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: str
+    dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: ColorScheme
 ) -> None:
     page = dashboard.page
     page.emulate_media(color_scheme=scheme)
@@ -471,7 +473,16 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
 
 # --- the "Will it fit?" form, which posts to the plugin's POST /vram-check ----------------------
 
-FIT_FORM_BODY = {
+
+class FitFormBody(TypedDict):
+    model: str
+    engine: str
+    quantization: str
+    kv_cache_dtype: str
+    context_length: int
+
+
+FIT_FORM_BODY: FitFormBody = {
     "model": "Qwen/Qwen2.5-7B-Instruct",
     "engine": "vllm",
     "quantization": "none",
@@ -500,7 +511,7 @@ SELECT_OPTIONS = """(name) =>
   [...document.querySelector(`#fit-form select[name="${name}"]`).options].map((o) => o.value)"""
 
 
-def post_vram_check(endpoint_base_url: str, body: dict[str, Any]) -> tuple[int, Any]:
+def post_vram_check(endpoint_base_url: str, body: Mapping[str, object]) -> tuple[int, Any]:
     """POST /vram-check through the gateway with the endpoint key, as the page does."""
     request = urllib.request.Request(
         f"{endpoint_base_url}/vram-check",
@@ -654,7 +665,11 @@ def test_on_the_collector_the_fit_form_asks_its_own_vram_check(
 
 @pytest.mark.parametrize(("width", "height", "scheme"), [(1440, 900, "light"), (390, 844, "dark")])
 def test_fit_result_screenshots_are_saved(
-    endpoint_dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: str
+    endpoint_dashboard: WatchedPage,
+    artifacts_dir: Path,
+    width: int,
+    height: int,
+    scheme: ColorScheme,
 ) -> None:
     page = endpoint_dashboard.page
     page.emulate_media(color_scheme=scheme)

@@ -109,6 +109,7 @@ class Attributor:
             pod_uid=container.pod_uid if container else None,
             engine=guess.engine,
             model=guess.model,
+            model_path=guess.model_path,
             port=port,
             app=owner.app,
             team=owner.team,

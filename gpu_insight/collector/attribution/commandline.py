@@ -3,7 +3,9 @@
 The engines' programs, subcommands, model and port options and worker titles come from the
 engine registry (`gpu_insight.engines`, each engine's `starts`); recognised today:
 
-- vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`;
+- vLLM: `vllm serve <model>`, `python -m vllm.entrypoints.openai.api_server --model <m>`
+  (with `--served-model-name <name>` the model is that name, the path is `model_path`; the
+  same for SGLang);
   worker processes titled `VLLM::EngineCore`, `VLLM::Worker…` (model and port then come from
   the parent, see the attributor)
 - SGLang: `python -m sglang.launch_server --model-path <m>`, `sglang serve --model-path <m>`;
@@ -50,9 +52,10 @@ _MAX_CMDLINE_CHARS = 1024
 @dataclass(frozen=True)
 class EngineGuess:
     engine: Engine
-    model: str | None = None
+    model: str | None = None  # the name the engine serves it under (what its API shows)
     port: int | None = None  # only when the command line names it
     is_worker: bool = False  # a child process of an engine server (inherits model and port)
+    model_path: str | None = None  # where it is loaded from, when served under another name
 
 
 def detect_engine(argv: list[str]) -> EngineGuess:
@@ -75,13 +78,19 @@ def detect_engine(argv: list[str]) -> EngineGuess:
 
 
 def _guess(served: ServingEngine, start: Start, args: list[str]) -> EngineGuess:
+    """One model name per instance: the served name (what the engine's API and metrics show)
+    wins over the path or id it is loaded from, which is kept as `model_path`."""
     after = args[1:] if start.subcommands else args
-    model = _leading_positional(after) if start.model_positional else None
+    loaded = _leading_positional(after) if start.model_positional else None
     for option in start.model_options:
-        model = model or _option(args, option)
+        loaded = loaded or _option(args, option)
     if start.worker:
-        return EngineGuess(served.name, model, is_worker=True)
-    return EngineGuess(served.name, model, _int_option(args, *served.port_options))
+        return EngineGuess(served.name, loaded, is_worker=True)
+    port = _int_option(args, *served.port_options)
+    name = _option(args, *start.served_name_options) if start.served_name_options else None
+    if name is None or name == loaded:
+        return EngineGuess(served.name, loaded, port)
+    return EngineGuess(served.name, name, port, model_path=loaded)
 
 
 def default_port(engine: Engine, in_container: bool) -> int | None:

@@ -32,7 +32,14 @@ from gpu_insight.collector.backends.base import (
 )
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
-from gpu_insight.schemas import CLOCK_EVENT_REASONS, Gpu, GpuProcess, Source
+from gpu_insight.schemas import (
+    CLOCK_EVENT_REASONS,
+    Gpu,
+    GpuHealth,
+    GpuProcess,
+    ProcessKind,
+    Source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +315,7 @@ class NvmlBackend:
             gpu.health_reason = "; ".join(failures)
         return gpu, processes
 
-    def _identity(self, device: _Device, health: str, reason: str | None) -> Gpu:
+    def _identity(self, device: _Device, health: GpuHealth, reason: str | None) -> Gpu:
         nvml = self._nvml
         if device.handle is not None and health != "lost":
             self._static(device, "uuid", "nvmlDeviceGetUUID")
@@ -410,10 +417,11 @@ class NvmlBackend:
     def _read_processes(self, device: _Device, failures: list[str]) -> list[GpuProcess]:
         """Compute ∪ graphics processes, one entry per pid; memory None when NVML can't tell."""
         by_pid: dict[int, GpuProcess] = {}
-        for name, kind in (
+        listings: tuple[tuple[str, ProcessKind], ...] = (
             ("nvmlDeviceGetComputeRunningProcesses", "compute"),
             ("nvmlDeviceGetGraphicsRunningProcesses", "graphics"),
-        ):
+        )
+        for name, kind in listings:
             for info in self._call(device.index, name, device.handle, failures=failures) or []:
                 used = info.usedGpuMemory
                 used_mib = used / MIB if used is not None else None

@@ -6,8 +6,10 @@ Metric names, from each engine's documentation:
   `vllm:kv_cache_usage_perc` (older: `vllm:gpu_cache_usage_perc`; both are 0–1 ratios),
   `vllm:num_preemptions_total`, `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`,
   `vllm:request_success_total`, histograms `vllm:time_to_first_token_seconds` and
-  `vllm:e2e_request_latency_seconds`, `vllm:cache_config_info{gpu_memory_utilization=…}`.
-  `/v1/models` adds `max_model_len`.
+  `vllm:e2e_request_latency_seconds`, `vllm:cache_config_info{gpu_memory_utilization=…,
+  kv_cache_size_tokens=…}` (the KV pool), as vLLM 0.24.0 exposes them
+  (`tests/collector/engine_fixtures/vllm-0.24.0/`). `/v1/models` adds `max_model_len`,
+  `/version` the version (`{"version": "0.24.0"}`).
 - SGLang `/metrics` (needs `--enable-metrics`): `sglang:num_running_reqs`,
   `sglang:num_queue_reqs`, `sglang:token_usage`, `sglang:prompt_tokens_total`,
   `sglang:generation_tokens_total`, `sglang:num_requests_total` (newer), histograms
@@ -36,6 +38,7 @@ class Reading:
     requests_waiting: float | None = None
     kv_cache_usage_ratio: float | None = None
     gpu_memory_utilization: float | None = None
+    kv_cache_size_tokens: int | None = None  # the KV pool, in tokens
     max_model_len: int | None = None
     loaded_models_vram_mib: dict[str, float] | None = None
     # cumulative counters: rates come from their change over the window
@@ -51,12 +54,14 @@ def parse_vllm(text: str) -> Reading:
     m = Exposition(text)
     e2e = m.histogram("vllm:e2e_request_latency_seconds")
     utilization = m.label("vllm:cache_config_info", "gpu_memory_utilization")
+    pool_tokens = _float_or_none(m.label("vllm:cache_config_info", "kv_cache_size_tokens"))
     return Reading(
         model=m.first_label("model_name", "vllm:"),
         requests_running=m.total("vllm:num_requests_running"),
         requests_waiting=m.total("vllm:num_requests_waiting"),
         kv_cache_usage_ratio=m.highest("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
         gpu_memory_utilization=_float_or_none(utilization),
+        kv_cache_size_tokens=int(pool_tokens) if pool_tokens is not None else None,
         requests_total=_first_known(m.total("vllm:request_success_total"), _count(e2e)),
         preemptions_total=m.total("vllm:num_preemptions_total"),
         prompt_tokens_total=m.total("vllm:prompt_tokens_total"),
@@ -125,6 +130,15 @@ def parse_openai_models(body: str) -> tuple[str | None, int | None]:
         return str(first.get("id")), int(length) if length is not None else None
     except (ValueError, TypeError, IndexError, AttributeError):
         return None, None
+
+
+def parse_version(body: str) -> str | None:
+    """The version from an engine's `/version` answer (vLLM: `{"version": "0.24.0"}`)."""
+    try:
+        version = json.loads(body).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return str(version) if version else None
 
 
 def _first_known(*values: float | None) -> float | None:

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from gpu_insight.collector.config import EnginesConfig
 from gpu_insight.collector.engines.exposition import ExpositionError
-from gpu_insight.collector.engines.readings import parse_openai_models
+from gpu_insight.collector.engines.readings import parse_openai_models, parse_version
 from gpu_insight.collector.engines.targets import (
     Target,
     configured_target,
@@ -82,6 +82,7 @@ class EngineScraper:
         self._results: dict[str, EngineMetrics] = {}
         self._windows: dict[str, ReadingWindow] = {}
         self._max_model_len: dict[str, int] = {}
+        self._versions: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -133,7 +134,7 @@ class EngineScraper:
         results = {target.url: self._scrape(target) for target in targets}
         with self._lock:
             self._results = results
-            for memory in (self._windows, self._max_model_len):
+            for memory in (self._windows, self._max_model_len, self._versions):
                 for url in [url for url in memory if url not in results]:
                     del memory[url]
 
@@ -162,6 +163,8 @@ class EngineScraper:
                 "prompt_tokens_total": reading.prompt_tokens_total,
                 "generation_tokens_total": reading.generation_tokens_total,
                 "max_model_len": self._model_len(target),
+                "engine_version": self._version(target),
+                "kv_cache_size_tokens": reading.kv_cache_size_tokens,
                 "requests_per_s": stats.requests_per_s,
                 "preemptions_per_s": stats.preemptions_per_s,
                 "prompt_tokens_per_s": stats.prompt_tokens_per_s,
@@ -185,6 +188,20 @@ class EngineScraper:
             if length is not None:
                 self._max_model_len[target.url] = length
         return self._max_model_len.get(target.url)
+
+    def _version(self, target: Target) -> str | None:
+        """The engine's version from its /version: asked until it tells, forgotten with the
+        target (as max_model_len)."""
+        if target.version_url is None:
+            return None
+        if target.url not in self._versions:
+            try:
+                version = parse_version(self._fetch(target.version_url, self._config.timeout_s))
+            except FetchError:
+                return None
+            if version is not None:
+                self._versions[target.url] = version
+        return self._versions.get(target.url)
 
 
 def _identity(target: Target) -> dict:

@@ -20,7 +20,7 @@ from gpu_insight.collector.engines.readings import (
     parse_tgi,
     parse_vllm,
 )
-from gpu_insight.schemas import Engine, GpuProcess
+from gpu_insight.schemas import Engine, GpuProcess, choice_of
 
 Parser = Callable[[str], Reading]
 
@@ -31,7 +31,7 @@ _PARSERS: dict[str, Parser] = {
     "ollama": parse_ollama_ps,
 }
 _PATHS = {"vllm": "/metrics", "sglang": "/metrics", "tgi": "/metrics", "ollama": "/api/ps"}
-_KNOWN_ENGINES: frozenset[str] = frozenset(get_args(Engine))
+_KNOWN_ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Target:
     engine: Engine
     parser: Parser
     models_url: str | None = None  # OpenAI-compatible /v1/models, for max_model_len
+    version_url: str | None = None  # the engine's /version
     model: str | None = None
     app: str | None = None
     team: str | None = None
@@ -62,6 +63,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
                 engine=members[0].attribution.engine,
                 parser=_PARSERS[engine],
                 models_url=base + "/v1/models" if engine in ("vllm", "sglang") else None,
+                version_url=base + "/version" if engine == "vllm" else None,
                 model=_first(p.attribution.model for p in members),
                 app=_first(p.attribution.app for p in members),
                 team=_first(p.attribution.team for p in members),
@@ -73,7 +75,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
 
 
 def configured_target(target: EngineTarget) -> Target:
-    engine: Engine = target.engine if target.engine in _KNOWN_ENGINES else "unknown"  # type: ignore[assignment]
+    engine = choice_of(target.engine, _KNOWN_ENGINES) or "unknown"
     return Target(
         url=target.url,
         engine=engine,
