@@ -24,6 +24,12 @@ from gpu_insight.schemas import (
     UsageRow,
 )
 from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.merge import (
+    merge_alert_lists,
+    merge_histories,
+    merge_snapshots,
+    merge_usage,
+)
 from tests.support.synthetic_trace import fleet_snapshot
 
 FINE_RETENTION_S = 900  # the collector's defaults: 1 s points up to 15 min, then 10 s
@@ -32,23 +38,42 @@ HOUR_S = 3600
 
 
 class FleetAnswers:
-    """Answers for one eight-GPU host with `processes_per_gpu` processes on each GPU, as of the
-    moment each request arrives; every snapshot moves a little, as a live host's do."""
+    """Answers for eight-GPU hosts with `processes_per_gpu` processes on each GPU, as of the
+    moment each request arrives (every snapshot moves a little, as a live host's do); several
+    hosts are merged as the plugin merges its collectors."""
 
-    def __init__(self, host: str = "gpu-fleet-1", processes_per_gpu: int = 1) -> None:
-        self.host = host
+    def __init__(
+        self, hosts: tuple[str, ...] = ("gpu-fleet-1",), processes_per_gpu: int = 1
+    ) -> None:
+        self.hosts = hosts
         self.processes_per_gpu = processes_per_gpu
         self.requests: list[str] = []
 
     def snapshot(self, now: float) -> Snapshot:
-        snapshot = fleet_snapshot(int(now), self.host, self.processes_per_gpu)
+        return merge_snapshots([self._host_snapshot(host, now) for host in self.hosts])
+
+    def _host_snapshot(self, host: str, now: float) -> Snapshot:
+        snapshot = fleet_snapshot(int(now), host, self.processes_per_gpu)
         snapshot.collected_at = now
-        snapshot.alerts = [a for a in self.alerts(now).alerts if a.state != "resolved"]
+        snapshot.alerts = [a for a in self._host_alerts(host, now).alerts if a.state != "resolved"]
         return snapshot
 
     def history(self, now: float, seconds: float) -> History:
+        return merge_histories([self._host_history(host, now, seconds) for host in self.hosts])
+
+    def alerts(self, now: float) -> AlertList:
+        return merge_alert_lists([self._host_alerts(host, now) for host in self.hosts])
+
+    def usage(
+        self, now: float, from_t: float, to_t: float, group_by: str, bucket_s: int
+    ) -> UsageReport:
+        return merge_usage(
+            [self._host_usage(host, from_t, to_t, group_by, bucket_s) for host in self.hosts]
+        )
+
+    def _host_history(self, host: str, now: float, seconds: float) -> History:
         resolution = 1 if seconds <= FINE_RETENTION_S else COARSE_RESOLUTION_S
-        base = fleet_snapshot(0, self.host)
+        base = fleet_snapshot(0, host)
         first = math.floor((now - seconds) / resolution) * resolution
         times = [first + i * resolution for i in range(int((now - first) // resolution) + 1)]
         gpus = []
@@ -68,7 +93,7 @@ class FleetAnswers:
             ]
             gpus.append(GpuHistory(gpu_index=gpu.index, gpu_uuid=gpu.uuid, points=points))
         return History(
-            host=self.host,
+            host=host,
             source="replay",
             resolution_s=resolution,
             from_t=now - seconds,
@@ -76,13 +101,13 @@ class FleetAnswers:
             gpus=gpus,
         )
 
-    def alerts(self, now: float) -> AlertList:
+    def _host_alerts(self, host: str, now: float) -> AlertList:
         """GPU 6 runs hot: a warning firing for the last 40 minutes; GPU 0's memory was high
-        for an hour this morning (resolved)."""
-        base = fleet_snapshot(0, self.host)
+        for an hour, six hours ago (resolved)."""
+        base = fleet_snapshot(0, host)
         hot, full = base.gpus[6], base.gpus[0]
         return AlertList(
-            host=self.host,
+            host=host,
             source="replay",
             alerts=[
                 Alert(
@@ -91,7 +116,7 @@ class FleetAnswers:
                     state="firing",
                     gpu_index=6,
                     gpu_uuid=hot.uuid,
-                    host=self.host,
+                    host=host,
                     message="GPU 6 at 84 °C, within 5 °C of its slowdown temperature 87 °C",
                     started_at=now - 2460,
                     fired_at=now - 2400,
@@ -102,7 +127,7 @@ class FleetAnswers:
                     state="resolved",
                     gpu_index=0,
                     gpu_uuid=full.uuid,
-                    host=self.host,
+                    host=host,
                     message="GPU 0 memory 96 % > 90 %",
                     started_at=now - 6 * HOUR_S,
                     fired_at=now - 6 * HOUR_S + 60,
@@ -111,11 +136,11 @@ class FleetAnswers:
             ],
         )
 
-    def usage(
-        self, now: float, from_t: float, to_t: float, group_by: str, bucket_s: int
+    def _host_usage(
+        self, host: str, from_t: float, to_t: float, group_by: str, bucket_s: int
     ) -> UsageReport:
         """The tenants' GPU-hours per step: busy time by utilization, idle-held by memory."""
-        snapshot = fleet_snapshot(0, self.host)
+        snapshot = fleet_snapshot(0, host)
         steps = max(1, math.ceil((to_t - from_t) / bucket_s))
         buckets = []
         for n in range(steps):
@@ -124,7 +149,7 @@ class FleetAnswers:
                 UsageBucket(from_t=start, to_t=end, rows=_rows(snapshot, group_by, end - start))
             )
         return UsageReport(
-            host=self.host,
+            host=host,
             source="replay",
             from_t=from_t,
             to_t=to_t,
