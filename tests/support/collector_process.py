@@ -41,11 +41,12 @@ class CollectorProcess:
         token: str | None = None,
         extra_args: list[str] | None = None,
         hostname: str | None = None,
+        port: int | None = None,  # one a stopped collector had, to be back where it was
     ) -> None:
         self.trace = trace
         self.hostname = hostname
         self.token = token or secrets.token_urlsafe(24)
-        self.port = free_loopback_port()
+        self.port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_args = extra_args or []
         self._process: subprocess.Popen[bytes] | None = None
@@ -76,8 +77,8 @@ class CollectorProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                "--token",
-                self.token,
+                # One argument: a random token may start with "-", which is not a value alone.
+                f"--token={self.token}",
                 *self._extra_args,
                 *self._isolated_books_args(),
             ],
