@@ -26,7 +26,10 @@ darkQuery.addEventListener("change", () => {
 export function makeChart(id, option) {
   const box = $(id);
   const chart = window.echarts.init(box, themeName(), { renderer: "canvas" });
-  new ResizeObserver(() => chart.resize()).observe(box);
+  // A resize redraws the whole chart: only when the box really changed size.
+  new ResizeObserver(() => {
+    if (box.clientWidth !== chart.getWidth() || box.clientHeight !== chart.getHeight()) chart.resize();
+  }).observe(box);
   chart.setOption({ backgroundColor: "transparent", animation: false, aria: { enabled: false }, ...option });
   charts.add(chart);
   return chart;
@@ -59,6 +62,17 @@ function drawNext() {
     frameAsked = true;
     requestAnimationFrame(drawNext);
   }
+}
+
+// Sets a chart's option and, when its box must change height, both in one redraw.
+export function drawAt(chart, box, height, option) {
+  if (box.style.height === height) {
+    chart.setOption(option, { replaceMerge: ["series"] });
+    return;
+  }
+  box.style.height = height;
+  chart.setOption(option, { replaceMerge: ["series"], lazyUpdate: true });
+  chart.resize();
 }
 
 export const escapeHtml = (text) => window.echarts.format.encodeHTML(String(text));

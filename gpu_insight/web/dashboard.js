@@ -6,7 +6,7 @@ import { $, fromTemplate, isNum, ratio, reconcile, setAttr, setHidden, setLevel,
 import { LANGUAGES, languageName, loadMessages, pickLanguage } from "./i18n.js";
 import { keepChoice, readChoice } from "./prefs.js";
 import { RequestError, base, query, request, rereadSecret, routes, server } from "./api.js";
-import { COLORS, chartsAvailable, makeChart, onThemeChange, scheduleDraw } from "./charts.js";
+import { COLORS, chartsAvailable, drawAt, makeChart, onThemeChange, scheduleDraw } from "./charts.js";
 import { HistoryCharts, RANGES_S } from "./history.js";
 import { UsagePanel } from "./usage.js";
 import { renderAdvice } from "./advice.js";
@@ -435,8 +435,6 @@ function renderMemory(view, force) {
   series.push(bar(m.t("memory.reserved"), view.gpus.map((g) => g.memory_reserved_mib ?? 0), { itemStyle: { color: COLORS.reserved } }));
   series.push(bar(m.t("memory.free"), view.gpus.map((g) => g.memory_free_mib ?? 0), { itemStyle: { color: COLORS.free } }));
   const height = `${Math.max(160, 70 + view.gpus.length * (view.gpus.length > 8 ? 18 : 40))}px`;
-  const box = $("memory-chart");
-  if (box.style.height !== height) box.style.height = height;
   const totals = view.gpus.map((g) => g.memory_total_mib).filter(isNum);
   const option = {
     xAxis: { max: totals.length ? Math.ceil(Math.max(...totals) / 1024) : null },
@@ -444,12 +442,12 @@ function renderMemory(view, force) {
     series,
   };
   // Memory changes seldom: the chart is redrawn only when what it shows has changed.
-  const shown = JSON.stringify([m.language, option]);
+  const shown = JSON.stringify([m.language, height, option]);
   if (!force && shown === drawnMemory) return;
   drawnMemory = shown;
   option.tooltip = { valueFormatter: (v) => m.gibValue(v) };
   option.xAxis.axisLabel = { formatter: (v) => m.gibValue(v) };
-  scheduleDraw("memory-split", () => memoryChart.setOption(option, { replaceMerge: ["series"] }));
+  scheduleDraw("memory-split", () => drawAt(memoryChart, $("memory-chart"), height, option));
 }
 
 let drawnMemory = null;
@@ -525,18 +523,20 @@ function renderSnapshot({ forceCharts = false } = {}) {
 
 let timer = null;
 let lastAlertsAt = -Infinity;
-let lastAdviceAt = -Infinity;
-let lastUsageAt = -Infinity;
 
 async function refresh() {
   clearTimeout(timer);
   try {
     const latest = Date.now() / 1000 + state.clockOffsetS;
     const wantsAlerts = Date.now() - lastAlertsAt > ALERTS_EVERY_MS;
-    const [snapshot, answered, resolved] = await Promise.all([
+    // The first time, the panels of slower cadence come along, so that the page is drawn
+    // once, whole, instead of moving down as they arrive.
+    const first = state.snapshot === null;
+    const [snapshot, answered, resolved, ...firstPanels] = await Promise.all([
       request(routes.snapshot),
       request(`${routes.history}${query({ seconds: history.secondsToAsk(latest) })}`).catch((error) => error),
       wantsAlerts ? request(`${routes.alerts}${query({ include_resolved: true })}`).catch(() => null) : null,
+      ...(first ? duePanels(latest, true).map(askPanel) : []),
     ]);
     state.snapshot = snapshot;
     state.clockOffsetS = snapshot.collected_at - Date.now() / 1000;
@@ -552,7 +552,8 @@ async function refresh() {
     setHidden($("history-error"), !historyFailed);
     if (historyFailed) setText($("history-error"), m.t("history.unavailable", { reason: reasonOf(answered) }));
     renderSnapshot({ forceCharts: Boolean(resolved) });
-    refreshSlowPanels();
+    for (const panel of firstPanels) showPanel(panel);
+    if (!first) refreshSlowPanels();
   } catch (error) {
     state.failure = error instanceof RequestError ? error : new RequestError("http", 0, null, String(error));
     renderFailure();
@@ -561,40 +562,64 @@ async function refresh() {
   }
 }
 
-function refreshSlowPanels(force = false) {
+// The panels of their own cadence (advice, usage) due now; each is asked for and drawn alone.
+const panels = {
+  advice: {
+    everyMs: ADVICE_EVERY_MS,
+    path: () => `${routes.advice}${query({ host: state.snapshot ? viewOf(state.snapshot).host : null })}`,
+    render: (answer) => renderAdvice(m, answer),
+  },
+  usage: {
+    everyMs: USAGE_EVERY_MS,
+    path: (latest) => `${routes.usage}${query(usage.query(latest))}`,
+    render: (report) => usage.render(m, report),
+  },
+};
+const panelAnswers = {}; // name -> the last answer drawn
+const panelAskedAt = {};
+
+function duePanels(latest, force) {
   const now = Date.now();
-  if (force || now - lastAdviceAt > ADVICE_EVERY_MS) {
-    lastAdviceAt = now;
-    loadPanel("advice", `${routes.advice}${query({ host: viewOf(state.snapshot).host })}`, (answer) => renderAdvice(m, answer));
-  }
-  if (force || now - lastUsageAt > USAGE_EVERY_MS) {
-    lastUsageAt = now;
-    const latest = now / 1000 + state.clockOffsetS;
-    loadPanel("usage", `${routes.usage}${query(usage.query(latest))}`, (report) => usage.render(m, report));
+  return Object.entries(panels)
+    .filter(([name, panel]) => force || now - (panelAskedAt[name] ?? -Infinity) > panel.everyMs)
+    .map(([name, panel]) => {
+      panelAskedAt[name] = now;
+      return { name, path: panel.path(latest) };
+    });
+}
+
+async function askPanel({ name, path }) {
+  try {
+    return { name, answer: await request(path) };
+  } catch (error) {
+    return { name, error };
   }
 }
 
-const panelAnswers = {};
+function refreshSlowPanels(force = false) {
+  const latest = Date.now() / 1000 + state.clockOffsetS;
+  for (const due of duePanels(latest, force)) askPanel(due).then(showPanel);
+}
 
-// A panel of its own cadence: its failure is said in the panel; the page's banner is for the
-// snapshot, which fails the same way first.
-async function loadPanel(name, path, render) {
-  try {
-    panelAnswers[name] = { path, answer: await request(path), render };
+// A panel's failure is said in the panel; the page's banner is for the snapshot, which fails
+// the same way first.
+function showPanel({ name, answer, error }) {
+  if (error === undefined) {
+    panelAnswers[name] = answer;
     setHidden($(`${name}-error`), true);
     performance.mark(`gpu-insight:${name}-start`);
-    render(panelAnswers[name].answer);
+    panels[name].render(answer);
     performance.measure(`gpu-insight:${name}`, `gpu-insight:${name}-start`);
-  } catch (error) {
-    const reason = error instanceof RequestError ? reasonOf(error) : String(error);
-    const unavailable = error instanceof RequestError && error.status === 404;
-    setHidden($(`${name}-error`), false);
-    setText($(`${name}-error`), unavailable ? m.t(`${name}.no_route`) : m.t("panel.failed", { reason }));
+    return;
   }
+  const reason = error instanceof RequestError ? reasonOf(error) : String(error);
+  const unavailable = error instanceof RequestError && error.status === 404;
+  setHidden($(`${name}-error`), false);
+  setText($(`${name}-error`), unavailable ? m.t(`${name}.no_route`) : m.t("panel.failed", { reason }));
 }
 
 function rerenderPanels() {
-  for (const { answer, render } of Object.values(panelAnswers)) render(answer);
+  for (const [name, answer] of Object.entries(panelAnswers)) panels[name].render(answer);
 }
 
 onThemeChange(() => {

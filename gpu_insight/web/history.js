@@ -15,7 +15,7 @@ class Line {
   constructor() {
     this.util = []; // [[ms, percent]]
     this.memory = []; // [[ms, GiB]]
-    this.open = new Map(); // raw t -> {r (its resolution, the weight), util, memory}
+    this.open = []; // raw points of the filling step: {t, r (its resolution: the weight), util, memory}
     this.openStep = null;
   }
 
@@ -23,7 +23,7 @@ class Line {
     if (!points.length) return;
     // A newer answer replaces what it covers: an overlap, or the collector's filling bucket.
     const first = points[0].t;
-    for (const [t, raw] of this.open) if (t + raw.r > first) this.open.delete(t);
+    this.open = this.open.filter((raw) => raw.t + raw.r <= first);
     for (const p of points) {
       const step = Math.floor(p.t / stepS);
       if (this.openStep !== null && step < this.openStep) continue; // already closed
@@ -31,31 +31,36 @@ class Line {
         this.close(stepS);
         this.openStep = step;
       }
-      this.open.set(p.t, { r: resolutionS, util: p.utilization_percent, memory: p.memory_used_mib });
+      this.open.push({ t: p.t, r: resolutionS, util: p.utilization_percent, memory: p.memory_used_mib });
     }
   }
 
   close(stepS) {
-    if (!this.open.size) return;
+    if (!this.open.length) return;
     const [util, memory] = this.means();
     const ms = this.openStep * stepS * 1000;
     this.util.push([ms, util]);
     this.memory.push([ms, memory === null ? null : memory / 1024]);
-    this.open.clear();
+    this.open = [];
   }
 
   // Time-weighted means of the filling step: [utilization %, memory MiB].
   means() {
-    const sums = [0, 0];
-    const weights = [0, 0];
-    for (const raw of this.open.values()) {
-      [raw.util, raw.memory].forEach((value, i) => {
-        if (value === null || value === undefined) return;
-        sums[i] += value * raw.r;
-        weights[i] += raw.r;
-      });
+    let util = 0;
+    let utilWeight = 0;
+    let memory = 0;
+    let memoryWeight = 0;
+    for (const raw of this.open) {
+      if (raw.util != null) {
+        util += raw.util * raw.r;
+        utilWeight += raw.r;
+      }
+      if (raw.memory != null) {
+        memory += raw.memory * raw.r;
+        memoryWeight += raw.r;
+      }
     }
-    return sums.map((sum, i) => (weights[i] ? sum / weights[i] : null));
+    return [utilWeight ? util / utilWeight : null, memoryWeight ? memory / memoryWeight : null];
   }
 
   trim(cutoffMs) {
@@ -66,7 +71,7 @@ class Line {
   }
 
   data(field, stepS) {
-    if (!this.open.size) return this[field];
+    if (!this.open.length) return this[field];
     const [util, memory] = this.means();
     const ms = this.openStep * stepS * 1000;
     return [...this[field], field === "util" ? [ms, util] : [ms, memory === null ? null : memory / 1024]];
