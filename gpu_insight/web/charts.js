@@ -58,7 +58,7 @@ function drawNext() {
   performance.mark("gpu-insight:chart-start");
   draw();
   performance.measure(`gpu-insight:chart:${name}`, "gpu-insight:chart-start");
-  if (pending.size) {
+  if (pending.size && !frameAsked) {
     frameAsked = true;
     requestAnimationFrame(drawNext);
   }

@@ -548,7 +548,7 @@ async function refresh() {
     }
     rememberAlerts(snapshot.alerts, snapshot.collected_at);
     const historyFailed = answered instanceof RequestError;
-    if (!historyFailed) history.merge(answered);
+    if (!historyFailed) history.accept(answered);
     setHidden($("history-error"), !historyFailed);
     if (historyFailed) setText($("history-error"), m.t("history.unavailable", { reason: reasonOf(answered) }));
     renderSnapshot({ forceCharts: Boolean(resolved) });

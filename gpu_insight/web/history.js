@@ -106,6 +106,7 @@ export class HistoryCharts {
 
   clear() {
     this.lines = new Map(); // gpu uuid -> Line
+    this.answers = []; // answers not merged yet: merged when the charts are drawn
     this.toT = null;
     this.resolutionS = null;
     this.drawnSteps = null;
@@ -118,9 +119,20 @@ export class HistoryCharts {
   // The `seconds` to ask for next: the whole window first, then what is new plus an overlap
   // that covers the collector's newest bucket, which may still be filling.
   secondsToAsk(latestT) {
+    this.mergeAnswers();
     if (this.toT === null) return this.rangeS;
     const overlap = Math.max(OVERLAP_S, this.resolutionS ?? 0);
     return Math.max(1, Math.min(this.rangeS, Math.ceil(latestT - this.toT) + overlap));
+  }
+
+  // Keeps an answer of /history; its points are merged in the chart's own frame, not while
+  // the page's data is drawn.
+  accept(history) {
+    this.answers.push(history);
+  }
+
+  mergeAnswers() {
+    for (const answer of this.answers.splice(0)) this.merge(answer);
   }
 
   merge(history) {
@@ -137,8 +149,13 @@ export class HistoryCharts {
 
   // Redraws when something shown changed: a new step of the window, or the lines, alerts or
   // labels (`force`). A day-long window thus redraws every few minutes, not every refresh.
-  render({ m, gpus, intervals, force }) {
-    if (!this.util || this.toT === null) return;
+  render(view) {
+    if (this.util) scheduleDraw("history", () => this.draw(view));
+  }
+
+  draw({ m, gpus, intervals, force }) {
+    this.mergeAnswers();
+    if (this.toT === null) return;
     const steps = Math.floor(this.toT / this.stepS);
     if (!force && steps === this.drawnSteps) return;
     this.drawnSteps = steps;
@@ -184,7 +201,7 @@ export class HistoryCharts {
       (v) => m.gibValue(v),
       totals.length ? Math.ceil(Math.max(...totals) / 1024) : null,
     );
-    scheduleDraw("utilization", () => this.util.setOption(utilOption, { replaceMerge: ["series"] }));
+    this.util.setOption(utilOption, { replaceMerge: ["series"] });
     scheduleDraw("memory-history", () => this.memory.setOption(memoryOption, { replaceMerge: ["series"] }));
   }
 
