@@ -22,6 +22,6 @@ class VramCheckEndpoint(Endpoint):
 
         def check() -> Response:
             request = parse_vram_request(read_json_object(r, "vram_check parameters"))
-            return json_response(answer_vram(request, snapshot).as_json())
+            return json_response(answer_vram(request, snapshot, settings).as_json())
 
         return serve(r, settings, check)

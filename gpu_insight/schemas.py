@@ -23,6 +23,9 @@ GpuHealth = Literal["ok", "degraded", "lost"]
 KnownEngine = Literal["vllm", "sglang", "transformers", "tgi", "ollama", "llama.cpp"]
 Engine = Literal[KnownEngine, "unknown"]
 AlertState = Literal["pending", "firing", "resolved"]
+# The alert rule (`Alert.rule`) that fires when a GPU's memory is nearly full; the advice
+# explains it when an engine's own reservation is what fills the GPU.
+MEMORY_ALERT_RULE = "gpu_memory_high"
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
@@ -137,6 +140,51 @@ class LatencySummary(WireModel):
     p99_s: float | None = None
 
 
+class GgufArchitecture(WireModel):
+    """A GGUF model's shape, from Ollama's `/api/show` `model_info` (`<arch>.block_count`, …):
+    what sizing its KV cache and weights needs."""
+
+    architecture: str
+    parameter_count: int | None = None
+    block_count: int | None = None
+    embedding_length: int | None = None
+    feed_forward_length: int | None = None
+    head_count: int | None = None
+    head_count_kv: int | None = None
+    key_length: int | None = None  # per head; embedding_length / head_count when absent
+    value_length: int | None = None
+    expert_count: int | None = None  # MoE models only
+    context_length: int | None = None  # the longest context it was trained for
+    vocab_size: int | None = None
+
+
+class LoadedModel(WireModel):
+    """One model a multi-model server (Ollama) holds now (`/api/ps`), and its loads and unloads
+    in the last hour as the collector saw them."""
+
+    name: str
+    digest: str | None = None
+    size_mib: float  # all it holds: weights, KV cache, compute buffers
+    vram_mib: float  # the part on GPUs; size_mib − vram_mib runs from CPU memory
+    context_length: int | None = None  # the context it was loaded with (newer Ollama)
+    expires_at: float | None = None  # epoch seconds: unloaded then unless a request comes
+    family: str | None = None
+    parameter_size: str | None = None  # as Ollama writes it: "8.0B"
+    quantization_level: str | None = None  # the GGUF type: "Q4_K_M"
+    architecture: GgufArchitecture | None = None
+    loaded_at: float | None = None  # when the collector saw it appear; None: before it started
+    loads_last_hour: int = 0
+    unloads_last_hour: int = 0
+
+
+class ModelEvent(WireModel):
+    """A model appearing in (load) or leaving (unload) a multi-model server."""
+
+    t: float
+    model: str
+    event: Literal["load", "unload"]
+
+
 class EngineMetrics(WireModel):
     """A serving engine's own metrics, scraped from its /metrics (or Ollama /api/ps)."""
 
@@ -165,9 +213,15 @@ class EngineMetrics(WireModel):
     e2e_latency: LatencySummary | None = None
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
-    kv_cache_size_tokens: int | None = None  # the KV pool vLLM allocated, in tokens
+    kv_cache_size_tokens: int | None = None  # the KV pool the engine allocated, in tokens
     engine_version: str | None = None  # from the engine's /version (vLLM)
     loaded_models_vram_mib: dict[str, float] | None = None  # Ollama /api/ps
+    loaded_models: list[LoadedModel] | None = None  # Ollama /api/ps, with /api/show shapes
+    model_events: list[ModelEvent] = Field(default_factory=list)  # the last hour, oldest first
+    queue_time: LatencySummary | None = None  # time requests waited before they ran
+    prefix_caching_enabled: bool | None = None
+    prefix_cache_hit_ratio: float | None = None  # share of prompt tokens served from the cache
+    requests_swapped: float | None = None  # swapped out to CPU memory (vLLM before V1)
 
 
 class Alert(WireModel):
@@ -278,6 +332,36 @@ class UsageBucket(WireModel):
     rows: list[UsageRow] = Field(default_factory=list)
 
 
+class HolderUsage(WireModel):
+    """Who held memory on one GPU over a report's window (one app × team × container × model of
+    the books), the most it held at once and the GPU time it kept."""
+
+    app: str | None = None
+    team: str | None = None
+    container: str | None = None
+    model: str | None = None
+    engine: Engine = "unknown"
+    peak_memory_mib: float  # its processes on this GPU together, in one sample
+    gpu_seconds: float  # of the GPU's busy time, its share
+    idle_held_gpu_seconds: float  # of the GPU's idle time while held, its share by memory
+
+
+class GpuUsage(WireModel):
+    """One GPU over a report's window: how long it was watched, how busy and how full it got,
+    and its holders (largest first)."""
+
+    gpu_uuid: str
+    host: str | None = None  # set when several collectors are merged
+    name: str | None = None
+    memory_total_mib: float | None = None
+    observed_seconds: float  # sampled time inside the window
+    busy_gpu_seconds: float
+    idle_held_gpu_seconds: float  # at most IDLE_UTILIZATION_PERCENT busy with memory held
+    peak_memory_used_mib: float | None = None
+    peak_utilization_percent: float | None = None
+    holders: list[HolderUsage] = Field(default_factory=list)
+
+
 class UsageReport(WireModel):
     host: str
     source: Source
@@ -291,6 +375,8 @@ class UsageReport(WireModel):
     buckets: list[UsageBucket] = Field(default_factory=list)
     # The price per GPU-hour the collector's configuration names; None: none set.
     price_per_gpu_hour: float | None = None
+    # Per GPU over the window, whatever the grouping (an older collector sends none).
+    gpus: list[GpuUsage] = Field(default_factory=list)
 
 
 class AlertList(WireModel):

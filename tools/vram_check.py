@@ -18,4 +18,4 @@ class VramCheckTool(Tool):
             return CollectorFleet.from_values(self.runtime.credentials).snapshot()
 
         request = parse_vram_request(tool_parameters)
-        yield from emit(self, answer_vram(request, snapshot))
+        yield from emit(self, answer_vram(request, snapshot, self.runtime.credentials))

@@ -1,4 +1,5 @@
-"""Runs the rules, removes duplicates and ranks: severity first, then focus, then expected gain."""
+"""Runs the rules, removes duplicates and ranks: severity first, then focus, then the saving per
+month, then the expected gain."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ class Advice:
     @property
     def critical_count(self) -> int:
         return sum(1 for s in self.suggestions if s.severity == "critical")
+
+    @property
+    def top_saving_per_month(self) -> float:
+        """The largest saving one suggestion finds, per month (savings of one GPU are
+        alternatives, so they are not added up); 0 when none has a price."""
+        return max((s.saving_per_month or 0.0 for s in self.suggestions), default=0.0)
 
     def top_line(self) -> str:
         if not self.suggestions:
@@ -57,6 +64,7 @@ def advise(
     return Advice(ranked, focus)
 
 
-def _rank(suggestion: Suggestion, focus: Focus | None) -> tuple[int, int, float]:
+def _rank(suggestion: Suggestion, focus: Focus | None) -> tuple[int, int, float, float]:
     on_focus = 1 if focus is None or focus in suggestion.focus else 0
-    return SEVERITY_RANK[suggestion.severity], on_focus, suggestion.gain
+    saving = suggestion.saving_per_month or 0.0
+    return SEVERITY_RANK[suggestion.severity], on_focus, saving, suggestion.gain

@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from gpu_insight.advise.suggestion import MIB_PER_GIB, ModelFit, Situation, Suggestion, gib
+from gpu_insight.advise.suggestion import (
+    MIB_PER_GIB,
+    ModelFit,
+    Situation,
+    Suggestion,
+    compute_capability,
+    gib,
+    gpu_label,
+)
 from gpu_insight.engines import Setting, find, flag
 from gpu_insight.estimate.overheads import SAFETY_MARGIN_MIB
 from gpu_insight.schemas import Gpu
@@ -35,7 +43,7 @@ def weights_do_not_fit(s: Situation) -> Iterator[Suggestion]:
         evidence={
             "weights_bf16_gib": gib(bf16),
             f"weights_{fmt}_gib": gib(quantized),
-            "gpu": _name(gpu),
+            "gpu": gpu_label(gpu),
             "compute_capability": gpu.compute_capability or "unknown",
             "engine_budget_gib": gib(_engine_budget(s, gpu)),
             "overhead_gib": gib(fit.overhead_mib),
@@ -84,7 +92,7 @@ def kv_cache_below_context(s: Situation) -> Iterator[Suggestion]:
             "kv_gib_per_1k_tokens": round(fit.kv_mib_per_token * 1024 / MIB_PER_GIB, 3),
             "kv_tokens": tokens,
             "max_model_len": fit.max_model_len,
-            "gpu": _name(gpu),
+            "gpu": gpu_label(gpu),
         },
         expected_effect=(
             f"the engine starts (vLLM refuses to when one full-length request cannot fit); "
@@ -120,7 +128,7 @@ def utilization_exceeds_free(s: Situation) -> Iterator[Suggestion]:
         f"{gib(wanted)} GiB — set the memory fraction to {fits_now:g}",
         change=served.flag("memory_fraction", fits_now) or "",
         evidence={
-            "gpu": _name(gpu),
+            "gpu": gpu_label(gpu),
             "free_gib": gib(gpu.memory_free_mib),
             "total_gib": gib(gpu.memory_total_mib),
             "requested_fraction": s.planned_gpu_memory_utilization,
@@ -176,7 +184,7 @@ def parallelism(s: Situation) -> Iterator[Suggestion]:
             evidence={
                 "weights_bf16_gib": gib(bf16),
                 "per_gpu_gib": gib(per_gpu),
-                "gpus": ", ".join(_name(g) for g in chosen),
+                "gpus": ", ".join(gpu_label(g) for g in chosen),
                 "min_free_gib": gib(_free(chosen[-1])),
                 "attention_heads": fit.num_attention_heads,
                 "kv_heads": fit.num_kv_heads,
@@ -270,7 +278,7 @@ def shared_gpu(s: Situation) -> Iterator[Suggestion]:
                 "small models consider MPS"
             ),
             evidence={
-                "gpu": _name(gpu),
+                "gpu": gpu_label(gpu),
                 "instances": models,
                 "fractions_sum": round(total, 2) if known else "unknown",
                 "free_gib": gib(gpu.memory_free_mib or 0.0),
@@ -313,7 +321,7 @@ def _replicas(s: Situation, fit: ModelFit, roomy: list[Gpu]) -> Iterator[Suggest
 def _quantization_for(gpu: Gpu, fit: ModelFit, s: Situation, room: float) -> tuple[str, str, str]:
     """(weight format, change, why): the first format for the GPU's architecture that fits
     `room`, else the smallest one."""
-    cc = _compute_capability(gpu)
+    cc = compute_capability(gpu)
     fp16 = flag(s.engine, "dtype", "float16")
     int4 = (
         "int4",
@@ -367,16 +375,3 @@ def _roomiest(gpus: list[Gpu]) -> Gpu | None:
 
 def _free(gpu: Gpu) -> float:
     return gpu.memory_free_mib or 0.0
-
-
-def _compute_capability(gpu: Gpu) -> tuple[int, int]:
-    try:
-        major, minor = (gpu.compute_capability or "0.0").split(".")
-        return int(major), int(minor)
-    except ValueError:
-        return 0, 0
-
-
-def _name(gpu: Gpu) -> str:
-    where = f"{gpu.host}:" if gpu.host else ""
-    return f"{where}{gpu.index} {gpu.name}"

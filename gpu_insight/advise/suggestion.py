@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from gpu_insight.advise.costs import Prices
 from gpu_insight.engines.vllm import DEFAULT_MEMORY_FRACTION
-from gpu_insight.schemas import Engine, EngineMetrics, Gpu, GpuProcess, Severity, Snapshot
+from gpu_insight.schemas import (
+    MEMORY_ALERT_RULE,
+    Engine,
+    EngineMetrics,
+    Gpu,
+    GpuProcess,
+    Severity,
+    Snapshot,
+    UsageReport,
+)
 
 Focus = Literal["memory", "throughput", "latency", "cost"]
 FOCUSES: tuple[Focus, ...] = ("memory", "throughput", "latency", "cost")
@@ -25,13 +35,17 @@ class ModelFit:
     num_attention_heads: int
     num_kv_heads: int
     max_model_len: int  # the model's context length (what the engine uses by default)
+    num_experts: int = 0  # MoE: routed experts per layer (0: a dense model)
+    vision: bool = False  # takes images (a vision tower in its config)
 
 
 @dataclass(frozen=True)
 class Situation:
     """Everything the rules may look at. `gpus` are the GPUs in scope; `engine` is the engine
     whose flags suggestions use; `only_engine` limits the processes and engines looked at;
-    `planned` is true when the model is not running yet (a deployment being prepared)."""
+    `planned` is true when the model is not running yet (a deployment being prepared);
+    `usage` holds the usage books the cost rules read (asked for with focus cost) and
+    `prices` the prices per GPU-hour from the settings."""
 
     snapshot: Snapshot
     gpus: list[Gpu]
@@ -42,6 +56,8 @@ class Situation:
     planned: bool = False
     # vLLM's default: the rules size a planned deployment by it on every engine
     planned_gpu_memory_utilization: float = DEFAULT_MEMORY_FRACTION
+    usage: UsageReport | None = None
+    prices: Prices = field(default_factory=Prices)
 
     def processes_on(self, gpu: Gpu) -> list[GpuProcess]:
         return [
@@ -53,6 +69,17 @@ class Situation:
 
     def engines_on(self, gpu: Gpu) -> list[EngineMetrics]:
         return [e for e in self.engines() if gpu.uuid in e.gpu_uuids]
+
+    def memory_alert_on(self, gpu: Gpu) -> bool:
+        """Whether the GPU's memory alert fires now."""
+        return any(
+            a.rule == MEMORY_ALERT_RULE and a.state == "firing" and a.gpu_uuid == gpu.uuid
+            for a in self.snapshot.alerts
+        )
+
+    def gpu(self, uuid: str) -> Gpu | None:
+        """The GPU in scope with that uuid."""
+        return next((g for g in self.gpus if g.uuid == uuid), None)
 
     def engines(self) -> list[EngineMetrics]:
         uuids = {g.uuid for g in self.gpus}
@@ -77,6 +104,7 @@ class Suggestion:
     scope: str  # what it is about: a GPU, an engine instance, a model
     focus: tuple[Focus, ...]
     gain: float = 0.5  # 0–1: how much it is expected to help, for ranking within a severity
+    saving_per_month: float | None = None  # in the settings' currency; ranks before gain
 
     def as_json(self) -> dict:
         return {
@@ -89,8 +117,24 @@ class Suggestion:
             "source": self.source,
             "scope": self.scope,
             "focus": list(self.focus),
+            "saving_per_month": self.saving_per_month,
         }
 
 
 def gib(mib: float) -> float:
     return round(mib / MIB_PER_GIB, 1)
+
+
+def gpu_label(gpu: Gpu) -> str:
+    """How a suggestion names a GPU: its host (when several), index and name."""
+    where = f"{gpu.host}:" if gpu.host else ""
+    return f"{where}{gpu.index} {gpu.name}"
+
+
+def compute_capability(gpu: Gpu) -> tuple[int, int]:
+    """(major, minor), or (0, 0) when not known."""
+    try:
+        major, minor = (gpu.compute_capability or "0.0").split(".")
+        return int(major), int(minor)
+    except ValueError:
+        return 0, 0

@@ -1,4 +1,8 @@
-"""What `serving_advice` answers: picks GPUs, engine and model sizing, runs the rules."""
+"""What `serving_advice` answers: picks GPUs, engine and model sizing, runs the rules.
+
+With focus cost it also reads the usage books of the last 7 days (`books_window`), priced by
+the settings (a price per GPU-hour, and one per GPU type), for the cost rules.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 
 from gpu_insight.advise import FOCUSES
 from gpu_insight.advise.advisor import Advice, advise
+from gpu_insight.advise.costs import Prices
 from gpu_insight.advise.sizing import model_fit
 from gpu_insight.advise.suggestion import Focus, ModelFit, Situation
 from gpu_insight.answers.answer import Variable, missing_note
@@ -21,8 +26,11 @@ from gpu_insight.answers.params import (
 from gpu_insight.engines import DEFAULT_ENGINE, ENGINES
 from gpu_insight.errors import UnknownModelError
 from gpu_insight.estimate.catalog import normalize
-from gpu_insight.schemas import Engine, Snapshot
+from gpu_insight.schemas import Engine, Snapshot, UsageReport
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
+from gpu_insight.sources.settings import CollectorSettings
+
+BOOKS_WINDOW_S = 7 * 86400.0  # what the cost rules look back over
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,24 @@ def parse_advice_query(params: Mapping[str, Any]) -> AdviceQuery:
         engine=parse_optional_choice(params.get("engine"), "engine", ENGINES),
         focus=parse_optional_choice(params.get("focus"), "focus", FOCUSES),
     )
+
+
+def wants_books(query: AdviceQuery) -> bool:
+    """Whether the answer reads the usage books: the cost rules run with focus cost."""
+    return query.focus == "cost"
+
+
+def books_window(snapshot: Snapshot) -> tuple[float, float]:
+    """(from, to) of the books the cost rules read: the 7 days up to the snapshot."""
+    return snapshot.collected_at - BOOKS_WINDOW_S, snapshot.collected_at
+
+
+def advice_prices(settings: CollectorSettings, usage: UsageReport | None) -> Prices:
+    """The settings' prices; without a price per GPU-hour, the one the collectors name."""
+    default = settings.price_per_gpu_hour
+    if default is None and usage is not None:
+        default = usage.price_per_gpu_hour
+    return Prices(per_gpu_hour=default, by_gpu_type=settings.gpu_prices)
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,7 @@ class AdviceAnswer:
             "focus": self.advice.focus,
             "suggestion_count": len(self.advice.suggestions),
             "critical_count": self.advice.critical_count,
+            "top_saving_per_month": self.advice.top_saving_per_month,
             "suggestions": [s.as_json() for s in self.advice.suggestions],
             "notes": self.notes,
             "missing_collectors": missing_json(self.missing),
@@ -78,10 +105,17 @@ class AdviceAnswer:
             "top_suggestion": self.advice.top_line(),
             "suggestion_count": len(self.advice.suggestions),
             "critical_count": self.advice.critical_count,
+            "top_saving_per_month": self.advice.top_saving_per_month,
         }
 
 
-def answer_advice(query: AdviceQuery, gathered: Gathered[Snapshot]) -> AdviceAnswer:
+def answer_advice(
+    query: AdviceQuery,
+    gathered: Gathered[Snapshot],
+    books: Gathered[UsageReport] | None = None,
+    prices: Prices | None = None,
+) -> AdviceAnswer:
+    """`books` (with focus cost) feed the cost rules, priced by `prices`."""
     snapshot, model, engine = gathered.value, query.model, query.engine
     gpus = select_gpus(snapshot, query.selector, query.host)
     notes: list[str] = []
@@ -96,6 +130,12 @@ def answer_advice(query: AdviceQuery, gathered: Gathered[Snapshot]) -> AdviceAns
     chosen = engine or running or (DEFAULT_ENGINE if planned else None)
     if snapshot.source == "replay":
         notes.append("GPU state comes from a recorded trace (replay), not live hardware")
+    usage = books.value if books is not None else None
+    prices = prices or Prices()
+    if usage is not None and prices.per_gpu_hour is None and not prices.by_gpu_type:
+        notes.append("cost rules found no price: set price_per_gpu_hour or gpu_prices")
+    elif usage is None and query.focus is None:
+        notes.append("cost findings from the usage books come with focus cost")
     situation = Situation(
         snapshot=snapshot,
         gpus=gpus,
@@ -104,9 +144,12 @@ def answer_advice(query: AdviceQuery, gathered: Gathered[Snapshot]) -> AdviceAns
         model=fit.model if fit is not None else model,
         fit=fit,
         planned=planned,
+        usage=usage,
+        prices=prices,
     )
     advice = advise(situation, query.focus)
-    return AdviceAnswer(snapshot, advice, chosen, situation.model, planned, notes, gathered.missing)
+    missing = gathered.missing + (books.missing if books is not None else ())
+    return AdviceAnswer(snapshot, advice, chosen, situation.model, planned, notes, missing)
 
 
 def _running_engine(snapshot: Snapshot, model: str) -> Engine | None:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from gpu_insight.advise.reservation import reservation
 from gpu_insight.answers.answer import Variable, mib, missing_note, where
 from gpu_insight.answers.params import GpuSelector, parse_choice, parse_gpu_selector, select_gpus
 from gpu_insight.schemas import GpuProcess, Snapshot
@@ -102,7 +103,7 @@ def answer_processes(query: ProcessQuery, gathered: Gathered[Snapshot]) -> Proce
     processes = [p for p in snapshot.processes if (p.host, p.gpu_uuid) in selected]
     several_hosts = len({g.host for g in gpus}) > 1
     rows = (
-        _process_rows(processes, several_hosts)
+        _process_rows(processes, several_hosts, _memory_notes(snapshot))
         if group_by == "process"
         else _group_rows(processes, _GROUP_KEYS[group_by])
     )
@@ -111,7 +112,24 @@ def answer_processes(query: ProcessQuery, gathered: Gathered[Snapshot]) -> Proce
     return ProcessAnswer(snapshot, group_by, rows, unattributed, gathered.missing)
 
 
-def _process_rows(processes: Sequence[GpuProcess], several_hosts: bool) -> list[ConsumerRow]:
+def _memory_notes(snapshot: Snapshot) -> dict[tuple[str | None, int, str], str]:
+    """Per (host, pid, GPU): the "not a leak" sentence of a process whose engine reserved most
+    of that GPU on purpose."""
+    gpus = {(g.host, g.uuid): g for g in snapshot.gpus}
+    notes = {}
+    for process in snapshot.processes:
+        gpu = gpus.get((process.host, process.gpu_uuid))
+        held = reservation(process, gpu, snapshot.engines) if gpu is not None else None
+        if held is not None:
+            notes[(process.host, process.pid, process.gpu_uuid)] = held.sentence()
+    return notes
+
+
+def _process_rows(
+    processes: Sequence[GpuProcess],
+    several_hosts: bool,
+    notes: Mapping[tuple[str | None, int, str], str],
+) -> list[ConsumerRow]:
     by_process: dict[tuple[str | None, int], list[GpuProcess]] = {}
     for process in processes:
         by_process.setdefault((process.host, process.pid), []).append(process)
@@ -136,6 +154,11 @@ def _process_rows(processes: Sequence[GpuProcess], several_hosts: bool) -> list[
                     "app": attribution.app,
                     "team": attribution.team,
                     "unattributed_reason": attribution.unattributed_reason,
+                    "reserved_by_engine": first.reserved_by_engine,
+                    "memory_note": "; ".join(
+                        notes[key] for p in entries if (key := (host, pid, p.gpu_uuid)) in notes
+                    )
+                    or None,
                 },
             )
         )

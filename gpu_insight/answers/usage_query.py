@@ -14,7 +14,7 @@ from typing import Any, get_args
 
 from gpu_insight.answers.params import parse_choice
 from gpu_insight.errors import InputError, SettingsError, quoted
-from gpu_insight.instants import INSTANT_EXAMPLE, InstantError, parse_instant
+from gpu_insight.instants import parse_instant
 from gpu_insight.schemas import MAX_USAGE_BUCKETS, GroupBy
 from gpu_insight.sources.settings import parse_price_per_gpu_hour
 
@@ -22,8 +22,6 @@ WINDOWS_S: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, 
 DEFAULT_WINDOW = "24h"
 GROUP_BYS: tuple[GroupBy, ...] = get_args(GroupBy)
 DEFAULT_GROUP_BY: GroupBy = "app"
-TIME_EXAMPLE = INSTANT_EXAMPLE
-LATEST_TIME_S = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time a report can print
 MINUTE_S = 60
 MAX_BUCKET_S = 86400  # a day: the longest step a report is cut into
 
@@ -39,25 +37,8 @@ class UsageQuery:
 
 
 def parse_time(value: Any, name: str) -> float | None:
-    """Epoch seconds from ISO-8601 text or a number; None when empty."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        raise InputError(f"{name}: {value!r} is not a time; use e.g. {TIME_EXAMPLE}.")
-    text = str(value).strip()
-    try:
-        seconds = parse_instant(text)
-    except InstantError as exc:
-        problem = (
-            "is out of range" if exc.out_of_range else "is not an ISO-8601 time or epoch seconds"
-        )
-        raise InputError(f"{name}: {text[:60]!r} {problem}; use e.g. {TIME_EXAMPLE}.") from None
-    if seconds > LATEST_TIME_S:  # e.g. epoch milliseconds
-        raise InputError(
-            f"{name}: {text[:60]!r} is out of range (epoch seconds, not milliseconds); "
-            f"use e.g. {TIME_EXAMPLE}."
-        )
-    return seconds
+    """Epoch seconds from ISO-8601 text or a number; None when empty (see `instants`)."""
+    return parse_instant(value, name)
 
 
 def parse_price(value: Any, name: str, default: float | None) -> float | None:

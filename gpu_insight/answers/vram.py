@@ -14,10 +14,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from gpu_insight.answers.answer import Variable
+from gpu_insight.answers.models import resolve_model
 from gpu_insight.answers.params import parse_optional_text
 from gpu_insight.errors import InputError, SettingsError, quoted
 from gpu_insight.estimate import VramEstimate, check_fit, estimate
 from gpu_insight.estimate.request import VramRequest, request_error_text
+from gpu_insight.estimate.result import Placement
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.client import CollectorError
 from gpu_insight.sources.fleet import Gathered
@@ -34,6 +36,7 @@ PARAMETERS = (
     "kv_cache_dtype",
     "gpu_memory_utilization",
     "enforce_eager",
+    "gpu_type",
 )
 
 
@@ -100,44 +103,72 @@ class VramAnswer:
 
 
 def answer_vram(
-    request: VramRequest, snapshot: Callable[[], Gathered[Snapshot]] | None
+    request: VramRequest,
+    snapshot: Callable[[], Gathered[Snapshot]] | None,
+    settings: Mapping[str, Any] | None = None,
 ) -> VramAnswer:
-    """Estimate, and place on live GPUs when a snapshot can be had."""
-    if snapshot is None:
-        return VramAnswer(estimate(request))
+    """Resolve the model (pasted, catalog, or the Hub named in `settings`), estimate, and
+    place on live GPUs when a snapshot can be had; a request that names a `gpu_type` is
+    planned on empty boards of it and reads no collector."""
+    model = resolve_model(request, settings or {})
+    if snapshot is None or request.gpu_type:
+        return VramAnswer(estimate(request, model))
     try:
         live = snapshot()
     except (CollectorError, SettingsError) as exc:
-        answer = estimate(request)
+        answer = estimate(request, model)
         answer.notes.insert(0, f"live GPU data missing: {exc}")
         return VramAnswer(answer)
-    answer = check_fit(request, live.value.gpus)
+    answer = check_fit(request, live.value.gpus, model)
     answer.notes[:0] = [f"live GPU data missing for a collector: {m.reason}" for m in live.missing]
     return VramAnswer(answer)
 
 
 def _summary_text(answer: VramEstimate) -> str:
+    """One line that says what fits: never "fits" for a request the engine cannot serve."""
+    work = f"{answer.context_length:,} tokens × {answer.concurrency}"
     need = (
-        f"{answer.model} on {answer.engine} ({answer.quantization}, "
-        f"{answer.context_length:,} tokens × {answer.concurrency}) needs "
+        f"{answer.model} on {answer.engine} ({answer.quantization}, {work}) needs "
         f"{answer.need_mib_per_gpu:,.0f} MiB per GPU"
     )
-    if answer.placement is not None:
-        p = answer.placement
-        where = ", ".join(f"GPU {i}" for i in p.gpu_indices)
-        host = f" on {p.host}" if p.host else ""
-        return (
-            f"{need}; fits now on {where}{host}: holds {answer.required_mib:,.0f} MiB, "
-            f"headroom {p.headroom_mib:,.0f} MiB, up to {p.max_context_tokens:,} tokens of "
-            f"context. Flags: {p.flags}"
+    p = answer.placement
+    if p is not None and answer.fits:
+        serves = (
+            f"a KV cache of {p.kv_cache_tokens:,} tokens, serves up to {p.max_concurrency} × "
+            f"{answer.context_length:,} tokens"
+            if answer.kv_per_token_kib
+            else "no KV cache (batches keep none between requests)"
         )
-    if answer.live_data:
-        return f"{need}; it does not fit on any GPU now. {(answer.errors or [''])[0]}".strip()
+        return (
+            f"{need}; fits {_where(answer, p)}: holds {p.process_mib:,.0f} MiB per GPU with "
+            f"{serves}, headroom {p.headroom_mib:,.0f} MiB. Flags: {p.flags}"
+        )
+    would_fit = f" Would fit: {answer.alternatives[0].text}." if answer.alternatives else ""
+    if p is not None:
+        served = p.max_concurrency
+        return (
+            f"{need}; starts {_where(answer, p)}, but holds {p.max_context_tokens:,} tokens × "
+            f"{answer.concurrency}, not {work}; at {answer.context_length:,} tokens it serves "
+            f"{served} sequence{'' if served == 1 else 's'}.{would_fit}"
+        )
+    if answer.live_data or answer.gpu_type:
+        where = f"an empty {answer.gpu_type}" if answer.gpu_type else "any GPU now"
+        error = (answer.errors or [""])[0].removeprefix("does not start: ").rstrip(".")
+        why = f": {error}" if error else ""
+        return f"{need}; it does not start on {where}{why}.{would_fit}"
     boards = [c.name for c in answer.common_gpus if c.gpus_needed == 1]
     return (
         f"{need}; no live GPU data. Fits one empty "
         f"{', '.join(boards[:4]) if boards else 'common GPU: none'}."
     )
+
+
+def _where(answer: VramEstimate, p: Placement) -> str:
+    if answer.gpu_type:
+        count = len(p.gpu_indices)
+        return f"on {count} empty {answer.gpu_type}{' boards' if count > 1 else ''} (planned)"
+    gpus = ", ".join(f"GPU {i}" for i in p.gpu_indices)
+    return f"now on {gpus}{f' on {p.host}' if p.host else ''}"
 
 
 def _variables(answer: VramEstimate) -> dict[str, Variable]:
@@ -148,8 +179,12 @@ def _variables(answer: VramEstimate) -> dict[str, Variable]:
         best = host + ",".join(str(i) for i in placement.gpu_indices)
     return {
         "fits": bool(answer.fits),
+        "starts": bool(answer.starts),
         "required_mib": answer.required_mib,
         "best_gpu": best,
         "headroom_mib": placement.headroom_mib if placement else 0.0,
         "max_context_tokens": placement.max_context_tokens if placement else 0,
+        "max_concurrency": placement.max_concurrency if placement else 0,
+        "kv_cache_tokens": placement.kv_cache_tokens if placement else 0,
+        "alternative": answer.alternatives[0].text if answer.alternatives else "",
     }

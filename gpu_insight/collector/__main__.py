@@ -75,15 +75,16 @@ def serve(config: CollectorConfig) -> None:
 
     from gpu_insight.collector.api import build_app
     from gpu_insight.collector.backends.replay import TraceError
+    from gpu_insight.collector.http_server import CollectorServerConfig
     from gpu_insight.collector.service import build_service
 
     try:
         service = build_service(config)
     except (TraceError, OSError) as exc:
         raise UsageError(str(exc)) from exc
-    server = uvicorn.Server(
-        uvicorn.Config(build_app(service.runtime), host=config.host, port=config.port)
-    )
+    app = build_app(service.runtime)
+    server_config = CollectorServerConfig(app, config.server, host=config.host, port=config.port)
+    server = uvicorn.Server(server_config)
     for signum in (signal.SIGINT, signal.SIGTERM):
         # uvicorn shuts down gracefully on these, then raises the signal again for the
         # previous handler: with this one, the `finally` below still stops every part.

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import get_args
 
 from gpu_insight.collector.config import AccountingConfig
+from gpu_insight.collector.gpu_books import GpuBooks
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
 from gpu_insight.schemas import (
     MAX_USAGE_BUCKETS,
@@ -204,6 +205,7 @@ class UsageLedger:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(usage_minute)")}
             if "idle_held_gpu_seconds" not in columns:
                 self._db.execute(ADD_IDLE_HELD)
+        self._gpus = GpuBooks(self._db)
         self._price = config.price_per_gpu_hour
         self._open: dict[int, OpenMinute] = {}
         self._last_t: float | None = None
@@ -220,6 +222,7 @@ class UsageLedger:
             self._last_t = t
             if previous is not None and 0 < t - previous <= MAX_INTERVAL_S:
                 shares = _shares(snapshot, t - previous)
+                self._gpus.add(snapshot, shares, t - previous, minute_pieces(previous, t))
                 for minute, fraction in minute_pieces(previous, t):
                     books = self._open.setdefault(minute, defaultdict(_Amounts))
                     for share in shares:
@@ -273,8 +276,8 @@ class UsageLedger:
                 f"GROUP BY 1, {column}, method",
                 params,
             ):
-                group, method, *amounts = row
-                tally.count(step, group, _stored_method(method), *amounts)
+                stored_group, stored_method, *sums = row
+                tally.count(step, stored_group, _stored_method(stored_method), *sums)
             for minute, books in self._open.items():
                 if not first <= minute < end:
                     continue
@@ -292,6 +295,7 @@ class UsageLedger:
                         amounts.idle_held_gpu_seconds,
                     )
             host, source = self._host, self._source
+            gpus = self._gpus.report(first, end, apps)
         rows = tally.rows()
         buckets = [
             UsageBucket(
@@ -312,6 +316,7 @@ class UsageLedger:
             total_energy_joules=sum(r.energy_joules for r in rows),
             buckets=buckets,
             price_per_gpu_hour=self._price,
+            gpus=gpus,
         )
 
     def close(self) -> None:
@@ -343,9 +348,11 @@ class UsageLedger:
         ]
         with self._db:
             self._db.executemany(UPSERT, rows)
+            self._gpus.commit(closed)
         # Dropped only once committed: a failed write is retried with the next minute.
         for minute in closed:
             del self._open[minute]
+        self._gpus.forget(closed)
         self._prune_if_due()
 
     def _prune_if_due(self) -> None:
@@ -353,9 +360,9 @@ class UsageLedger:
         if now - self._pruned_at < PRUNE_EVERY_S:
             return
         with self._db:
-            self._db.execute(
-                "DELETE FROM usage_minute WHERE minute < ?", (minute_of(now - self._retention_s),)
-            )
+            oldest = minute_of(now - self._retention_s)
+            self._db.execute("DELETE FROM usage_minute WHERE minute < ?", (oldest,))
+            self._gpus.prune(oldest)
         self._pruned_at = now
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 
 from gpu_insight.collector.config import AlertsConfig, ConfigError
 from gpu_insight.collector.reservations import Reservation
-from gpu_insight.schemas import Gpu, Severity
+from gpu_insight.schemas import MEMORY_ALERT_RULE, Gpu, Severity
 
 # Clock-event reasons that mean the GPU slowed itself down to protect itself. `sw_power_cap`
 # is left out on purpose: a GPU at full load sits at its power cap by design.
@@ -160,7 +160,7 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         check=_utilization_high,
     ),
     AlertRule(
-        id="gpu_memory_high",
+        id=MEMORY_ALERT_RULE,
         kind="gpu",
         severity="warning",
         summary="GPU memory used above the threshold (percent of total; on a GPU an engine "

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -98,11 +99,30 @@ class AuthConfig(Section):
     project_tokens: list[ProjectToken] = Field(default_factory=list)
 
 
+class ServerConfig(Section):
+    """What the HTTP server lets clients hold: slow, idle or too many of them are cut off."""
+
+    # Past this many requests being answered, others get 503 + Retry-After at once instead of
+    # queueing; /healthz is never refused.
+    max_in_flight_requests: int = Field(default=128, ge=1, le=4096)
+    max_connections: int = Field(
+        default=256, ge=1, le=65536
+    )  # past it a new one gets 503 and is closed
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)  # for a request's line and headers
+    idle_timeout_s: int = Field(
+        default=5, ge=1, le=3600
+    )  # a kept-alive connection between requests
+    # Access log: off, path (client, method, path, status; no query string) or full (with it).
+    access_log: Literal["off", "path", "full"] = "path"
+
+
 class CollectorConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=9470, ge=1, le=65535)
     hostname: str | None = None  # name reported in answers; defaults to the machine's
     replay: str | None = None  # trace file: replay instead of NVML
+    # With replay: fill the history as if the trace had played for its whole retention.
+    replay_fills_history: bool = False
     record: str | None = None  # append every published snapshot to this JSON-lines file
     auth: AuthConfig = Field(default_factory=AuthConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -111,6 +131,7 @@ class CollectorConfig(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("host")
     @classmethod

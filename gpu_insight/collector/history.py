@@ -119,6 +119,13 @@ class HistoryBuffer:
         self._host: str | None = None
         self._source: Source | None = None
         self._last_t: float | None = None
+        self._revision = 0
+
+    @property
+    def revision(self) -> int:
+        """Snapshots taken in so far: an answer stays true until this changes."""
+        with self._lock:
+            return self._revision
 
     @property
     def max_seconds(self) -> float:
@@ -126,6 +133,7 @@ class HistoryBuffer:
 
     def add(self, snapshot: Snapshot) -> None:
         with self._lock:
+            self._revision += 1
             self._host, self._source = snapshot.host, snapshot.source
             self._last_t = snapshot.collected_at
             for gpu in snapshot.gpus:

@@ -34,6 +34,7 @@ from gpu_insight.schemas import (
     Gpu,
     GpuHealth,
     GpuProcess,
+    LoadedModel,
     Snapshot,
 )
 
@@ -229,6 +230,34 @@ ENGINE_METRICS: tuple[_EngineSpec, ...] = (
     ),
 )
 
+
+@dataclass(frozen=True)
+class _LoadedModelSpec(_Spec):
+    value: Callable[[LoadedModel], float | None] = field(kw_only=True)
+
+
+LOADED_MODELS = _Spec(
+    "gpu_insight_engine_loaded_models", "Models a multi-model server (Ollama) holds now."
+)
+# One series per model a multi-model server holds; its `model` label is that model.
+LOADED_MODEL_METRICS: tuple[_LoadedModelSpec, ...] = (
+    _LoadedModelSpec(
+        "gpu_insight_engine_model_vram_ratio",
+        "Share of the loaded model held in GPU memory (0-1).",
+        value=lambda m: m.vram_mib / m.size_mib if m.size_mib > 0 else None,
+    ),
+    _LoadedModelSpec(
+        "gpu_insight_engine_model_ram_ratio",
+        "Share of the loaded model held in CPU memory, run by the CPU (0-1).",
+        value=lambda m: 1.0 - m.vram_mib / m.size_mib if m.size_mib > 0 else None,
+    ),
+    _LoadedModelSpec(
+        "gpu_insight_engine_model_loads_last_hour",
+        "Times the model was loaded in the last hour, as the collector saw it.",
+        value=lambda m: float(m.loads_last_hour),
+    ),
+)
+
 ALERTS = _Spec("gpu_insight_alerts", "Pending and firing alerts (1 each).")
 UP = _Spec("gpu_insight_up", "1 if the collector has a current sample from its source.")
 LAST_SAMPLE = _Spec(
@@ -263,8 +292,8 @@ class SnapshotCollector(Collector):
         yield PROCESSES.family(GPU_LABELS)
         yield APP_MEMORY.family(APP_LABELS)
         yield APP_SM.family(APP_LABELS)
-        for engine_spec in ENGINE_METRICS:
-            yield engine_spec.family(ENGINE_LABELS)
+        for family_spec in (*ENGINE_METRICS, LOADED_MODELS, *LOADED_MODEL_METRICS):
+            yield family_spec.family(ENGINE_LABELS)
         yield from self._self_families()
 
     def collect(self) -> Iterator[Metric]:
@@ -408,15 +437,31 @@ def _engine_metrics(engines: list[EngineMetrics]) -> Iterator[Metric]:
         for engine in by_url.values():
             value = spec.value(engine)
             if value is not None:
-                labels = [
-                    engine.engine,
-                    engine.model or "",
-                    engine.app or UNATTRIBUTED,
-                    engine.team or UNATTRIBUTED,
-                    engine.url,
-                ]
-                family.add_metric(labels, value)
+                family.add_metric(_engine_labels(engine, engine.model), value)
         yield family
+    loaded = LOADED_MODELS.family(ENGINE_LABELS)
+    for engine in by_url.values():
+        if engine.loaded_models is not None:
+            loaded.add_metric(_engine_labels(engine, engine.model), len(engine.loaded_models))
+    yield loaded
+    for model_spec in LOADED_MODEL_METRICS:
+        family = model_spec.family(ENGINE_LABELS)
+        for engine in by_url.values():
+            for model in engine.loaded_models or []:
+                value = model_spec.value(model)
+                if value is not None:
+                    family.add_metric(_engine_labels(engine, model.name), value)
+        yield family
+
+
+def _engine_labels(engine: EngineMetrics, model: str | None) -> list[str]:
+    return [
+        engine.engine,
+        model or "",
+        engine.app or UNATTRIBUTED,
+        engine.team or UNATTRIBUTED,
+        engine.url,
+    ]
 
 
 def metrics_registry(runtime: CollectorRuntime, apps: Apps = None) -> CollectorRegistry:

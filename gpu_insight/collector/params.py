@@ -1,43 +1,36 @@
-"""Query parameters that need more than a type: instants and windows for `/v1/usage`.
+"""Query parameters that need more than a type: the window of `/v1/usage`.
 
-Errors are `ValueError`s whose text names the parameter and what it accepts.
+Instants are read by `gpu_insight.instants`, the parser the plugin uses too; errors are
+`InputError`s that name the parameter.
 """
 
 from __future__ import annotations
 
-from typing import get_args
-
-from gpu_insight import instants
-from gpu_insight.schemas import GroupBy, choice_of
+from gpu_insight.errors import InputError
+from gpu_insight.instants import parse_instant
 
 DEFAULT_USAGE_WINDOW_S = 86400.0
-GROUP_BY_VALUES: tuple[GroupBy, ...] = get_args(GroupBy)
-
-
-def parse_instant(raw: str, name: str) -> float:
-    """Epoch seconds from `raw`: a number of epoch seconds, or ISO-8601 (UTC when no offset)."""
-    try:
-        return instants.parse_instant(raw)
-    except instants.InstantError as exc:
-        if exc.out_of_range:
-            raise ValueError(f"{name} must be non-negative epoch seconds, got {raw!r}") from None
-        raise ValueError(
-            f"{name} must be epoch seconds or an ISO-8601 time such as "
-            f"2025-01-31T12:00:00Z, got {raw!r}"
-        ) from None
 
 
 def usage_window(raw_from: str | None, raw_to: str | None, now: float) -> tuple[float, float]:
-    """(from_t, to_t): `to` defaults to now, `from` to 24 h before `to`; `from` must be earlier."""
-    to_t = now if raw_to is None else parse_instant(raw_to, "to")
-    from_t = to_t - DEFAULT_USAGE_WINDOW_S if raw_from is None else parse_instant(raw_from, "from")
+    """(from_t, to_t): `to` defaults to now, `from` to 24 h before `to`; `from` must be earlier.
+
+    A parameter given blank is refused: on the wire, absent is how to ask for the default."""
+    to_t = _given_instant(raw_to, "to")
+    if to_t is None:
+        to_t = now
+    from_t = _given_instant(raw_from, "from")
+    if from_t is None:
+        from_t = to_t - DEFAULT_USAGE_WINDOW_S
     if from_t >= to_t:
-        raise ValueError("from must be earlier than to")
+        raise InputError("from: must be earlier than to (and than now when to is absent).", "from")
     return from_t, to_t
 
 
-def parse_group_by(raw: str) -> GroupBy:
-    group_by = choice_of(raw, GROUP_BY_VALUES)
-    if group_by is None:
-        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_VALUES)}, got {raw!r}")
-    return group_by
+def _given_instant(raw: str | None, name: str) -> float | None:
+    seconds = parse_instant(raw, name)
+    if seconds is None and raw is not None:
+        raise InputError(
+            f"{name}: give an ISO-8601 time or epoch seconds, or leave the parameter out.", name
+        )
+    return seconds

@@ -11,11 +11,23 @@ from collections.abc import Callable, Hashable
 
 
 class PerSampleCache[T]:
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int | None = None) -> None:
+        """`max_entries` bounds the renderings kept per sample when keys come from requests."""
+        self._max_entries = max_entries
         self._lock = threading.Lock()
         self._sample: object | None = None
         self._counters: tuple[int, ...] = ()
         self._entries: dict[Hashable, T] = {}
+
+    def peek(
+        self, sample: object | None, key: Hashable, counters: tuple[int, ...] = ()
+    ) -> T | None:
+        """The rendering kept for `key` of this sample, or None: for callers that render
+        elsewhere (in a worker thread) only on a miss."""
+        with self._lock:
+            if sample is self._sample and counters == self._counters:
+                return self._entries.get(key)
+        return None
 
     def get(
         self,
@@ -33,6 +45,7 @@ class PerSampleCache[T]:
                 return self._entries[key]
         value = render()
         with self._lock:
-            if sample is self._sample and counters == self._counters:
+            full = self._max_entries is not None and len(self._entries) >= self._max_entries
+            if sample is self._sample and counters == self._counters and not full:
                 self._entries[key] = value
         return value

@@ -29,6 +29,11 @@ from gpu_insight.schemas import (
 class HistorySource(Protocol):
     def add(self, snapshot: Snapshot) -> None: ...
 
+    @property
+    def revision(self) -> int:
+        """Changes with every snapshot added, so answers can be kept until it does."""
+        ...
+
     def query(self, *, seconds: float, gpu: str | None = None) -> History: ...
 
 

@@ -86,6 +86,12 @@ def build_service(
         engines = scraper
     recorder = SnapshotRecorder(config.record) if config.record else None
 
+    if replay is not None and config.replay_fills_history:
+        span = config.history
+        # One coarse bucket more than kept: the newest bucket is still filling, not yet kept.
+        seconds = history.max_seconds + span.coarse_resolution_s
+        for played in replay.played_before(clock(), seconds, span.fine_resolution_s):
+            history.add(played)
     store.subscribe(history.add)
     store.subscribe(usage.add)
     if recorder is not None:

@@ -27,6 +27,14 @@ Setting = Literal[
     "enforce_eager",  # no CUDA graphs
     "api_servers",  # front-end processes (tokenization, image preprocessing)
     "dtype",  # the 16-bit compute type
+    "keep_alive",  # how long an idle model stays loaded
+    "prefix_caching",  # turns the prefix (radix) cache on
+    "prefix_caching_off",  # turns it off: the flag to drop when it is off
+    "batched_tokens",  # tokens per forward step: the chunk a long prompt is prefilled in
+    "expert_parallel",  # MoE experts spread over the GPUs instead of split in each
+    "cpu_offload",  # GiB of weights kept in CPU memory, streamed in every forward pass
+    "images_per_prompt",  # the most images one request may carry
+    "max_image_pixels",  # images are resized to at most this many pixels
 ]
 SETTINGS: tuple[Setting, ...] = get_args(Setting)
 

@@ -16,6 +16,11 @@ LLAMA_CPP_FIT_MARGIN_MIB = 1024
 LLAMA_CPP_BATCH = 512  # tokens per compute-graph batch (n_ubatch default)
 DEFAULT_GGUF_TYPE = "q4_k_m"  # what Ollama's default model tags ship
 _QUANTIZED_KV = {"q8_0": "q8_0", "q4_0": "q4_0"}
+# What Dify's Ollama provider sends per request (api/types.go Options and keep_alive): a
+# request's own values win over the server's environment, so every app must agree on them.
+OLLAMA_CONTEXT_OPTION = "num_ctx"
+OLLAMA_KEEP_ALIVE_OPTION = "keep_alive"
+OLLAMA_DEFAULT_KEEP_ALIVE_S = 300.0  # "5m" (envconfig OLLAMA_KEEP_ALIVE)
 
 OLLAMA = ServingEngine(
     name="ollama",
@@ -24,6 +29,7 @@ OLLAMA = ServingEngine(
         "max_context": "OLLAMA_CONTEXT_LENGTH={value}",
         "max_sequences": "OLLAMA_NUM_PARALLEL={value}",
         "kv_cache_dtype": "OLLAMA_FLASH_ATTENTION=1 OLLAMA_KV_CACHE_TYPE={value}",
+        "keep_alive": "OLLAMA_KEEP_ALIVE={value}",
     },
     kv_cache_dtypes=_QUANTIZED_KV,
     quantizations={},  # the GGUF type is the model tag's

@@ -27,6 +27,11 @@ SGLANG = ServingEngine(
         "kv_cache_dtype": "--kv-cache-dtype {value}",
         "enforce_eager": "--disable-cuda-graph",
         "dtype": "--dtype {value}",
+        # the radix (prefix) cache is on unless this is given
+        "prefix_caching_off": "--disable-radix-cache",
+        "batched_tokens": "--chunked-prefill-size {value}",
+        "expert_parallel": "--ep-size {value}",
+        "cpu_offload": "--cpu-offload-gb {value}",
     },
     # --kv-cache-dtype takes fp8_e5m2 or fp8_e4m3 (server_arguments.md); SGLang recommends
     # fp8_e4m3 for its accuracy (docs/advanced_features/quantized_kv_cache.md, "Best

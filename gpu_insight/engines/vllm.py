@@ -50,6 +50,14 @@ VLLM = ServingEngine(
         "enforce_eager": "--enforce-eager",
         "api_servers": "--api-server-count {value}",
         "dtype": "--dtype {value}",
+        "prefix_caching": "--enable-prefix-caching",
+        "prefix_caching_off": "--no-enable-prefix-caching",
+        "batched_tokens": "--max-num-batched-tokens {value}",
+        "expert_parallel": "--enable-expert-parallel",
+        "cpu_offload": "--cpu-offload-gb {value}",
+        # multimodal budget (docs: conserving_memory.md, "Multi-modal input limits")
+        "images_per_prompt": "--limit-mm-per-prompt '{{\"image\": {value}}}'",
+        "max_image_pixels": "--mm-processor-kwargs '{{\"max_pixels\": {value}}}'",
     },
     kv_cache_dtypes={"fp8": "fp8"},  # `fp8` is E4M3 (quantized_kvcache docs)
     quantizations={"fp8": "fp8", "awq": "awq", "gptq": "gptq", "nf4": "bitsandbytes"},

@@ -7,13 +7,19 @@ Public API (pure functions, no I/O):
   `quantization` ("none" = the checkpoint's own format; bf16, fp16, fp32, fp8,
   int8, awq, gptq, nf4, GGUF q8_0 … iq4_xs), `context_length`, `concurrency`,
   `tensor_parallel` ("auto" or N), `pipeline_parallel`, `kv_cache_dtype` (auto, bf16, fp16,
-  fp32, fp8, q8_0, q4_0), `gpu_memory_utilization`, `enforce_eager`. Bad values raise
-  pydantic's ValidationError; `request_error_text(err)` makes it one line.
-- `estimate(request) -> VramEstimate`: the requirement without live data (TP "auto" = 1), the
-  breakdown, and which common GPUs would take it.
-- `check_fit(request, gpus) -> VramEstimate`: the same against live `schemas.Gpu` readings
-  (several hosts allowed): per-GPU verdicts, the best placement with headroom, the largest
-  context and concurrency there, the exact engine flags.
+  fp32, fp8, q8_0, q4_0), `gpu_memory_utilization`, `enforce_eager`, `gpu_type` (plan on
+  empty boards of that type). Bad values raise pydantic's ValidationError;
+  `request_error_text(err)` makes it one line.
+- `estimate(request, model=None) -> VramEstimate`: without live data, planned on empty boards
+  of `gpu_type`, or else the requirement (TP "auto" = 1), the breakdown, and which common
+  GPUs would take it.
+- `check_fit(request, gpus, model=None) -> VramEstimate`: against live `schemas.Gpu`
+  readings (several hosts allowed): per-GPU verdicts, the placement, whether the engine
+  `starts` and whether the requested context × concurrency `fits` (the KV cache tokens, the
+  largest context and concurrency there), the exact engine flags, and when it does not fit,
+  the `alternatives` that would, ranked.
+- `model` is a `ResolvedModel` (spec, source, exact checkpoint bytes) resolved elsewhere, e.g.
+  from the Hub; without it a pasted config or the catalog resolves the request's model.
 - Both raise `errors.InputError` (naming the parameter) for requests that cannot be
   answered: unknown model (with the three closest names), context above the model maximum,
   TP that does not divide the heads, malformed config, a format, KV type or parallelism the
@@ -25,15 +31,25 @@ Public API (pure functions, no I/O):
 
 from __future__ import annotations
 
-from gpu_insight.estimate.placement import best_placement, common_gpu_fits, verdicts
-from gpu_insight.estimate.plans import Settings, kv_for, plan
+from gpu_insight.estimate.alternatives import what_would_fit
+from gpu_insight.estimate.placement import (
+    MAX_COMMON_GPUS,
+    CommonGpu,
+    board_named,
+    common_gpu_fits,
+    empty_boards,
+    verdicts,
+)
+from gpu_insight.estimate.plans import kv_for, plan
 from gpu_insight.estimate.request import VramRequest, request_error_text
-from gpu_insight.estimate.resolve import resolve_spec, settings_for
+from gpu_insight.estimate.resolve import ResolvedModel, resolve_local
 from gpu_insight.estimate.result import VramEstimate
+from gpu_insight.estimate.sizing import Sizing
 from gpu_insight.estimate.weights import parameter_count
 from gpu_insight.schemas import Gpu
 
 __all__ = [
+    "ResolvedModel",
     "VramEstimate",
     "VramRequest",
     "check_fit",
@@ -42,22 +58,21 @@ __all__ = [
 ]
 
 
-def estimate(request: VramRequest) -> VramEstimate:
-    return _answer(request, None)
+def estimate(request: VramRequest, model: ResolvedModel | None = None) -> VramEstimate:
+    """Without live GPUs: planned on empty boards of `request.gpu_type` when it names one,
+    else the requirement and the common boards that would take it."""
+    board = board_named(request.gpu_type) if request.gpu_type else None
+    return _answer(Sizing(request, model or resolve_local(request)), None, board)
 
 
-def check_fit(request: VramRequest, gpus: list[Gpu]) -> VramEstimate:
-    return _answer(request, gpus)
+def check_fit(
+    request: VramRequest, gpus: list[Gpu], model: ResolvedModel | None = None
+) -> VramEstimate:
+    return _answer(Sizing(request, model or resolve_local(request)), gpus, None)
 
 
-def _answer(request: VramRequest, gpus: list[Gpu] | None) -> VramEstimate:
-    spec, source = resolve_spec(request)
-    fixed_tp = None if request.tensor_parallel == "auto" else int(request.tensor_parallel)
-    base = settings_for(request, spec, fixed_tp or 1)
-
-    def make(tp: int) -> Settings:
-        return base if tp == base.tensor_parallel else settings_for(request, spec, tp)
-
+def _answer(sizing: Sizing, gpus: list[Gpu] | None, board: CommonGpu | None) -> VramEstimate:
+    request, spec, base = sizing.request, sizing.model.spec, sizing.base
     reference = plan(base, None)
     counts = parameter_count(spec)
     notes = list(reference.notes)
@@ -69,12 +84,18 @@ def _answer(request: VramRequest, gpus: list[Gpu] | None) -> VramEstimate:
         )
     if not spec.has_kv_cache:
         notes.append(
-            "encoder model (embedding/rerank): no KV cache; vLLM runs it with "
+            f"{spec.kind} model: batches keep no KV cache between requests; vLLM runs it with "
             "--runner pooling and still reserves gpu_memory_utilization × total"
+        )
+    if spec.vision is not None:
+        notes.append(
+            f"vision encoder: an image takes up to {spec.vision.tokens_per_image:,} tokens of "
+            "the context; the profile run encodes one such image"
         )
     answer = VramEstimate(
         model=spec.name,
-        model_source=source,
+        model_source=sizing.model.source,
+        model_reference=sizing.model.reference,
         engine=request.engine,
         quantization=base.quantization,
         kv_cache_dtype=request.kv_cache_dtype,
@@ -86,33 +107,44 @@ def _answer(request: VramRequest, gpus: list[Gpu] | None) -> VramEstimate:
         weights_mib=round(base.weight_bytes / 2**20, 1),
         kv_per_token_kib=round(kv_for(base).bytes_per_token / 1024, 2),
         need_mib_per_gpu=round(reference.need_mib, 1),
+        process_mib=round(reference.holds_mib, 1),
         required_mib=round(reference.holds_mib * base.gpus, 1),
         breakdown=reference.lines,
         live_data=gpus is not None,
-        fits=None,
-        max_context_tokens=None,
+        gpu_type=board.name if board else None,
         flags=" ".join(reference.flags),
         notes=notes,
     )
-    if gpus is None:
-        answer.common_gpus = common_gpu_fits(make, request.engine, fixed_tp, spec)
+    if gpus is None and board is None:
+        answer.common_gpus = common_gpu_fits(sizing.settings, request.engine, sizing.fixed_tp, spec)
         answer.notes.append("no live GPU data: the requirement and common GPUs are shown")
         return answer
-    answer.gpus = verdicts(base, gpus)
-    placement = best_placement(make, request.engine, fixed_tp, spec, gpus)
+    if board is not None:
+        gpus = empty_boards(board, max(MAX_COMMON_GPUS, base.gpus))
+        answer.notes.append(f"planned on empty {board.name} boards (up to {len(gpus)} of them)")
+    else:
+        answer.gpus = verdicts(base, gpus or [])
+    placement = sizing.place(gpus or [])
     answer.placement = placement
-    answer.fits = placement is not None
+    answer.starts = placement is not None
+    answer.fits = placement is not None and placement.fits
     if placement is not None:
-        answer.required_mib = round(
-            placement.holds_mib_per_gpu * placement.tensor_parallel * base.pipeline_parallel, 1
-        )
+        answer.process_mib = placement.process_mib
+        answer.required_mib = round(placement.process_mib * len(placement.gpu_indices), 1)
         answer.breakdown = placement.breakdown
         answer.tensor_parallel = placement.tensor_parallel
+        answer.kv_cache_tokens = placement.kv_cache_tokens
         answer.max_context_tokens = placement.max_context_tokens
         answer.max_concurrency = placement.max_concurrency
         answer.flags = placement.flags
         answer.notes.extend(placement.notes)
     else:
-        answer.errors = [v.verdict for v in answer.gpus if not v.fits_alone][:3]
-        answer.common_gpus = common_gpu_fits(make, request.engine, fixed_tp, spec)
+        judged = answer.gpus or verdicts(base, (gpus or [])[:1])
+        answer.errors = [v.verdict for v in judged if not v.fits_alone][:3]
+        if board is None:
+            answer.common_gpus = common_gpu_fits(
+                sizing.settings, request.engine, sizing.fixed_tp, spec
+            )
+    if not answer.fits:
+        answer.alternatives = what_would_fit(sizing, gpus or [], board)
     return answer

@@ -7,6 +7,7 @@ also builds one boolean Q × K mask, and each sliding layer's SDPA call copies i
 bf16 mask per sequence (see `sliding_mask_bytes` and `masked_attention_bytes`). vLLM profiles one
 forward at `max_num_batched_tokens` and a sampler dummy run over `max_num_seqs` fp32 logits; its
 torch peak increase runs about 25 % over the larger of the two (3rd-party log, research §2.3).
+A multimodal model's profile run also encodes one largest image (`vision_encoder_bytes`).
 """
 
 from __future__ import annotations
@@ -83,15 +84,35 @@ def masked_attention_bytes(spec: ModelSpec, batch: int, seq_len: int, dtype_byte
     return batch * seq_len * seq_len * dtype_bytes + tokens * per_token
 
 
+def vision_encoder_bytes(spec: ModelSpec) -> int:
+    """The engine's multimodal profile encodes one largest image: the vision MLP's peak over
+    its patches (intermediates + 4 hidden buffers, 16-bit), and the image's embeddings kept
+    for the text forward (tokens × text hidden)."""
+    vision = spec.vision
+    if vision is None:
+        return 0
+    width = vision.mlp_tensors * vision.intermediate_size + 4 * vision.hidden_size
+    return (vision.patches_per_image * width + vision.tokens_per_image * spec.hidden_size) * 2
+
+
 def vllm_profile_bytes(
     spec: ModelSpec, max_num_batched_tokens: int, max_num_seqs: int, tensor_parallel: int
 ) -> tuple[int, str]:
     forward = prefill_bytes(spec, max_num_batched_tokens, 2, tensor_parallel)
     sampler = 2 * max_num_seqs * spec.vocab_size * 4
-    peak = int(max(forward, sampler) * VLLM_PROFILE_MARGIN)
+    encoder = vision_encoder_bytes(spec)
+    peak = int(max(forward, sampler, encoder) * VLLM_PROFILE_MARGIN)
+    image = (
+        f", vision encoder one {spec.vision.tokens_per_image:,}-token image = "
+        f"{spec.vision.patches_per_image:,} patches × ({spec.vision.mlp_tensors}·"
+        f"{spec.vision.intermediate_size} + 4·{spec.vision.hidden_size}) × 2 B + its "
+        f"embeddings = {encoder / 2**20:,.0f} MiB"
+        if spec.vision is not None
+        else ""
+    )
     return peak, (
         f"{VLLM_PROFILE_MARGIN} × max(forward {max_num_batched_tokens} tokens × "
         f"(3·{mlp_intermediate(spec, tensor_parallel)} + 4·{spec.hidden_size}) × 2 B = "
         f"{forward / 2**20:,.0f} MiB, sampler 2 × {max_num_seqs} seqs × {spec.vocab_size} × 4 B = "
-        f"{sampler / 2**20:,.0f} MiB)"
+        f"{sampler / 2**20:,.0f} MiB{image})"
     )

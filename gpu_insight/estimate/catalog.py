@@ -1,8 +1,10 @@
 """The built-in catalog: popular open models with their official config.json fields.
 
 `catalog.json` keeps each model's architecture fields as published in its config.json (source
-URL per entry) and the parameter count from its model card. Lookup is loose: case, the org
-prefix, `-Instruct`/`-chat`/`-it` suffixes, Ollama tags (`qwen2.5:7b`) and listed aliases.
+URL per entry, and `read_from` where the values were read from a copy or the model card) and
+the parameter count from its model card. An entry's `kind` wins over the config's (embedding
+and rerank models built on a causal decoder say CausalLM there). Lookup is loose: case, the
+org prefix, `-Instruct`/`-chat`/`-it` suffixes, Ollama tags (`qwen2.5:7b`) and listed aliases.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ class CatalogEntry:
     source: str
     config: dict[str, Any]
     note: str | None = None
+    read_from: str | None = None
 
     def spec(self) -> ModelSpec:
-        return from_hf_config(self.config, name=self.id)
+        spec = from_hf_config(self.config, name=self.id)
+        return spec if spec.kind == self.kind else spec.model_copy(update={"kind": self.kind})
 
 
 @cache
@@ -49,6 +53,7 @@ def entries() -> tuple[CatalogEntry, ...]:
             source=e["source"],
             config=e["config"],
             note=e.get("note"),
+            read_from=e.get("read_from"),
         )
         for e in json.loads(text)["models"]
     )
@@ -76,11 +81,16 @@ def lookup(name: str) -> CatalogEntry:
     found = _index().get(normalize(name))
     if found is not None:
         return found
-    names = [e.id for e in entries()]
-    by_key = {normalize(n): n for n in names}
-    close = difflib.get_close_matches(normalize(name), list(by_key), n=3, cutoff=0.0)
-    suggestions = ", ".join(by_key[c] for c in close)
     raise UnknownModelError(
-        f"model: '{name}' is not in the catalog ({len(names)} models). Closest: {suggestions}. "
-        "Paste the model's config.json into model_config to estimate any other model."
+        f"model: '{name}' is not in the catalog ({len(entries())} models). Closest: "
+        f"{', '.join(closest(name))}. Paste the model's config.json into model_config to "
+        "estimate any other model.",
+        "model",
     )
+
+
+def closest(name: str, count: int = 3) -> list[str]:
+    """The catalog ids nearest to a name."""
+    by_key = {normalize(e.id): e.id for e in entries()}
+    close = difflib.get_close_matches(normalize(name), list(by_key), n=count, cutoff=0.0)
+    return [by_key[c] for c in close]

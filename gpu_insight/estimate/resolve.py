@@ -1,38 +1,63 @@
-"""Turn a `VramRequest` into a spec and engine `Settings`; bad values raise `InputError`."""
+"""Turn a `VramRequest` into a resolved model and engine `Settings`; bad values raise
+`InputError`."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from gpu_insight.engines import ENGINES, ServingEngine, Setting, engine
 from gpu_insight.errors import InputError
 from gpu_insight.estimate.catalog import lookup
+from gpu_insight.estimate.checkpoint import CheckpointWeights
 from gpu_insight.estimate.kv_cache import KV_CACHE_DTYPES, QUANTIZED_KV_DTYPES, kv_element_bytes
 from gpu_insight.estimate.parallel import tp_problem
 from gpu_insight.estimate.plans import Settings
 from gpu_insight.estimate.request import VramRequest
 from gpu_insight.estimate.spec import ModelSpec, from_hf_config
-from gpu_insight.estimate.weights import GGUF_FORMATS, weight_bytes
+from gpu_insight.estimate.weights import CHECKPOINT_FORMATS, GGUF_FORMATS, weight_bytes
 
 DEFAULT_CONTEXT = 8192
+ModelSource = Literal["pasted", "catalog", "hub", "gguf header"]
 
 
-def resolve_spec(request: VramRequest) -> tuple[ModelSpec, str]:
-    """The spec and where it came from (pasted config wins over the catalog)."""
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model as the estimator sizes it: its architecture, where that came from, and the
+    checkpoint's exact tensor bytes when its headers were read."""
+
+    spec: ModelSpec
+    source: ModelSource
+    reference: str  # the catalog entry's config URL, or the repository and revision read
+    checkpoint: CheckpointWeights | None = None
+
+
+def resolve_local(request: VramRequest) -> ResolvedModel:
+    """A pasted config (it wins), else the catalog; `UnknownModelError` for other names."""
     if request.model_config_json is not None:
         spec = from_hf_config(request.model_config_json, name="model_config")
         display = (request.model or "").strip() or spec.model_type or "pasted config"
-        return spec.model_copy(update={"name": display}), "model_config"
+        return ResolvedModel(spec.model_copy(update={"name": display}), "pasted", "model_config")
     entry = lookup(request.model or "")
-    return entry.spec(), entry.source
+    return ResolvedModel(entry.spec(), "catalog", entry.source)
 
 
-def weight_format(request: VramRequest, spec: ModelSpec) -> str:
+def weight_format(
+    request: VramRequest, spec: ModelSpec, checkpoint: CheckpointWeights | None = None
+) -> str:
     served = engine(request.engine)
     fmt: str
     if request.quantization != "none":
         fmt = request.quantization
+    elif checkpoint is not None:
+        if checkpoint.gguf != served.reads_gguf:
+            raise InputError(_gguf_engine_problem(request.engine, checkpoint), "engine")
+        if checkpoint.format == "fp32" and not served.keeps_fp32_weights:
+            return "fp16"
+        return checkpoint.format
     elif served.default_quantization is not None:
         fmt = served.default_quantization
-    elif spec.checkpoint_quantization in {"fp8", "awq", "gptq", "nf4", "int8"}:
+    elif spec.checkpoint_quantization in CHECKPOINT_FORMATS:
         fmt = spec.checkpoint_quantization
     elif spec.torch_dtype in {"float32", "fp32"}:
         fmt = "fp32" if served.keeps_fp32_weights else "fp16"
@@ -44,12 +69,24 @@ def weight_format(request: VramRequest, spec: ModelSpec) -> str:
             f"{', '.join(sorted(GGUF_FORMATS))} (or none = {served.default_quantization})"
         )
     if not served.reads_gguf and fmt in GGUF_FORMATS:
-        gguf_engines = " or ".join(e for e in ENGINES if engine(e).reads_gguf)
         raise InputError(
-            f"quantization: {fmt} is a GGUF type; use engine {gguf_engines}, "
+            f"quantization: {fmt} is a GGUF type; use engine {_gguf_engines()}, "
             "or one of bf16, fp16, fp32, fp8, int8, awq, gptq, nf4"
         )
     return fmt
+
+
+def _gguf_engines() -> str:
+    return " or ".join(e for e in ENGINES if engine(e).reads_gguf)
+
+
+def _gguf_engine_problem(served: str, checkpoint: CheckpointWeights) -> str:
+    if checkpoint.gguf:
+        return f"engine: a GGUF file ({checkpoint.format}) runs on {_gguf_engines()}, not {served}"
+    return (
+        f"engine: {served} runs GGUF files and this checkpoint is safetensors; name a GGUF "
+        f"repository or file, or use another engine"
+    )
 
 
 def _check_engine_settings(request: VramRequest, served: ServingEngine, tp: int) -> None:
@@ -72,9 +109,16 @@ def _check_engine_settings(request: VramRequest, served: ServingEngine, tp: int)
             raise InputError(f"{setting}: {request.engine} has no {kind}; use 1")
 
 
-def settings_for(request: VramRequest, spec: ModelSpec, tensor_parallel: int) -> Settings:
+def settings_for(
+    request: VramRequest,
+    spec: ModelSpec,
+    tensor_parallel: int,
+    checkpoint: CheckpointWeights | None = None,
+) -> Settings:
+    """The engine settings of a request at one TP size; the checkpoint's exact bytes count
+    when it is served in its own format (asked for by name or by none)."""
     served = engine(request.engine)
-    fmt = weight_format(request, spec)
+    fmt = weight_format(request, spec, checkpoint)
     _check_engine_settings(request, served, tensor_parallel)
     context = request.context_length or min(spec.max_position_embeddings, DEFAULT_CONTEXT)
     if spec.has_kv_cache and context > spec.max_position_embeddings:
@@ -94,7 +138,14 @@ def settings_for(request: VramRequest, spec: ModelSpec, tensor_parallel: int) ->
             f"pipeline_parallel: {request.pipeline_parallel} exceeds the layer "
             f"count ({spec.num_layers}); accepted: 1 to {spec.num_layers}"
         )
-    weights = weight_bytes(spec, fmt)  # type: ignore[arg-type]
+    if checkpoint is not None and fmt == checkpoint.format:
+        total, text = checkpoint.total_bytes, checkpoint.explanation
+    elif checkpoint is not None and request.quantization == "none":  # fp32 loaded in 16 bits
+        loaded = checkpoint.in_16_bits()
+        total, text = loaded.total_bytes, loaded.explanation
+    else:
+        weights = weight_bytes(spec, fmt)
+        total, text = weights.total_bytes, weights.explanation
     compute_bytes = 4 if fmt == "fp32" else 2
     kv_dtype = request.kv_cache_dtype
     if kv_dtype == "auto" and served.default_kv_cache_dtype is not None:
@@ -102,8 +153,8 @@ def settings_for(request: VramRequest, spec: ModelSpec, tensor_parallel: int) ->
     return Settings(
         spec=spec,
         engine=request.engine,
-        weight_bytes=weights.total_bytes,
-        weight_text=weights.explanation,
+        weight_bytes=total,
+        weight_text=text,
         kv_element_bytes=kv_element_bytes(kv_dtype, compute_bytes),
         kv_dtype=request.kv_cache_dtype,
         quantization=fmt,

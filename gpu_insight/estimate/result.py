@@ -22,17 +22,35 @@ class GpuVerdict(BaseModel):
 
 
 class Placement(BaseModel):
+    """Where the engine starts: GPUs of one host, and what it serves there."""
+
     host: str | None
     gpu_indices: list[int]
     gpu_names: list[str]
     tensor_parallel: int
-    holds_mib_per_gpu: float
+    fits: bool  # the requested context × concurrency is served there
+    process_mib: float  # what the engine process holds per GPU, as NVML reports it
     headroom_mib: float  # free now minus what the engine holds, on the tightest chosen GPU
-    max_context_tokens: int
-    max_concurrency: float | None
+    kv_cache_tokens: int
+    max_context_tokens: int  # per sequence at the requested concurrency
+    max_concurrency: int  # sequences at the requested context
     flags: str
     breakdown: list[BreakdownLine]
     notes: list[str] = Field(default_factory=list)
+
+
+class Alternative(BaseModel):
+    """One change to the request that makes it fit, with what the engine does then."""
+
+    change: str  # the kind of change: kv_cache_dtype, quantization, context_length, ...
+    parameters: dict[str, str | int]  # the vram_check parameters that make the change
+    text: str  # one sentence with the numbers and the flags
+    where: str  # the GPUs it would run on
+    process_mib: float
+    kv_cache_tokens: int
+    max_context_tokens: int
+    max_concurrency: int
+    flags: str
 
 
 class CommonGpuFit(BaseModel):
@@ -44,7 +62,8 @@ class CommonGpuFit(BaseModel):
 
 class VramEstimate(BaseModel):
     model: str
-    model_source: str
+    model_source: str  # pasted, catalog, hub or gguf header
+    model_reference: str  # the catalog entry's config URL, or the repository at its revision
     engine: str
     quantization: str
     kv_cache_dtype: str
@@ -56,15 +75,20 @@ class VramEstimate(BaseModel):
     weights_mib: float
     kv_per_token_kib: float
     need_mib_per_gpu: float  # minimum to run the requested context × concurrency
+    process_mib: float  # what the engine process holds per GPU, as NVML reports it
     required_mib: float  # what the engine holds on all its GPUs together
     breakdown: list[BreakdownLine]
     live_data: bool
-    fits: bool | None  # None without live data
+    gpu_type: str | None = None  # planned on empty boards of this type, not on live GPUs
+    starts: bool | None = None  # None without GPUs to plan on
+    fits: bool | None = None  # the requested context × concurrency is served (None: no GPUs)
     gpus: list[GpuVerdict] = Field(default_factory=list)
     placement: Placement | None = None
+    kv_cache_tokens: int | None = None
     max_context_tokens: int | None = None
-    max_concurrency: float | None = None
+    max_concurrency: int | None = None
     flags: str = ""
+    alternatives: list[Alternative] = Field(default_factory=list)  # what would fit, best first
     common_gpus: list[CommonGpuFit] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

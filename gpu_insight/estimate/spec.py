@@ -2,11 +2,13 @@
 
 `from_hf_config` reads any Hugging Face causal-LM config (Llama, Qwen, Mistral/Mixtral, Gemma 2/3
 with `text_config` nesting, Phi-3/4, DeepSeek V2/V3 MLA, GLM's `num_layers` /
-`multi_query_group_num` / `kv_channels` / `padded_vocab_size` / `seq_length`, InternLM2) and
-BERT/XLM-R encoders used as embedding or rerank models. A missing or malformed field, or a
-number beyond what real models have (`LIMITS`), raises `InputError` naming the field and what
-is accepted. The spec holds counts, never a list per layer, so its cost does not grow with the
-layer count.
+`multi_query_group_num` / `kv_channels` / `padded_vocab_size` / `seq_length`, InternLM2,
+gpt-oss's sinks and expert biases, Llama 4's chunked attention and interleaved MoE,
+Qwen3-Next's Gated DeltaNet layers, DeepSeek V3.2's indexer), vision towers
+(`estimate.vision`), and BERT/XLM-R encoders used as embedding or rerank models. A missing or
+malformed field, or a number beyond what real models have (`LIMITS`), raises `InputError`
+naming the field and what is accepted. The spec holds counts, never a list per layer, so its
+cost does not grow with the layer count.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from gpu_insight.errors import InputError, quoted
+from gpu_insight.estimate.vision import VisionSpec, vision_spec
 
 ModelKind = Literal["causal", "embedding", "rerank"]
 
@@ -39,10 +42,10 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "num_experts": ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"),
     "experts_per_token": ("num_experts_per_tok", "top_k"),
 }
-MAX_CONTEXT_TOKENS = 10_000_000
-# The largest value of each number a real model's config has, with room (Llama-4 has a 10 M
-# context, Kimi K2 384 experts, Llama-3.1-405B 126 layers and a 53,248 MLP): past these a
-# number is a typo, and arithmetic over it would only make absurd answers.
+MAX_CONTEXT_TOKENS = 16 * 2**20
+# The largest value of each number a real model's config has, with room (Llama-4 Scout has a
+# 10,485,760-token context, Kimi K2 384 experts, Llama-3.1-405B 126 layers and a 53,248 MLP):
+# past these a number is a typo, and arithmetic over it would only make absurd answers.
 LIMITS: dict[str, int] = {
     "num_layers": 1_000,
     "hidden_size": 65_536,
@@ -69,6 +72,24 @@ LIMITS: dict[str, int] = {
     "patch_size": 1_024,
     "image_size": 65_536,
     "num_channels": 64,
+    "depth": 1_000,
+    "out_hidden_size": 65_536,
+    "temporal_patch_size": 64,
+    "spatial_merge_size": 64,
+    "num_position_embeddings": 1_000_000,
+    "mm_tokens_per_image": 1_000_000,
+    "attention_chunk_size": MAX_CONTEXT_TOKENS,
+    "interleave_moe_layer_step": 1_000,
+    "intermediate_size_mlp": 262_144,
+    "no_rope_layer_interval": 1_000,
+    "full_attention_interval": 1_000,
+    "linear_num_key_heads": 1_024,
+    "linear_num_value_heads": 1_024,
+    "linear_key_head_dim": 4_096,
+    "linear_value_head_dim": 4_096,
+    "linear_conv_kernel_dim": 64,
+    "index_head_dim": 4_096,
+    "index_n_heads": 1_024,
 }
 
 
@@ -92,6 +113,20 @@ class ModelSpec(BaseModel):
     qkv_bias: bool = False
     sliding_layers: int = 0  # layers that attend over `sliding_window` tokens only
     sliding_window: int | None = None
+    # Llama 4: layers that attend within chunks of `attention_chunk_size` tokens.
+    chunked_layers: int = 0
+    attention_chunk_size: int | None = None
+    # Gated DeltaNet layers (Qwen3-Next): no KV cache, a fixed recurrent state per sequence.
+    linear_layers: int = 0
+    linear_num_key_heads: int = 0
+    linear_num_value_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    linear_conv_kernel_dim: int = 0
+    attention_output_gate: bool = False  # q_proj also yields a sigmoid gate per head
+    o_bias: bool = False  # the attention output projection has a bias
+    attention_sinks: bool = False  # one learnt sink logit per head and layer (gpt-oss)
+    expert_bias: bool = False  # expert and router Linears carry biases (gpt-oss)
     # Mixture of experts: `dense_layers` leading layers keep a dense MLP (DeepSeek).
     num_experts: int = 0
     experts_per_token: int = 0
@@ -104,9 +139,12 @@ class ModelSpec(BaseModel):
     qk_rope_head_dim: int = 0
     qk_nope_head_dim: int = 0
     v_head_dim: int = 0
+    # DeepSeek V3.2's lightning indexer: one key of index_head_dim per token and layer.
+    index_head_dim: int = 0
+    index_n_heads: int = 0
     # Encoders: learnt position and token-type embeddings.
     type_vocab_size: int = 0
-    vision_params: int = 0
+    vision: VisionSpec | None = None
     torch_dtype: str = "bfloat16"
     checkpoint_quantization: str | None = None
 
@@ -123,8 +161,21 @@ class ModelSpec(BaseModel):
         return self.kind == "causal"
 
     @property
+    def is_encoder(self) -> bool:
+        return self.model_type in ENCODER_MODEL_TYPES
+
+    @property
+    def attention_layers(self) -> int:
+        """Layers with attention (and a KV cache); the rest are Gated DeltaNet layers."""
+        return self.num_layers - self.linear_layers
+
+    @property
     def full_layers(self) -> int:
-        return self.num_layers - self.sliding_layers
+        return self.attention_layers - self.sliding_layers - self.chunked_layers
+
+    @property
+    def vision_params(self) -> int:
+        return self.vision.params if self.vision else 0
 
 
 def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> ModelSpec:
@@ -140,12 +191,10 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
     architectures = [str(a) for a in top.get("architectures") or []]
     encoder = model_type in ENCODER_MODEL_TYPES
     kind: ModelKind = "causal"
-    if encoder:
-        kind = (
-            "rerank"
-            if any(a.endswith("ForSequenceClassification") for a in architectures)
-            else ("embedding")
-        )
+    if any(a.endswith("ForSequenceClassification") for a in architectures):
+        kind = "rerank"
+    elif encoder:
+        kind = "embedding"
 
     layers = _whole(merged, "num_layers", name)
     hidden = _whole(merged, "hidden_size", name)
@@ -175,11 +224,21 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
     if not isinstance(mlp_only, list):
         raise InputError(f"{name}: 'mlp_only_layers' must be a list, got {quoted(mlp_only)}")
     dense_layers += len(mlp_only)
+    if model_type in _LLAMA4 and num_experts:
+        # every step-th layer is MoE with one shared expert; the others a wider dense MLP
+        step = _whole(merged, "interleave_moe_layer_step", name, default=1)
+        dense_layers = layers - layers // step
+        intermediate = _whole(merged, "intermediate_size_mlp", name, default=intermediate)
+        shared = moe_intermediate
     if num_experts and dense_layers > layers:
         raise InputError(f"{name}: first_k_dense_replace ({dense_layers}) exceeds the layer count")
+    linear = _linear_attention(merged, model_type, layers, name)
 
     sliding_window = _count(merged, "sliding_window", name) or None
+    chunk = _count(merged, "attention_chunk_size", name) or None
     quant = top.get("quantization_config") or merged.get("quantization_config")
+    gpt_oss = model_type in _GPT_OSS
+    vision = top.get("vision_config")
     return ModelSpec(
         name=name,
         kind=kind,
@@ -198,6 +257,18 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
         ),
         sliding_layers=_sliding_layers(merged, model_type, layers, sliding_window, max_pos, name),
         sliding_window=sliding_window,
+        chunked_layers=_chunked_layers(merged, layers, chunk, name),
+        attention_chunk_size=chunk,
+        linear_layers=linear,
+        linear_num_key_heads=_count(merged, "linear_num_key_heads", name) if linear else 0,
+        linear_num_value_heads=_count(merged, "linear_num_value_heads", name) if linear else 0,
+        linear_key_head_dim=_count(merged, "linear_key_head_dim", name) if linear else 0,
+        linear_value_head_dim=_count(merged, "linear_value_head_dim", name) if linear else 0,
+        linear_conv_kernel_dim=_count(merged, "linear_conv_kernel_dim", name) if linear else 0,
+        attention_output_gate=model_type in _GATED_ATTENTION,
+        o_bias=bool(merged.get("attention_bias")) and model_type in _O_BIAS,
+        attention_sinks=gpt_oss,
+        expert_bias=gpt_oss,
         num_experts=num_experts,
         experts_per_token=_count(merged, "experts_per_token", name),
         moe_intermediate_size=moe_intermediate if num_experts else 0,
@@ -208,8 +279,10 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
         qk_rope_head_dim=_count(merged, "qk_rope_head_dim", name),
         qk_nope_head_dim=_count(merged, "qk_nope_head_dim", name),
         v_head_dim=_count(merged, "v_head_dim", name),
+        index_head_dim=_count(merged, "index_head_dim", name),
+        index_n_heads=_count(merged, "index_n_heads", name),
         type_vocab_size=_count(merged, "type_vocab_size", name) if encoder else 0,
-        vision_params=_vision_params(top.get("vision_config"), name),
+        vision=_vision(vision, top, hidden, name) if isinstance(vision, Mapping) else None,
         torch_dtype=str(
             top.get("torch_dtype") or top.get("dtype") or merged.get("torch_dtype") or "bfloat16"
         ),
@@ -219,7 +292,16 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
 
 # Families whose configs omit these flags but whose code applies them.
 _TIED_DEFAULT = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text", "bert", "xlm-roberta"})
-_QKV_BIAS = frozenset({"qwen2", "qwen2_moe", "qwen2_vl", "bert", "xlm-roberta", "roberta"})
+_QKV_BIAS = frozenset(
+    {"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl", "bert", "xlm-roberta", "roberta"}
+)
+# Families whose `attention_bias` also biases the output projection (Qwen's and GLM's bias
+# only Q, K and V).
+_O_BIAS = frozenset({"llama", "gpt_oss"})
+_GPT_OSS = frozenset({"gpt_oss"})
+_LLAMA4 = frozenset({"llama4", "llama4_text"})
+_GATED_ATTENTION = frozenset({"qwen3_next"})  # Qwen3NextAttention: q_proj → 2 × heads
+LLAMA4_NOPE_INTERVAL = 4  # Llama4TextConfig's default: every 4th layer is global, no RoPE
 
 
 def _whole(
@@ -269,7 +351,7 @@ def _sliding_layers(
             raise InputError(
                 f"layer_types has {len(declared)} entries but the model has {layers} layers"
             )
-        return sum(1 for t in declared if "sliding" in str(t) or "chunked" in str(t))
+        return sum(1 for t in declared if "sliding" in str(t))
     if not window or window >= max_pos or config.get("use_sliding_window") is False:
         return 0
     pattern = _count(config, "sliding_window_pattern", name)
@@ -280,20 +362,43 @@ def _sliding_layers(
     return layers
 
 
-def _vision_params(vision: Any, name: str) -> int:
-    """ViT encoder (SigLIP/CLIP style) parameters, counted in full at 16 bits."""
-    if not isinstance(vision, Mapping):
+def _chunked_layers(config: Mapping[str, Any], layers: int, chunk: int | None, name: str) -> int:
+    """Llama 4's RoPE layers attend within chunks (`no_rope_layers` marks them 1); the NoPE
+    layers attend globally."""
+    if not chunk:
         return 0
-    where = "vision_config."
-    h = _count(vision, "hidden_size", name, where)
-    inter = _count(vision, "intermediate_size", name, where)
-    depth = _count(vision, "num_layers", name, where)
-    patch = _whole(vision, "patch_size", name, default=14, where=where)
-    image = _whole(vision, "image_size", name, default=224, where=where)
-    channels = _whole(vision, "num_channels", name, default=3, where=where)
-    per_layer = 4 * h * h + 4 * h + 2 * h * inter + inter + h + 4 * h
-    positions = (image // patch) ** 2 * h
-    return depth * per_layer + channels * patch * patch * h + h + positions + 2 * h
+    declared = config.get("layer_types")
+    if isinstance(declared, list) and declared:
+        return sum(1 for t in declared if "chunked" in str(t))
+    marks = config.get("no_rope_layers")
+    if isinstance(marks, list) and marks:
+        if len(marks) != layers:
+            raise InputError(f"{name}: no_rope_layers has {len(marks)} entries for {layers} layers")
+        return sum(1 for m in marks if m)
+    interval = _whole(config, "no_rope_layer_interval", name, default=LLAMA4_NOPE_INTERVAL)
+    return layers - layers // interval
+
+
+def _linear_attention(config: Mapping[str, Any], model_type: str, layers: int, name: str) -> int:
+    """Gated DeltaNet layers: `layer_types` says "linear_attention", or every
+    full_attention_interval-th layer is the only one with attention."""
+    declared = config.get("layer_types")
+    if isinstance(declared, list) and declared:
+        return sum(1 for t in declared if str(t) == "linear_attention")
+    if model_type not in _GATED_ATTENTION:
+        return 0
+    interval = _whole(config, "full_attention_interval", name, default=4)
+    return layers - layers // interval
+
+
+def _vision(
+    vision: Mapping[str, Any], top: Mapping[str, Any], text_hidden: int, name: str
+) -> VisionSpec:
+    def count(config: Mapping[str, Any], field: str, default: int) -> int:
+        where = "" if config is top else "vision_config."
+        return _whole(config, field, name, default=default, low=0, where=where)
+
+    return vision_spec(vision, top, text_hidden, count)
 
 
 def _quantization(quant: Any) -> str | None:

@@ -31,6 +31,8 @@ WeightFormat = Literal[
     "iq4_xs",
 ]
 WEIGHT_FORMATS: tuple[WeightFormat, ...] = get_args(WeightFormat)
+# Formats a checkpoint is stored in and served as it is (MXFP4: gpt-oss's experts).
+CHECKPOINT_FORMATS = frozenset({"fp8", "awq", "gptq", "nf4", "int8", "mxfp4"})
 GGUF_FORMATS: frozenset[str] = frozenset(
     {"q8_0", "q6_k", "q5_k_m", "q4_k_m", "q4_k_s", "q4_0", "iq4_xs"}
 )
@@ -48,6 +50,8 @@ GGUF_BITS_PER_PARAM: dict[str, float] = {
 INT4_GROUP_SIZE = 128
 NF4_BLOCK = 64
 NF4_SECOND_BLOCK = 256
+MXFP4_BLOCK = 32  # OCP microscaling: 32 E2M1 values share one 8-bit exponent
+ROUTED_EXPERTS = "experts"  # the LinearGroup name of routed expert MLPs
 
 
 @dataclass(frozen=True)
@@ -98,11 +102,13 @@ def parameter_count(spec: ModelSpec) -> ParameterCount:
     """Counts from the architecture (research §2.1), matching official sizes to about 1 %."""
     h, layers = spec.hidden_size, spec.num_layers
     groups: list[LinearGroup] = []
-    if spec.kind != "causal":
+    if spec.is_encoder:
         return _encoder_count(spec)
     groups.extend(_attention_groups(spec))
+    groups.extend(_linear_attention_groups(spec))
     dense_layers = spec.dense_layers if spec.is_moe else layers
     other = layers * 2 * h + h  # two RMSNorms per block and the final norm
+    other += _attention_extras(spec) + _linear_attention_extras(spec)
     active = sum(g.params for g in groups)
     if dense_layers:
         dense = _mlp(h, spec.intermediate_size, dense_layers, "mlp")
@@ -110,7 +116,7 @@ def parameter_count(spec: ModelSpec) -> ParameterCount:
         active += sum(g.params for g in dense)
     if spec.is_moe:
         moe_layers = layers - spec.dense_layers
-        experts = _mlp(h, spec.moe_intermediate_size, moe_layers * spec.num_experts, "experts")
+        experts = _mlp(h, spec.moe_intermediate_size, moe_layers * spec.num_experts, ROUTED_EXPERTS)
         groups.extend(experts)
         active += sum(g.params for g in experts) * spec.experts_per_token // spec.num_experts
         if spec.shared_expert_intermediate_size:
@@ -118,14 +124,14 @@ def parameter_count(spec: ModelSpec) -> ParameterCount:
             groups.extend(shared)
             active += sum(g.params for g in shared)
         other += moe_layers * spec.num_experts * h  # router
-    if spec.qkv_bias:
-        other += layers * (spec.num_attention_heads + 2 * spec.num_kv_heads) * spec.head_dim
-    if spec.is_mla:
-        other += layers * (spec.q_lora_rank + spec.kv_lora_rank)  # latent norms
+        if spec.expert_bias:  # gpt-oss: gate_up and down biases per expert, a router bias
+            other += moe_layers * spec.num_experts * (2 * spec.moe_intermediate_size + h + 1)
     embedding = spec.vocab_size * h
+    # Embedding and rerank models built on a decoder pool hidden states: no lm_head is loaded.
+    lm_head = 0 if spec.tie_word_embeddings or spec.kind != "causal" else embedding
     return ParameterCount(
         embedding=embedding,
-        lm_head=0 if spec.tie_word_embeddings else embedding,
+        lm_head=lm_head,
         linears=tuple(groups),
         other=other + spec.vision_params,
         active_linear=active,
@@ -133,7 +139,7 @@ def parameter_count(spec: ModelSpec) -> ParameterCount:
 
 
 def _attention_groups(spec: ModelSpec) -> list[LinearGroup]:
-    h, layers, heads = spec.hidden_size, spec.num_layers, spec.num_attention_heads
+    h, layers, heads = spec.hidden_size, spec.attention_layers, spec.num_attention_heads
     if spec.is_mla:
         qk = spec.qk_nope_head_dim + spec.qk_rope_head_dim
         q = (
@@ -144,6 +150,20 @@ def _attention_groups(spec: ModelSpec) -> list[LinearGroup]:
             if spec.q_lora_rank
             else [LinearGroup("q", h, heads * qk, layers)]
         )
+        indexer = (
+            [
+                LinearGroup(
+                    "indexer.wq_b",
+                    spec.q_lora_rank,
+                    spec.index_n_heads * spec.index_head_dim,
+                    layers,
+                ),
+                LinearGroup("indexer.wk", h, spec.index_head_dim, layers),
+                LinearGroup("indexer.weights_proj", h, spec.index_n_heads, layers),
+            ]
+            if spec.index_head_dim
+            else []
+        )
         return [
             *q,
             LinearGroup("kv_a", h, spec.kv_lora_rank + spec.qk_rope_head_dim, layers),
@@ -151,13 +171,57 @@ def _attention_groups(spec: ModelSpec) -> list[LinearGroup]:
                 "kv_b", spec.kv_lora_rank, heads * (spec.qk_nope_head_dim + spec.v_head_dim), layers
             ),
             LinearGroup("o", heads * spec.v_head_dim, h, layers),
+            *indexer,
         ]
     d = spec.head_dim
+    q_width = heads * d * (2 if spec.attention_output_gate else 1)
     return [
-        LinearGroup("q", h, heads * d, layers),
+        LinearGroup("q", h, q_width, layers),
         LinearGroup("kv", h, 2 * spec.num_kv_heads * d, layers),
         LinearGroup("o", heads * d, h, layers),
     ]
+
+
+def _attention_extras(spec: ModelSpec) -> int:
+    """Biases, sinks and latent norms of the attention layers."""
+    layers, heads = spec.attention_layers, spec.num_attention_heads
+    extra = 0
+    if spec.qkv_bias:
+        extra += layers * (heads + 2 * spec.num_kv_heads) * spec.head_dim
+    if spec.o_bias:
+        extra += layers * spec.hidden_size
+    if spec.attention_sinks:
+        extra += layers * heads
+    if spec.is_mla:
+        extra += layers * (spec.q_lora_rank + spec.kv_lora_rank)  # latent norms
+        extra += layers * 2 * spec.index_head_dim  # the indexer's key LayerNorm
+    return extra
+
+
+def _linear_attention_groups(spec: ModelSpec) -> list[LinearGroup]:
+    """Gated DeltaNet (Qwen3-Next): q, k, v and the output gate z in one projection, the beta
+    and alpha gates in another, then the output projection."""
+    if not spec.linear_layers:
+        return []
+    h, layers = spec.hidden_size, spec.linear_layers
+    keys = spec.linear_num_key_heads * spec.linear_key_head_dim
+    values = spec.linear_num_value_heads * spec.linear_value_head_dim
+    return [
+        LinearGroup("linear_attn.in_proj_qkvz", h, 2 * keys + 2 * values, layers),
+        LinearGroup("linear_attn.in_proj_ba", h, 2 * spec.linear_num_value_heads, layers),
+        LinearGroup("linear_attn.out_proj", values, h, layers),
+    ]
+
+
+def _linear_attention_extras(spec: ModelSpec) -> int:
+    """The causal conv over q, k and v, the per-head decay (A_log, dt_bias) and the gated norm."""
+    if not spec.linear_layers:
+        return 0
+    keys = spec.linear_num_key_heads * spec.linear_key_head_dim
+    values = spec.linear_num_value_heads * spec.linear_value_head_dim
+    conv = (2 * keys + values) * spec.linear_conv_kernel_dim
+    per_layer = conv + 2 * spec.linear_num_value_heads + spec.linear_value_head_dim
+    return spec.linear_layers * per_layer
 
 
 def _mlp(h: int, intermediate: int, count: int, name: str) -> list[LinearGroup]:
@@ -191,7 +255,7 @@ def _encoder_count(spec: ModelSpec) -> ParameterCount:
     )
 
 
-def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
+def weight_bytes(spec: ModelSpec, fmt: str) -> WeightBytes:
     counts = parameter_count(spec)
     unquantized = counts.total - counts.linear
     if fmt in GGUF_FORMATS:
@@ -214,6 +278,8 @@ def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
             size * 8.0,
             f"{counts.total:,} params × {size} B ({fmt})",
         )
+    if fmt == "mxfp4":
+        return _mxfp4_bytes(counts)
     linear = sum(_quantized_linear_bytes(g, fmt) for g in counts.linears)
     rest = unquantized * 2
     total = linear + rest
@@ -224,6 +290,26 @@ def weight_bytes(spec: ModelSpec, fmt: WeightFormat) -> WeightBytes:
         total * 8 / counts.total,
         f"{counts.linear:,} Linear params as {_FORMAT_TEXT[fmt]} = {linear:,} B; "
         f"{unquantized:,} embedding/lm_head/norm params × 2 B = {rest:,} B",
+    )
+
+
+def _mxfp4_bytes(counts: ParameterCount) -> WeightBytes:
+    """gpt-oss's checkpoint: only the routed experts are MXFP4 (its quantization_config leaves
+    attention, router, embeddings and head out); the rest stays bf16."""
+    experts = [g for g in counts.linears if g.name.startswith(ROUTED_EXPERTS)]
+    expert_params = sum(g.params for g in experts)
+    quantized = sum(_quantized_linear_bytes(g, "mxfp4") for g in experts)
+    rest_params = counts.total - expert_params
+    rest = rest_params * 2
+    total = quantized + rest
+    return WeightBytes(
+        total,
+        quantized,
+        rest,
+        total * 8 / counts.total,
+        f"{expert_params:,} expert params as MXFP4 (4-bit E2M1 + one E8M0 scale per "
+        f"{MXFP4_BLOCK}) = {quantized:,} B; {rest_params:,} attention/router/embedding params "
+        f"× 2 B = {rest:,} B",
     )
 
 
@@ -245,6 +331,8 @@ def _quantized_linear_bytes(group: LinearGroup, fmt: str) -> int:
         per = n_in * n_out // 2 + groups * n_out * 2 + groups * n_out // 2
         if fmt == "gptq":
             per += 4 * n_in
+    elif fmt == "mxfp4":
+        per = n_in * n_out // 2 + -(-n_in // MXFP4_BLOCK) * n_out
     elif fmt == "nf4":
         blocks = -(-(n_in * n_out) // NF4_BLOCK)
         per = n_in * n_out // 2 + blocks + 4 * -(-blocks // NF4_SECOND_BLOCK)

@@ -49,6 +49,14 @@ class BoundedResponse:
         """Raises ValueError when the body is not JSON."""
         return json.loads(self.content)
 
+    def json_object(self) -> dict[str, Any] | None:
+        """The body as a JSON object; None when it is anything else."""
+        try:
+            payload = self.json()
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
+
 
 class _CallDeadline(threading.local):
     """The deadline of the call running in this thread, and the watchdogs it armed."""
@@ -181,3 +189,20 @@ def _read_body(response: requests.Response, deadline: float, max_bytes: int) -> 
         if size > max_bytes:
             raise AnswerTooLargeError(str(size))
         pieces.append(piece)
+
+
+def connection_cause(error: requests.exceptions.ConnectionError) -> str:
+    """Why a connection failed, in a few words for a sentence."""
+    text = str(error).lower()
+    if "refused" in text:
+        return "connection refused"
+    if (
+        "name or service not known" in text
+        or "nodename nor servname" in text
+        or "name resolution" in text
+        or "getaddrinfo" in text
+    ):
+        return "host name not found"
+    if "no route" in text or "unreachable" in text:
+        return "no route to host"
+    return "connection failed"

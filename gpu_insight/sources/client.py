@@ -30,6 +30,7 @@ from gpu_insight.sources.bounded_http import (
     AnswerTooSlowError,
     BoundedResponse,
     bounded_get,
+    connection_cause,
     deadline_session,
 )
 
@@ -214,7 +215,7 @@ class CollectorClient:
                     continue
                 raise CollectorUnreachableError(
                     f"Cannot connect to the GPU Insight collector at {self.base_url} "
-                    f"({_connection_cause(error)}); check that the collector is running and "
+                    f"({connection_cause(error)}); check that the collector is running and "
                     "that this URL is reachable from the Dify plugin daemon.",
                     self.base_url,
                 ) from None
@@ -273,11 +274,8 @@ class CollectorClient:
         )
 
     def _json(self, response: BoundedResponse, path: str) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict):
+        payload = response.json_object()
+        if payload is None:
             raise NotACollectorError(
                 f"{self.base_url} answered {path} with something other than a JSON object, so "
                 "it is not a GPU Insight collector; check the host and port.",
@@ -313,19 +311,3 @@ class CollectorClient:
                 "match.",
                 self.base_url,
             ) from None
-
-
-def _connection_cause(error: requests.exceptions.ConnectionError) -> str:
-    text = str(error).lower()
-    if "refused" in text:
-        return "connection refused"
-    if (
-        "name or service not known" in text
-        or "nodename nor servname" in text
-        or "name resolution" in text
-        or "getaddrinfo" in text
-    ):
-        return "host name not found"
-    if "no route" in text or "unreachable" in text:
-        return "no route to host"
-    return "connection failed"

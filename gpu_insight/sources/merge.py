@@ -99,7 +99,8 @@ def merge_histories(histories: Sequence[History]) -> History:
 
 def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
     """Rows of the same group are added up, and so are the rows of steps that start at the same
-    time; the price is kept when every collector names the same one."""
+    time; the price is kept when every collector names the same one; each GPU is labelled with
+    its host."""
     if not reports:
         raise ValueError("nothing to merge")
     if len(reports) == 1:
@@ -123,6 +124,7 @@ def merge_usage(reports: Sequence[UsageReport]) -> UsageReport:
             for (from_t, to_t), rows in sorted(steps.items())
         ],
         price_per_gpu_hour=prices.pop() if len(prices) == 1 else None,
+        gpus=[g.model_copy(update={"host": r.host}) for r in reports for g in r.gpus],
     )
 
 

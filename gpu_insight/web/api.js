@@ -74,8 +74,7 @@ export async function request(path, init = {}) {
   if (!response.ok) {
     // Collector and endpoint answer errors as {"error": code, "message": sentence}.
     const code = body && typeof body.error === "string" ? body.error : null;
-    const sentence = body && (body.message ?? body.detail);
-    const detail = typeof sentence === "string" ? sentence : null;
+    const detail = body && typeof body.message === "string" ? body.message : null;
     const kind = response.status === 401 || response.status === 403 ? "auth" : "http";
     throw new RequestError(kind, response.status, code, detail);
   }

@@ -49,4 +49,5 @@ def test_nothing_to_say_is_said_plainly() -> None:
         "top_suggestion": "",
         "suggestion_count": 0,
         "critical_count": 0,
+        "top_saving_per_month": 0.0,
     }

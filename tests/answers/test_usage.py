@@ -11,7 +11,7 @@ import pytest
 from gpu_insight.answers.usage import UsageAnswer, answer_usage, usage_csv, usage_steps_json
 from gpu_insight.answers.usage_query import UsageQuery, parse_time, parse_usage_query
 from gpu_insight.errors import InputError
-from gpu_insight.schemas import ShareMethod, Source, UsageBucket, UsageReport, UsageRow
+from gpu_insight.schemas import GpuUsage, ShareMethod, Source, UsageBucket, UsageReport, UsageRow
 from gpu_insight.sources.fleet import Gathered, MissingCollector
 from gpu_insight.sources.merge import merge_usage
 
@@ -226,6 +226,22 @@ def test_idle_held_time_of_several_hosts_adds_up_unless_no_host_knows_it() -> No
         [report([held], host="a"), report([row("chat", 1.0), row("ocr", 1.0)], host="b")]
     )
     assert {r.group: r.idle_held_gpu_seconds for r in merged.rows} == {"chat": 600.0, "ocr": None}
+
+
+def test_gpus_of_several_hosts_are_listed_with_their_host() -> None:
+    def watched(uuid: str) -> GpuUsage:
+        return GpuUsage(
+            gpu_uuid=uuid, observed_seconds=60.0, busy_gpu_seconds=6.0, idle_held_gpu_seconds=0.0
+        )
+
+    parts = [
+        report([row("chat", 1.0)], host=host).model_copy(update={"gpus": [watched(uuid)]})
+        for host, uuid in (("a", "GPU-a0"), ("b", "GPU-b0"))
+    ]
+    assert [(g.host, g.gpu_uuid) for g in merge_usage(parts).gpus] == [
+        ("a", "GPU-a0"),
+        ("b", "GPU-b0"),
+    ]
 
 
 @pytest.mark.parametrize(("prices", "merged_price"), [((2.5, 2.5), 2.5), ((2.5, 3.0), None)])

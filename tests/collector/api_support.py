@@ -7,8 +7,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 import uvicorn
@@ -16,6 +18,7 @@ import uvicorn
 from gpu_insight.collector.api import build_app
 from gpu_insight.collector.config import AuthConfig, CollectorConfig, ProjectToken
 from gpu_insight.collector.history import HistoryBuffer
+from gpu_insight.collector.http_server import CollectorServerConfig
 from gpu_insight.collector.runtime import CollectorRuntime, SelfMetrics
 from gpu_insight.collector.store import SnapshotStore
 from gpu_insight.schemas import (
@@ -298,7 +301,7 @@ def publish(runtime: CollectorRuntime, snapshot: Snapshot) -> None:
 
 
 class ServedApi:
-    """`build_app(runtime)` under real uvicorn on a free loopback port, in a thread."""
+    """`build_app(runtime)` under the collector's server on a free loopback port, in a thread."""
 
     def __init__(self, runtime: CollectorRuntime, clock: float = NOW) -> None:
         runtime.store.subscribe(runtime.history.add)
@@ -310,9 +313,10 @@ class ServedApi:
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
         app = build_app(runtime, clock=lambda: clock)
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        config = CollectorServerConfig(
+            app, runtime.config.server, log_level="warning", lifespan="off"
         )
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
@@ -334,15 +338,28 @@ class ServedApi:
         self._socket.close()
 
     def get(
-        self, path: str, token: str | None = ADMIN_TOKEN, headers: Mapping[str, str] | None = None
+        self,
+        path: str,
+        token: str | None = ADMIN_TOKEN,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
     ) -> requests.Response:
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        return self.session.get(self.url + path, headers=sent, timeout=5)
+        return self.session.get(self.url + path, headers=sent, timeout=5, **kwargs)
 
     def post(self, path: str, body: bytes, token: str | None = ADMIN_TOKEN) -> requests.Response:
         sent = {"Content-Type": "application/json"}
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         return self.session.post(self.url + path, data=body, headers=sent, timeout=30)
+
+
+@contextmanager
+def serving_a_sample(runtime: CollectorRuntime | None = None) -> Iterator[ServedApi]:
+    """The API over `runtime` (by default `make_runtime()`) with `sample_snapshot()` published."""
+    runtime = runtime or make_runtime()
+    with ServedApi(runtime) as served:
+        publish(runtime, sample_snapshot())
+        yield served

@@ -167,6 +167,58 @@ def test_a_busy_gpu_books_no_idle_but_held_time(ledger: UsageLedger) -> None:
     assert {r.idle_held_gpu_seconds for r in report.rows} == {0.0}
 
 
+def test_each_gpu_reports_its_watched_time_busy_time_peaks_and_holders(
+    ledger: UsageLedger,
+) -> None:
+    for second in range(61):
+        snapshot = shared_gpu_snapshot(T0 + second)
+        if second == 30:  # one sample fuller and busier than the rest
+            snapshot.gpus[0].memory_used_mib = 9000.0
+            snapshot.gpus[0].utilization_percent = 95.0
+            snapshot.processes[0].used_memory_mib = 7000.0
+        ledger.add(snapshot)
+    [gpu] = ledger.report(from_t=T0, to_t=T0 + 60, group_by="app").gpus
+    assert (gpu.name, gpu.memory_total_mib) == ("NVIDIA H100 80GB HBM3", 81559.0)
+    assert gpu.observed_seconds == pytest.approx(60.0)
+    assert gpu.busy_gpu_seconds == pytest.approx(59 * 0.8 + 0.95)
+    assert (gpu.peak_memory_used_mib, gpu.peak_utilization_percent) == (9000.0, 95.0)
+    chat, ocr = gpu.holders  # largest peak first
+    assert (chat.app, chat.team, chat.model, chat.peak_memory_mib) == (
+        "chat",
+        "support",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        7000.0,
+    )
+    assert (ocr.app, ocr.peak_memory_mib) == ("ocr", 2000.0)
+    assert chat.gpu_seconds + ocr.gpu_seconds == pytest.approx(gpu.busy_gpu_seconds)
+
+
+def test_a_gpu_idle_but_held_books_it_per_gpu_and_per_holder(ledger: UsageLedger) -> None:
+    for second in range(121):
+        ledger.add(idle_shared_gpu_snapshot(T0 + second))
+    [gpu] = ledger.report(from_t=T0, to_t=T0 + 120, group_by="gpu").gpus
+    assert gpu.idle_held_gpu_seconds == pytest.approx(120.0)
+    assert [h.idle_held_gpu_seconds for h in gpu.holders] == pytest.approx([80.0, 40.0])
+
+
+def test_per_gpu_books_survive_a_restart(db_path: Path, clock: FakeClock) -> None:
+    first = UsageLedger(AccountingConfig(db_path=str(db_path)), clock=clock)
+    feed_shared_gpu(first, T0, 90)
+    first.close()
+    again = UsageLedger(AccountingConfig(db_path=str(db_path)), clock=clock)
+    [gpu] = again.report(from_t=T0, to_t=T0 + 90, group_by="gpu").gpus
+    again.close()
+    assert gpu.observed_seconds == pytest.approx(90.0)
+    assert [h.peak_memory_mib for h in gpu.holders] == [4000.0, 2000.0]
+
+
+def test_a_project_token_sees_only_the_gpus_and_holders_of_its_apps(ledger: UsageLedger) -> None:
+    feed_shared_gpu(ledger, T0, 60)
+    [gpu] = ledger.report(from_t=T0, to_t=T0 + 60, group_by="app", apps={"ocr"}).gpus
+    assert [h.app for h in gpu.holders] == ["ocr"]
+    assert ledger.report(from_t=T0, to_t=T0 + 60, group_by="app", apps={"nobody"}).gpus == []
+
+
 def test_steps_divide_the_window_and_add_up_to_its_rows(ledger: UsageLedger) -> None:
     feed_shared_gpu(ledger, T0, 300)
     report = ledger.report(from_t=T0, to_t=T0 + 600, group_by="app", bucket_s=120)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gpu_insight.instants import INSTANT_PATTERN
 from gpu_insight.schemas import (
     SERVICE_NAME,
     AlertList,
@@ -45,9 +46,10 @@ def empty_api() -> Iterator[ServedApi]:
 
 
 def assert_json_error(response_json: dict, error: str) -> None:
+    assert set(response_json) == {"error", "message"}
     assert response_json["error"] == error
-    assert isinstance(response_json["detail"], str) and response_json["detail"]
-    assert "Traceback" not in response_json["detail"]
+    assert isinstance(response_json["message"], str) and response_json["message"]
+    assert "Traceback" not in response_json["message"]
 
 
 def test_snapshot_is_the_published_snapshot(api: ServedApi) -> None:
@@ -87,8 +89,8 @@ def test_gpu_detail_carries_the_gpus_alerts(api: ServedApi) -> None:
 def test_unknown_gpu_is_404_json_listing_known_indexes(api: ServedApi) -> None:
     response = api.get("/v1/gpus/9")
     assert response.status_code == 404
-    assert_json_error(response.json(), "unknown gpu")
-    assert "0, 1" in response.json()["detail"]
+    assert_json_error(response.json(), "unknown_gpu")
+    assert "0, 1" in response.json()["message"]
 
 
 def test_history_defaults_to_fifteen_minutes_at_one_second(api: ServedApi) -> None:
@@ -118,14 +120,20 @@ def test_history_window_out_of_range_is_400_naming_the_parameter(
 ) -> None:
     response = api.get(f"/v1/history?seconds={seconds}")
     assert response.status_code == 400
-    assert_json_error(response.json(), "invalid parameter")
-    assert response.json()["detail"].startswith("seconds:")
+    assert_json_error(response.json(), "invalid_parameter")
+    assert response.json()["message"].startswith("seconds:")
+
+
+def test_unknown_gpu_is_quoted_not_echoed(api: ServedApi) -> None:
+    response = api.get("/v1/gpus/" + "7" * 10_000)
+    assert response.status_code == 404
+    assert len(response.json()["message"]) < 200
 
 
 def test_history_of_unknown_gpu_is_404(api: ServedApi) -> None:
     response = api.get("/v1/history?gpu=GPU-nope")
     assert response.status_code == 404
-    assert_json_error(response.json(), "unknown gpu")
+    assert_json_error(response.json(), "unknown_gpu")
 
 
 def test_alerts_lists_active_alerts_only_by_default(api: ServedApi) -> None:
@@ -142,7 +150,8 @@ def test_alerts_include_resolved_on_request(api: ServedApi) -> None:
 def test_alerts_flag_must_be_a_boolean(api: ServedApi) -> None:
     response = api.get("/v1/alerts?include_resolved=perhaps")
     assert response.status_code == 400
-    assert response.json()["detail"].startswith("include_resolved:")
+    assert_json_error(response.json(), "invalid_parameter")
+    assert response.json()["message"].startswith("include_resolved:")
 
 
 def test_healthz_needs_no_token_and_tells_nothing_about_processes(api: ServedApi) -> None:
@@ -158,8 +167,7 @@ def test_data_routes_are_503_with_a_reason_until_the_first_sample(empty_api: Ser
     for path in ("/v1/snapshot", "/v1/gpus/0", "/v1/history"):
         response = empty_api.get(path)
         assert response.status_code == 503, path
-        assert_json_error(response.json(), "no data yet")
-        assert response.json()["source"] == "replay"
+        assert_json_error(response.json(), "no_data_yet")
 
 
 def test_healthz_is_down_and_503_until_the_first_sample(empty_api: ServedApi) -> None:
@@ -180,11 +188,7 @@ def test_backend_down_makes_data_routes_503_with_its_reason(empty_api: ServedApi
     publish(empty_api.runtime, down)
     response = empty_api.get("/v1/snapshot")
     assert response.status_code == 503
-    assert response.json() == {
-        "error": "backend down",
-        "detail": "NVML driver not loaded",
-        "source": "replay",
-    }
+    assert response.json() == {"error": "backend_down", "message": "NVML driver not loaded"}
     health = empty_api.get("/healthz", token=None).json()
     assert (health["status"], health["reason"]) == ("down", "NVML driver not loaded")
 
@@ -201,13 +205,13 @@ def test_stale_sample_makes_health_degraded_with_its_age(empty_api: ServedApi) -
 def test_unknown_route_is_404_json(api: ServedApi) -> None:
     response = api.get("/v2/snapshot")
     assert response.status_code == 404
-    assert_json_error(response.json(), "not found")
+    assert_json_error(response.json(), "not_found")
 
 
 def test_wrong_method_is_405_json(api: ServedApi) -> None:
     response = api.session.post(api.url + "/v1/snapshot", timeout=5)
     assert response.status_code == 405
-    assert_json_error(response.json(), "method not allowed")
+    assert_json_error(response.json(), "method_not_allowed")
 
 
 def test_openapi_lists_every_data_route_and_the_bearer_scheme(api: ServedApi) -> None:
@@ -222,6 +226,25 @@ def test_openapi_lists_every_data_route_and_the_bearer_scheme(api: ServedApi) ->
         "/metrics",
     } <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_openapi_documents_the_errors_sent_and_no_422(api: ServedApi) -> None:
+    paths = api.get("/openapi.json", token=None).json()["paths"]
+    answers = {
+        path: {status for op in ops.values() for status in op["responses"]}
+        for path, ops in paths.items()
+    }
+    assert all("422" not in statuses for statuses in answers.values())
+    for path in ("/v1/alerts", "/v1/history", "/v1/usage"):
+        assert {"200", "400", "401", "403", "503"} <= answers[path], path
+    assert {"404"} <= answers["/v1/history"] & answers["/v1/gpus/{gpu}"]
+
+
+def test_openapi_allows_no_empty_instant_and_gives_their_syntax(api: ServedApi) -> None:
+    usage = api.get("/openapi.json", token=None).json()["paths"]["/v1/usage"]["get"]
+    for parameter in (p for p in usage["parameters"] if p["name"] in ("from", "to")):
+        assert parameter["schema"]["pattern"] == INSTANT_PATTERN
+        assert parameter["schema"]["anyOf"][0]["minLength"] == 1
 
 
 def test_dashboard_page_needs_no_token(api: ServedApi) -> None:
@@ -242,7 +265,7 @@ def test_dashboard_assets_are_served_with_their_content_type(api: ServedApi) -> 
 def test_unknown_asset_is_404_json(api: ServedApi) -> None:
     response = api.get("/static/../../etc/passwd", token=None)
     assert response.status_code == 404
-    assert_json_error(response.json(), "not found")
+    assert_json_error(response.json(), "not_found")
 
 
 class FailingUsage(TabledUsage):
@@ -257,6 +280,6 @@ def test_unexpected_failure_is_500_json_without_internals() -> None:
         response = served.get("/v1/usage")
     assert response.status_code == 500
     assert response.json() == {
-        "error": "internal error",
-        "detail": "see the collector's log for details",
+        "error": "internal_error",
+        "message": "see the collector's log for details",
     }

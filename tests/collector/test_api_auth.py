@@ -43,14 +43,14 @@ def test_protected_route_without_token_is_401_with_bearer_challenge(
     response = api.get(path, token=None)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
-    assert response.json()["error"] == "token required"
+    assert response.json()["error"] == "token_required"
 
 
 @pytest.mark.parametrize("path", PROTECTED)
 def test_protected_route_with_wrong_token_is_403(api: ServedApi, path: str) -> None:
     response = api.get(path, token="not-the-token")
     assert response.status_code == 403
-    assert response.json()["error"] == "token refused"
+    assert response.json()["error"] == "token_refused"
 
 
 @pytest.mark.parametrize("path", PROTECTED)

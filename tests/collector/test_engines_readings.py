@@ -11,7 +11,9 @@ from gpu_insight.collector.engines.exposition import ExpositionError
 from gpu_insight.collector.engines.readings import (
     Reading,
     parse_generic,
+    parse_llama_cpp,
     parse_ollama_ps,
+    parse_ollama_show,
     parse_openai_models,
     parse_sglang,
     parse_tgi,
@@ -80,6 +82,76 @@ def test_ollama_loaded_models_vram() -> None:
     assert reading.model is None  # two models loaded: no single name
 
 
+def test_vllm_0_24_kv_pool_prefix_cache_and_queue_time() -> None:
+    """A real vLLM 0.24.0 under load (Qwen2.5-1.5B at 0.35 of an H200)."""
+    reading = parse_vllm(fixture("vllm-0.24.0/metrics-under-load.txt"))
+    assert reading.kv_cache_size_tokens == 1616576  # = num_gpu_blocks 101036 × block_size 16
+    assert reading.prefix_caching_enabled is True
+    assert (reading.prefix_cache_queries_total, reading.prefix_cache_hits_total) == (1.07264e6, 0.0)
+    assert reading.queue_time is not None and reading.queue_time.count == 4182.0
+    assert reading.requests_swapped is None  # V1 swaps nothing: it preempts
+
+
+def test_vllm_without_kv_cache_size_tokens_counts_blocks_times_block_size() -> None:
+    assert parse_vllm(fixture("vllm_after.txt")).kv_cache_size_tokens == 27012 * 16
+
+
+def test_vllm_before_v1_reports_swapped_requests() -> None:
+    assert parse_vllm(fixture("vllm_v0.txt")).requests_swapped == 0.0
+
+
+def test_sglang_kv_pool_cache_hit_rate_retractions_and_queue_time() -> None:
+    reading = parse_sglang(fixture("sglang_cache.txt"))
+    assert reading.kv_cache_size_tokens == 455723
+    assert reading.prefix_cache_hit_ratio == 0.62
+    assert reading.preemptions_total == 12.0
+    assert reading.queue_time is not None and reading.queue_time.buckets[1] == (0.1, 1200.0)
+
+
+def test_llama_cpp_slots_busy_and_deferred_are_running_and_waiting() -> None:
+    reading = parse_llama_cpp(fixture("llama_cpp.txt"))
+    assert (reading.requests_running, reading.requests_waiting) == (4.0, 3.0)
+    assert (reading.prompt_tokens_total, reading.generation_tokens_total) == (33065.0, 7801.0)
+    assert reading.kv_cache_usage_ratio is None  # newer builds no longer report it
+
+
+def test_ollama_ps_gives_each_models_size_vram_share_context_and_expiry() -> None:
+    reading = parse_ollama_ps(fixture("ollama_ps_offload.json"))
+    assert reading.loaded_models is not None
+    big, small = reading.loaded_models
+    assert (big.name, big.context_length, big.quantization_level) == (
+        "qwen2.5:32b",
+        32768,
+        "Q4_K_M",
+    )
+    assert (big.size_mib, big.vram_mib) == (26943148032 / 2**20, 22548578304 / 2**20)
+    assert big.expires_at == 1795167300.0  # 2026-11-20T09:35:00Z
+    assert small.vram_mib == small.size_mib
+
+
+def test_ollama_ps_before_context_length_existed() -> None:
+    reading = parse_ollama_ps(fixture("ollama_ps.json"))
+    assert reading.loaded_models is not None
+    assert [m.context_length for m in reading.loaded_models] == [None, None]
+
+
+def test_ollama_show_gives_the_gguf_shape() -> None:
+    shape = parse_ollama_show(fixture("ollama_show.json"))
+    assert shape is not None
+    assert (shape.architecture, shape.block_count, shape.head_count, shape.head_count_kv) == (
+        "qwen2",
+        64,
+        40,
+        8,
+    )
+    assert (shape.embedding_length, shape.context_length, shape.key_length) == (5120, 32768, None)
+    assert shape.parameter_count == 32763876352
+
+
+def test_ollama_show_without_an_architecture_has_no_shape() -> None:
+    assert parse_ollama_show('{"model_info": {}}') is None
+
+
 def test_generic_http_requests_total() -> None:
     assert parse_generic(fixture("ocr_service.txt")).requests_total == 1200.0
 
@@ -89,7 +161,9 @@ def test_openai_models_gives_max_model_len() -> None:
     assert parse_openai_models('{"data": []}') == (None, None)
 
 
-@pytest.mark.parametrize("parser", [parse_vllm, parse_sglang, parse_tgi, parse_generic])
+@pytest.mark.parametrize(
+    "parser", [parse_vllm, parse_sglang, parse_tgi, parse_llama_cpp, parse_generic]
+)
 def test_garbage_is_an_exposition_error(parser: Callable[[str], Reading]) -> None:
     with pytest.raises(ExpositionError):
         parser("<html>Not Found</html> {")

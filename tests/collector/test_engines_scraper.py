@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import threading
 import time
@@ -112,6 +113,87 @@ def test_ollama_is_scraped_on_api_ps() -> None:
     assert metrics.url.endswith("/api/ps")
     assert metrics.loaded_models_vram_mib is not None
     assert metrics.loaded_models_vram_mib["nomic-embed-text:latest"] == 500.0
+
+
+def test_ollama_models_get_their_shape_from_api_show_once() -> None:
+    routes = {"/api/ps": text("ollama_ps_offload.json"), "/api/show": text("ollama_show.json")}
+    with CannedServer(routes) as server:
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(server.url), engine="ollama")])
+        scraper.scrape_once()
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.loaded_models is not None
+    shape = metrics.loaded_models[0].architecture
+    assert shape is not None and (shape.architecture, shape.block_count) == ("qwen2", 64)
+    assert sorted(json.loads(body)["model"] for _, body in server.posted) == [
+        "llama3.1:8b",
+        "qwen2.5:32b",
+    ]  # one /api/show per model, not one per scrape
+
+
+def test_ollama_models_that_come_and_go_are_counted_as_loads_and_unloads() -> None:
+    clock = StepClock()
+    both = text("ollama_ps_offload.json")
+    routes = {"/api/ps": both}
+    with CannedServer(routes) as server:
+        scraper = EngineScraper(EnginesConfig(), clock=clock)
+        scraper.observe([process(port_of(server.url), engine="ollama")])
+        scraper.scrape_once()  # loaded before the collector looked: no load
+        for _ in range(3):
+            server.routes["/api/ps"] = CannedReply.json(200, {"models": []})
+            clock.now += 300.0
+            scraper.scrape_once()
+            server.routes["/api/ps"] = both
+            clock.now += 60.0
+            scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.loaded_models is not None
+    big = metrics.loaded_models[0]
+    assert (big.loads_last_hour, big.unloads_last_hour) == (3, 3)
+    assert big.loaded_at == clock.now
+    assert [e.event for e in metrics.model_events if e.model == "qwen2.5:32b"] == [
+        "unload",
+        "load",
+    ] * 3
+
+
+def test_ollama_without_api_show_is_still_read() -> None:
+    with CannedServer({"/api/ps": text("ollama_ps_offload.json")}) as server:
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(server.url), engine="ollama")])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert metrics.up and metrics.loaded_models is not None
+    assert metrics.loaded_models[0].architecture is None
+
+
+def test_llama_server_is_scraped_on_metrics() -> None:
+    with CannedServer({"/metrics": text("llama_cpp.txt")}) as server:
+        scraper = EngineScraper(EnginesConfig())
+        scraper.observe([process(port_of(server.url), engine="llama.cpp")])
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert (metrics.engine, metrics.requests_running, metrics.requests_waiting) == (
+        "llama.cpp",
+        4.0,
+        3.0,
+    )
+
+
+def test_a_real_vllm_gets_its_kv_pool_prefix_caching_and_queue_time() -> None:
+    clock = StepClock()
+    routes = {"/metrics": text("vllm-0.24.0/metrics.txt")}
+    with CannedServer(routes) as server:
+        scraper = EngineScraper(EnginesConfig(window_s=300), clock=clock)
+        scraper.observe([process(port_of(server.url))])
+        scraper.scrape_once()
+        clock.now += 60.0
+        scraper.scrape_once()
+    [metrics] = scraper.latest()
+    assert (metrics.kv_cache_size_tokens, metrics.prefix_caching_enabled) == (896912, True)
+    assert metrics.prefix_cache_hit_ratio is None  # no prompt came in the window
+    assert metrics.queue_time is None
 
 
 def test_extra_target_with_labels_from_config() -> None:

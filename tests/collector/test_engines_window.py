@@ -59,3 +59,20 @@ def test_window_needs_two_readings_and_drops_old_ones() -> None:
     window.add(120.0, Reading(requests_total=1200.0))
     # oldest kept: the last one at or before 120 − 60 s, i.e. t=30
     assert window.stats().requests_per_s == (1200.0 - 300.0) / 90.0
+
+
+def test_prefix_cache_hit_ratio_is_hits_over_queries_in_the_window() -> None:
+    window = ReadingWindow(300.0)
+    window.add(0.0, Reading(prefix_cache_queries_total=2.0e6, prefix_cache_hits_total=1.0e5))
+    window.add(60.0, Reading(prefix_cache_queries_total=2.5e6, prefix_cache_hits_total=1.2e5))
+    assert window.stats().prefix_cache_hit_ratio == 0.04  # 20,000 of 500,000 prompt tokens
+
+
+def test_queue_time_percentiles_come_from_the_window() -> None:
+    before = Histogram(buckets=((1.0, 90.0), (5.0, 100.0), (INF, 100.0)), count=100.0, sum=50.0)
+    after = Histogram(buckets=((1.0, 90.0), (5.0, 200.0), (INF, 200.0)), count=200.0, sum=450.0)
+    window = ReadingWindow(300.0)
+    window.add(0.0, Reading(queue_time=before))
+    window.add(60.0, Reading(queue_time=after))
+    queued = window.stats().queue_time
+    assert queued is not None and queued.p50_s == 3.0  # all 100 new requests waited 1–5 s

@@ -12,6 +12,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_insight.collector.metrics import MetricsPage, SnapshotCollector
+from gpu_insight.schemas import EngineMetrics, LoadedModel
 from tests.collector.api_support import (
     GPU0_UUID,
     GPU1_UUID,
@@ -207,6 +208,31 @@ def test_engine_that_is_down_reports_up_zero(samples: Samples) -> None:
         "instance_url": "http://127.0.0.1:8080/metrics",
     }
     assert value(samples, "gpu_insight_engine_up", **down) == 0.0
+
+
+def test_ollama_models_get_vram_and_ram_shares_and_loads_per_hour() -> None:
+    ollama = EngineMetrics(
+        engine="ollama",
+        url="http://127.0.0.1:11434/api/ps",
+        up=True,
+        loaded_models=[
+            LoadedModel(name="qwen2.5:32b", size_mib=25600.0, vram_mib=19200.0, loads_last_hour=7),
+            LoadedModel(name="llama3.1:8b", size_mib=6346.0, vram_mib=6346.0),
+        ],
+    )
+    runtime = make_runtime()
+    with ServedApi(runtime) as served:
+        publish(runtime, sample_snapshot().model_copy(update={"engines": [ollama]}))
+        found = samples_of(served.get("/metrics").text)
+    server = {"engine": "ollama", "app": "unattributed", "team": "unattributed"}
+    server["instance_url"] = ollama.url
+    assert value(found, "gpu_insight_engine_loaded_models", **server, model="") == 2.0
+    big = {**server, "model": "qwen2.5:32b"}
+    assert value(found, "gpu_insight_engine_model_vram_ratio", **big) == 0.75
+    assert value(found, "gpu_insight_engine_model_ram_ratio", **big) == 0.25
+    assert value(found, "gpu_insight_engine_model_loads_last_hour", **big) == 7.0
+    small = {**server, "model": "llama3.1:8b"}
+    assert value(found, "gpu_insight_engine_model_ram_ratio", **small) == 0.0
 
 
 def test_active_alerts(samples: Samples) -> None:

@@ -83,6 +83,14 @@ def test_replay_loops_and_the_energy_counter_keeps_rising(frames: list[Snapshot]
     assert second_loop.energy_joules == 1000.0 + (2100.0 - 1000.0)
 
 
+def test_played_before_runs_the_loop_on_into_the_live_replay(frames: list[Snapshot]) -> None:
+    backend = ReplayBackend(frames)
+    past = list(backend.played_before(NOW, seconds=6, step_s=1))
+    assert [s.collected_at for s in past] == [NOW - 6, NOW - 5, NOW - 4, NOW - 3, NOW - 2, NOW - 1]
+    assert [s.gpus[0].utilization_percent for s in past] == [0.0, 90.0, 95.0] * 2
+    assert backend.sample_fast(NOW).gpus[0].utilization_percent == 0.0  # the loop's start
+
+
 def test_replayed_processes_keep_their_recorded_attribution(frames: list[Snapshot]) -> None:
     describer = FixedDescriber()
     rig = make_sampler(ReplayBackend(frames), describer=describer)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from gpu_insight.collector.api import build_app
 from gpu_insight.collector.backends.replay import ReplayBackend, load_trace
 from gpu_insight.collector.config import CollectorConfig, build_config
+from gpu_insight.collector.history import HistoryBuffer
 from gpu_insight.collector.service import CollectorService, build_service
 from gpu_insight.schemas import Snapshot
 from tests.fake_nvml import MIB, NVML_ERROR_LIBRARY_NOT_FOUND, FakeGpu, FakeNvml, FakeProcess
@@ -81,6 +82,20 @@ def test_replay_service_serves_recorded_attribution_and_says_replay(tmp_path: Pa
     assert [p.attribution for p in snapshot.processes] == [
         p.attribution for p in recorded.processes
     ]
+
+
+def test_replay_can_start_with_a_full_history(tmp_path: Path) -> None:
+    trace = write_synthetic_trace(tmp_path / "trace.jsonl")
+    config = config_in(tmp_path, replay=str(trace))
+    config = config.model_copy(update={"replay_fills_history": True})
+    service = build_service(config, clock=lambda: 1_800_000_000.0)
+    try:
+        history = service.runtime.history
+        assert isinstance(history, HistoryBuffer)
+        assert set(history.sizes().values()) == {history.capacities()}
+        assert history.query(seconds=900).to_t == 1_800_000_000.0 - 1
+    finally:
+        service.stop()
 
 
 def test_recording_appends_every_published_snapshot(tmp_path: Path) -> None:

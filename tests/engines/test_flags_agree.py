@@ -5,17 +5,18 @@ that flag, and every parallel size a placement uses is on its command line."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from gpu_insight.advise import Situation, advise
+from gpu_insight.advise.sizing import model_fit
 from gpu_insight.engines import ENGINES, REGISTRY, SETTINGS, ServingEngine, Setting, engine
 from gpu_insight.errors import InputError
 from gpu_insight.estimate import VramRequest, check_fit
-from gpu_insight.schemas import Gpu, KnownEngine
+from gpu_insight.schemas import Gpu, KnownEngine, ModelEvent
 from tests.advise_builders import engine as engine_metrics
-from tests.advise_builders import fit_8b, fit_72b, h100, situation
+from tests.advise_builders import fit_8b, fit_72b, h100, latency, ollama, ollama_models, situation
 
 MODEL = "qwen2.5:7b"  # 28 heads, 4 KV heads: tensor parallel 2 and pipeline parallel 2 both fit
 FOUR_H100 = [h100(i) for i in range(4)]
@@ -59,6 +60,28 @@ def _planned(served: ServingEngine, gpus: list[Gpu], **fields: Any) -> Situation
 def _running(served: ServingEngine, **metrics: Any) -> Situation:
     gpu = h100(utilization_percent=10.0, memory_used_mib=70000.0, memory_free_mib=11559.0)
     return situation([gpu], engines=[engine_metrics(gpu, served.name, **metrics)])
+
+
+LONG_PROMPTS = {"prompt_tokens_per_s": 2500.0, "requests_per_s": 1.0}
+
+
+def _moe(served: ServingEngine, gpu_count: int) -> Situation:
+    gpus = [h100(i, nvlink_active=True) for i in range(gpu_count)]
+    fit = model_fit("Qwen/Qwen3-235B-A22B")
+    return _planned(served, gpus, fit=fit, model=fit.model)
+
+
+def _churning(served: ServingEngine) -> Situation:
+    _, llama = ollama_models()
+    happened: tuple[tuple[float, Literal["load", "unload"]], ...] = (
+        (0.0, "load"),
+        (420.0, "unload"),
+        (900.0, "load"),
+    )
+    events = [ModelEvent(t=t, model=llama.name, event=kind) for t, kind in happened]
+    gpu = h100()
+    model = llama.model_copy(update={"loads_last_hour": 3})
+    return situation([gpu], engines=[ollama(gpu, [model], model_events=events)])
 
 
 # What makes serving_advice use each setting it can express: (situation, rule id).
@@ -108,11 +131,35 @@ ADVICE_SITUATIONS: dict[Setting, Any] = {
         ),
         "starved-while-waiting",
     ),
+    "keep_alive": lambda served: (_churning(served), "ollama-reload-churn"),
+    "prefix_caching": lambda served: (
+        _running(served, prefix_caching_enabled=False, **LONG_PROMPTS),
+        "prefix-caching",
+    ),
+    "prefix_caching_off": lambda served: (
+        _running(served, prefix_caching_enabled=False, **LONG_PROMPTS),
+        "prefix-caching",
+    ),
+    "batched_tokens": lambda served: (
+        _running(served, time_to_first_token=latency(3.0), queue_time=latency(2.0), **LONG_PROMPTS),
+        "long-prompt-prefill",
+    ),
+    "expert_parallel": lambda served: (_moe(served, 8), "moe-experts"),
+    "cpu_offload": lambda served: (_moe(served, 2), "moe-experts"),
+    "images_per_prompt": lambda served: (
+        _running(served, model="Qwen/Qwen2.5-VL-7B-Instruct"),
+        "vision-image-budget",
+    ),
+    "max_image_pixels": lambda served: (
+        _running(served, model="Qwen/Qwen2.5-VL-7B-Instruct"),
+        "vision-image-budget",
+    ),
 }
 
 # Two values a setting's flag is rendered at: the words that stay are the flag itself.
 PROBES: dict[Setting, tuple[object, object]] = {
     "memory_fraction": (0.5, 0.75),
+    "keep_alive": ("15m", "1h"),
     "quantization": ("fp8", "fp8"),
     "dtype": ("float16", "float16"),
 }

@@ -14,6 +14,20 @@ def test_the_catalog_holds_at_least_thirty_models_each_with_a_source() -> None:
     assert all(e.source.startswith("https://huggingface.co/") for e in entries())
 
 
+def test_an_entry_read_from_a_copy_or_a_model_card_says_so() -> None:
+    added = entries()[[e.id for e in entries()].index("openai/gpt-oss-20b") :]
+    assert all(e.read_from for e in added)
+
+
+@pytest.mark.parametrize(
+    ("entry_id", "kind"),
+    [("Qwen/Qwen3-Embedding-8B", "embedding"), ("Qwen/Qwen3-Reranker-4B", "rerank")],
+)
+def test_an_entrys_kind_wins_over_its_causal_architecture(entry_id: str, kind: str) -> None:
+    assert lookup(entry_id).config["architectures"] == ["Qwen3ForCausalLM"]
+    assert lookup(entry_id).spec().kind == kind
+
+
 @pytest.mark.parametrize("entry", entries(), ids=lambda e: e.id)
 def test_parameter_count_matches_the_official_size_within_two_percent(entry: CatalogEntry) -> None:
     counted = parameter_count(entry.spec()).total / 1e9
@@ -27,6 +41,8 @@ def test_parameter_count_matches_the_official_size_within_two_percent(entry: Cat
         ("mistralai/Mixtral-8x7B-Instruct-v0.1", 12.9),
         ("deepseek-ai/DeepSeek-V3", 37.0),
         ("Qwen/Qwen3-235B-A22B", 22.0),
+        ("Qwen/Qwen3-Coder-30B-A3B-Instruct", 3.3),
+        ("moonshotai/Kimi-K2-Instruct", 32.0),
     ],
 )
 def test_moe_active_parameters_match_the_model_card(entry_id: str, active_b: float) -> None:
@@ -44,6 +60,12 @@ def test_moe_active_parameters_match_the_model_card(entry_id: str, active_b: flo
         ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"),
         ("bge-m3", "BAAI/bge-m3"),
         ("llama3.1:8b", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("gpt-oss:20b", "openai/gpt-oss-20b"),
+        ("llama4:scout", "meta-llama/Llama-4-Scout-17B-16E-Instruct"),
+        ("qwen3-next:80b", "Qwen/Qwen3-Next-80B-A3B-Instruct"),
+        ("qwen2.5vl:7b", "Qwen/Qwen2.5-VL-7B-Instruct"),
+        ("qwen3-embedding:8b", "Qwen/Qwen3-Embedding-8B"),
+        ("Qwen/Qwen3-Embedding-8B", "Qwen/Qwen3-Embedding-8B"),
     ],
 )
 def test_names_match_loosely(name: str, expected: str) -> None:

@@ -39,7 +39,7 @@ DEEPSEEK_MLA: dict[str, Any] = {
         (LLAMA_8B, "num_hidden_layers", 1e7, "1 to 1,000"),
         (LLAMA_8B, "hidden_size", 1_000_000, "1 to 65,536"),
         (LLAMA_8B, "vocab_size", 10**9, "1 to 10,000,000"),
-        (LLAMA_8B, "max_position_embeddings", 10**400, "1 to 10,000,000"),
+        (LLAMA_8B, "max_position_embeddings", 10**400, "1 to 16,777,216"),
         (LLAMA_8B, "intermediate_size", 10**12, "1 to 262,144"),
         (LLAMA_8B, "num_attention_heads", 10**6, "1 to 1,024"),
         (DEEPSEEK_MLA, "n_routed_experts", 10**5, "0 to 1,024"),

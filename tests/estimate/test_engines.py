@@ -60,8 +60,9 @@ def test_vllm_startup_fails_when_free_memory_is_below_the_requested_share() -> N
     request = VramRequest(model="llama3.1:8b", gpu_memory_utilization=0.9)
     busy = GpuTarget("NVIDIA H100", 81_079, 40_000)
     result = plan(settings_for(request, lookup("llama3.1:8b").spec(), 1), busy)
+    # vLLM measures what is free once its own CUDA context exists: 40,000 − 696 MiB
     assert result.errors[0].startswith(
-        "ValueError: Free memory on device (39.06/79.18 GiB) on "
+        "ValueError: Free memory on device (38.38/79.18 GiB) on "
         "startup is less than desired GPU memory utilization (0.90"
     )
 
@@ -101,9 +102,11 @@ def test_placement_picks_the_gpu_with_room_and_lowers_util_to_what_is_free() -> 
     )
     assert answer.fits and answer.placement is not None
     assert answer.placement.gpu_indices == [1]
-    assert "--gpu-memory-utilization 0.60" in answer.flags
+    # (50,000 free − 1,024 margin − 696 CUDA context) / 81,079 total
+    assert "--gpu-memory-utilization 0.59" in answer.flags
     assert answer.placement.headroom_mib >= 0
-    assert answer.gpus[0].fits_alone is False and "does not fit" in answer.gpus[0].verdict
+    assert answer.gpus[0].fits_alone is False
+    assert answer.gpus[0].verdict.startswith("does not start: ValueError: No available memory")
 
 
 def test_a_70b_model_is_placed_with_tensor_parallel_on_one_host() -> None:
@@ -131,8 +134,10 @@ def test_without_live_data_common_gpus_are_listed() -> None:
 
 def test_ollama_reports_partial_offload_when_short_of_memory() -> None:
     answer = check_fit(VramRequest(model="llama3.3:70b", engine="ollama"), [gpu(0, 20_000)])
-    assert answer.fits is False
-    assert "does not fit" in answer.gpus[0].verdict
+    assert answer.starts is True and answer.fits is False
+    assert answer.gpus[0].verdict.startswith("starts, but serves 0 × 8,192 tokens")
+    assert any(note.startswith("partial offload: about ") for note in answer.notes)
+    assert answer.process_mib <= 20_000
 
 
 @pytest.mark.parametrize(
@@ -182,7 +187,7 @@ def test_a_pasted_config_wins_over_the_catalog() -> None:
     answer = estimate(
         VramRequest.model_validate({"model": "my-finetune", "model_config_json": config})
     )
-    assert answer.model == "my-finetune" and answer.model_source == "model_config"
+    assert answer.model == "my-finetune" and answer.model_source == "pasted"
     assert answer.parameters_b == pytest.approx(0.494, rel=0.01)
 
 

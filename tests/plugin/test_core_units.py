@@ -25,6 +25,7 @@ from gpu_insight.sources.merge import merge_snapshots
 from gpu_insight.sources.settings import (
     CollectorSettings,
     parse_collector_urls,
+    parse_gpu_prices,
     parse_price_per_gpu_hour,
 )
 from tests.support.synthetic_trace import synthetic_snapshot
@@ -99,6 +100,37 @@ def test_a_collector_url_that_cannot_be_parsed_names_the_setting() -> None:
 def test_price_must_be_a_finite_non_negative_number(value: str) -> None:
     with pytest.raises(SettingsError, match=r"^price_per_gpu_hour"):
         parse_price_per_gpu_hour(value)
+
+
+def test_gpu_prices_are_read_per_type_in_the_order_given() -> None:
+    assert parse_gpu_prices(" H100=2.5, L40S = 1.1;A100  40GB=1.2,, ") == {
+        "H100": 2.5,
+        "L40S": 1.1,
+        "A100 40GB": 1.2,
+    }
+    assert parse_gpu_prices("") == {} and parse_gpu_prices(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("H100", "has 'H100', not TYPE=PRICE"),
+        ("=2.5", "has '=2.5', not TYPE=PRICE"),
+        ("H100=cheap", "gives 'H100' no price of 0 or more"),
+        ("H100=-1", "gives 'H100' no price of 0 or more"),
+        ("H100=", "gives 'H100' no price of 0 or more"),
+        ("H100=2, h100=3", "names 'h100' twice"),
+        (2.5, "must be text"),
+    ],
+)
+def test_bad_gpu_prices_name_the_setting_and_the_entry(value: object, problem: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_gpu_prices(value)
+    assert str(raised.value) == (
+        f"gpu_prices {problem}; enter a price per GPU-hour for each GPU type, e.g. "
+        "H100=2.5, L40S=1.1, L4=0.6, or leave it empty."
+    )
+    assert raised.value.parameter == "gpu_prices"
 
 
 def test_merging_two_hosts_labels_every_gpu_and_process_with_its_host() -> None:

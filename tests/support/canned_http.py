@@ -27,14 +27,21 @@ class CannedReply:
 
 
 class CannedServer:
-    """Serves `routes[path]` (query string ignored) and 404 for anything else."""
+    """Serves `routes[path]` (query string ignored) and 404 for anything else, to GET and POST
+    alike; POST bodies are kept in `posted`."""
 
     def __init__(self, routes: Mapping[str, CannedReply]) -> None:
         self.routes = dict(routes)
         self.seen_authorization: list[str | None] = []
+        self.posted: list[tuple[str, bytes]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                server.posted.append((self.path, self.rfile.read(length)))
+                self.do_GET()
+
             def do_GET(self) -> None:
                 server.seen_authorization.append(self.headers.get("Authorization"))
                 reply = server.routes.get(self.path.split("?", 1)[0])

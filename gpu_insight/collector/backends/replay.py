@@ -9,7 +9,9 @@ engine source. Every snapshot says `source: replay`.
 from __future__ import annotations
 
 import bisect
+import math
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -89,6 +91,17 @@ class ReplayBackend:
             processes=[self._shifted(process) for process in frame.processes],
             down_reason=frame.health_reason if frame.health == "down" else None,
         )
+
+    def played_before(self, now: float, seconds: float, step_s: float) -> Iterator[Snapshot]:
+        """The trace as if it had been playing for `seconds` before `now`, one frame every
+        `step_s`, oldest first: for filling history at start. The loop runs on into the live
+        replay that starts at `now`; the live position is not moved."""
+        count = math.floor(seconds / step_s)
+        for n in range(count, 0, -1):
+            t = now - n * step_s
+            into_loop = (t - now) % self._period_s
+            frame = self._frames[max(bisect.bisect_right(self._offsets, into_loop) - 1, 0)]
+            yield frame.model_copy(update={"collected_at": t})
 
     def _shifted(self, process: GpuProcess) -> GpuProcess:
         if process.utilization_seen_at is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import logging
 import threading
 import time
@@ -18,7 +19,14 @@ from urllib.parse import unquote, urlsplit
 
 from gpu_insight.collector.config import EnginesConfig
 from gpu_insight.collector.engines.exposition import ExpositionError
-from gpu_insight.collector.engines.readings import parse_openai_models, parse_version
+from gpu_insight.collector.engines.model_log import ModelLog
+from gpu_insight.collector.engines.readings import (
+    Reading,
+    first_known,
+    parse_ollama_show,
+    parse_openai_models,
+    parse_version,
+)
 from gpu_insight.collector.engines.targets import (
     Target,
     configured_target,
@@ -26,7 +34,13 @@ from gpu_insight.collector.engines.targets import (
     targets_from_processes,
 )
 from gpu_insight.collector.engines.window import ReadingWindow
-from gpu_insight.schemas import EngineMetrics, GpuProcess
+from gpu_insight.schemas import (
+    EngineMetrics,
+    GgufArchitecture,
+    GpuProcess,
+    LoadedModel,
+    ModelEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +51,11 @@ class FetchError(Exception):
     """The endpoint could not be read; the text says why, without the URL's credentials."""
 
 
-def fetch_text(url: str, timeout_s: float) -> str:
-    """The body at `url`; a `user:password@` in it is sent as HTTP basic auth."""
+def fetch_text(url: str, timeout_s: float, body: bytes | None = None) -> str:
+    """The body at `url` (a POST of the JSON `body` when given); a `user:password@` in it is
+    sent as HTTP basic auth."""
     try:
-        with urllib.request.urlopen(_request(url), timeout=timeout_s) as response:
+        with urllib.request.urlopen(_request(url, body), timeout=timeout_s) as response:
             return response.read(_MAX_BODY_BYTES).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         raise FetchError(f"HTTP {exc.code}") from None
@@ -57,9 +72,11 @@ def fetch_text(url: str, timeout_s: float) -> str:
         raise FetchError(f"unreadable HTTP answer ({type(exc).__name__})") from None
 
 
-def _request(url: str) -> urllib.request.Request:
+def _request(url: str, body: bytes | None) -> urllib.request.Request:
     parts = urlsplit(url)
-    request = urllib.request.Request(shown_url(url))
+    request = urllib.request.Request(shown_url(url), data=body)
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
     if parts.username is not None:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
         request.add_header("Authorization", "Basic " + base64.b64encode(pair.encode()).decode())
@@ -71,7 +88,7 @@ class EngineScraper:
         self,
         config: EnginesConfig,
         clock: Callable[[], float] = time.time,
-        fetch: Callable[[str, float], str] = fetch_text,
+        fetch: Callable[..., str] = fetch_text,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -82,6 +99,9 @@ class EngineScraper:
         self._results: dict[str, EngineMetrics] = {}
         self._windows: dict[str, ReadingWindow] = {}
         self._max_model_len: dict[str, int] = {}
+        self._model_logs: dict[str, ModelLog] = {}
+        # per target: the GGUF shape of each model digest (None: /api/show could not tell)
+        self._shapes: dict[str, dict[str, GgufArchitecture | None]] = {}
         self._versions: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -134,7 +154,13 @@ class EngineScraper:
         results = {target.url: self._scrape(target) for target in targets}
         with self._lock:
             self._results = results
-            for memory in (self._windows, self._max_model_len, self._versions):
+            for memory in (
+                self._windows,
+                self._max_model_len,
+                self._versions,
+                self._model_logs,
+                self._shapes,
+            ):
                 for url in [url for url in memory if url not in results]:
                     del memory[url]
 
@@ -150,6 +176,7 @@ class EngineScraper:
         window = self._windows.setdefault(target.url, ReadingWindow(self._config.window_s))
         window.add(now, reading)
         stats = window.stats()
+        loaded, events = self._loaded_models(target, now, reading)
         return base.model_copy(
             update={
                 "up": True,
@@ -159,6 +186,14 @@ class EngineScraper:
                 "kv_cache_usage_ratio": reading.kv_cache_usage_ratio,
                 "gpu_memory_utilization": reading.gpu_memory_utilization,
                 "loaded_models_vram_mib": reading.loaded_models_vram_mib,
+                "loaded_models": loaded,
+                "model_events": events,
+                "prefix_caching_enabled": reading.prefix_caching_enabled,
+                "prefix_cache_hit_ratio": first_known(
+                    stats.prefix_cache_hit_ratio, reading.prefix_cache_hit_ratio
+                ),
+                "requests_swapped": reading.requests_swapped,
+                "queue_time": stats.queue_time,
                 "preemptions_total": reading.preemptions_total,
                 "prompt_tokens_total": reading.prompt_tokens_total,
                 "generation_tokens_total": reading.generation_tokens_total,
@@ -173,6 +208,33 @@ class EngineScraper:
                 "e2e_latency": stats.e2e_latency,
             }
         )
+
+    def _loaded_models(
+        self, target: Target, now: float, reading: Reading
+    ) -> tuple[list[LoadedModel] | None, list[ModelEvent]]:
+        """A multi-model server's models with their shapes and load history, and its events."""
+        if reading.loaded_models is None:
+            return None, []
+        log = self._model_logs.setdefault(target.url, ModelLog())
+        models = log.observe(now, reading.loaded_models)
+        shaped = [m.model_copy(update={"architecture": self._shape(target, m)}) for m in models]
+        return shaped, log.events()
+
+    def _shape(self, target: Target, model: LoadedModel) -> GgufArchitecture | None:
+        """`/api/show` once per model digest (a model pulled again gets a new digest)."""
+        if target.show_url is None:
+            return None
+        shapes = self._shapes.setdefault(target.url, {})
+        key = model.digest or model.name
+        if key not in shapes:
+            body = json.dumps({"model": model.name}).encode()
+            try:
+                shapes[key] = parse_ollama_show(
+                    self._fetch(target.show_url, self._config.timeout_s, body)
+                )
+            except (FetchError, ExpositionError):
+                shapes[key] = None  # an older Ollama or a refused call: sized without it
+        return shapes[key]
 
     def _model_len(self, target: Target) -> int | None:
         """max_model_len from /v1/models, asked until the engine tells (it never changes)."""

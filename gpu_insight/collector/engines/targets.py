@@ -15,6 +15,7 @@ from gpu_insight.collector.config import EngineTarget
 from gpu_insight.collector.engines.readings import (
     Reading,
     parse_generic,
+    parse_llama_cpp,
     parse_ollama_ps,
     parse_sglang,
     parse_tgi,
@@ -29,8 +30,15 @@ _PARSERS: dict[str, Parser] = {
     "sglang": parse_sglang,
     "tgi": parse_tgi,
     "ollama": parse_ollama_ps,
+    "llama.cpp": parse_llama_cpp,
 }
-_PATHS = {"vllm": "/metrics", "sglang": "/metrics", "tgi": "/metrics", "ollama": "/api/ps"}
+_PATHS = {
+    "vllm": "/metrics",
+    "sglang": "/metrics",
+    "tgi": "/metrics",
+    "ollama": "/api/ps",
+    "llama.cpp": "/metrics",  # llama-server serves it when started with --metrics
+}
 _KNOWN_ENGINES: tuple[Engine, ...] = get_args(Engine)
 
 
@@ -41,6 +49,7 @@ class Target:
     parser: Parser
     models_url: str | None = None  # OpenAI-compatible /v1/models, for max_model_len
     version_url: str | None = None  # the engine's /version
+    show_url: str | None = None  # Ollama /api/show, for the shape of each loaded model
     model: str | None = None
     app: str | None = None
     team: str | None = None
@@ -64,6 +73,7 @@ def targets_from_processes(processes: list[GpuProcess]) -> list[Target]:
                 parser=_PARSERS[engine],
                 models_url=base + "/v1/models" if engine in ("vllm", "sglang") else None,
                 version_url=base + "/version" if engine == "vllm" else None,
+                show_url=base + "/api/show" if engine == "ollama" else None,
                 model=_first(p.attribution.model for p in members),
                 app=_first(p.attribution.app for p in members),
                 team=_first(p.attribution.team for p in members),
@@ -80,6 +90,7 @@ def configured_target(target: EngineTarget) -> Target:
         url=target.url,
         engine=engine,
         parser=_PARSERS.get(engine, parse_generic),
+        show_url=_beside(target.url, "/api/show") if engine == "ollama" else None,
         model=target.model,
         app=target.app,
         team=target.team,
@@ -96,6 +107,14 @@ def shown_url(url: str) -> str:
         return url
     # Not rebuilt from hostname and port: those raise for a malformed port.
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _beside(url: str, path: str) -> str:
+    """Another path on the same server (credentials kept: the request needs them too)."""
+    try:
+        return urlunsplit(urlsplit(url)._replace(path=path, query="", fragment=""))
+    except ValueError:
+        return url
 
 
 def _first(values: Iterable[str | None]) -> str | None:

@@ -26,6 +26,8 @@ class WindowStats:
     generation_tokens_per_s: float | None
     time_to_first_token: LatencySummary | None
     e2e_latency: LatencySummary | None
+    queue_time: LatencySummary | None = None
+    prefix_cache_hit_ratio: float | None = None  # hits ÷ queries over the window
 
 
 class ReadingWindow:
@@ -54,14 +56,32 @@ class ReadingWindow:
             generation_tokens_per_s=rate(lambda r: r.generation_tokens_total),
             time_to_first_token=latency_summary(old.ttft, new.ttft),
             e2e_latency=latency_summary(old.e2e, new.e2e),
+            queue_time=latency_summary(old.queue_time, new.queue_time),
+            prefix_cache_hit_ratio=_ratio(
+                counter_increase(old.prefix_cache_hits_total, new.prefix_cache_hits_total),
+                counter_increase(old.prefix_cache_queries_total, new.prefix_cache_queries_total),
+            ),
         )
 
 
-def counter_rate(old: float | None, new: float | None, elapsed_s: float) -> float | None:
-    if old is None or new is None or elapsed_s <= 0:
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    """part ÷ whole of two increases over the window; None when nothing was counted."""
+    if part is None or whole is None or whole <= 0:
         return None
-    increase = new - old if new >= old else new  # reset: the counter started again from 0
+    return min(part / whole, 1.0)
+
+
+def counter_rate(old: float | None, new: float | None, elapsed_s: float) -> float | None:
+    increase = counter_increase(old, new)
+    if increase is None or elapsed_s <= 0:
+        return None
     return increase / elapsed_s
+
+
+def counter_increase(old: float | None, new: float | None) -> float | None:
+    if old is None or new is None:
+        return None
+    return new - old if new >= old else new  # reset: the counter started again from 0
 
 
 def latency_summary(old: Histogram | None, new: Histogram | None) -> LatencySummary | None:

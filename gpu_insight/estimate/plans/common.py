@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from gpu_insight.engines import Launch, engine
 from gpu_insight.estimate.kv_cache import KvLayout, kv_layout
 from gpu_insight.estimate.overheads import MIB, SAFETY_MARGIN_MIB
+from gpu_insight.estimate.request import MAX_CONCURRENCY
 from gpu_insight.estimate.result import BreakdownLine
 from gpu_insight.estimate.spec import ModelSpec
 from gpu_insight.schemas import KnownEngine
@@ -49,14 +50,26 @@ class GpuTarget:
 
 @dataclass
 class Plan:
+    """One GPU's share of an engine start. The engine starts when `errors` is empty and
+    `start_mib` is free; the requested work fits when it also serves `concurrency` sequences
+    of `context_length` tokens (`max_concurrency` ≥ concurrency)."""
+
     lines: list[BreakdownLine]
     need_mib: float  # what the requested context × concurrency needs per GPU
-    holds_mib: float  # what the engine takes per GPU (its reservation, or the need)
-    max_context_tokens: int
-    max_concurrency: float | None
+    holds_mib: float  # what the engine process holds per GPU, as NVML reports it
+    start_mib: float  # what must be free on each GPU for the engine to start
+    max_context_tokens: int  # per sequence, at the requested concurrency
+    max_concurrency: int  # sequences of the requested context served at once
+    kv_cache_tokens: int  # tokens its KV cache holds (all layers at full length)
     flags: list[str]
     errors: list[str] = field(default_factory=list)  # predicted startup failures
     notes: list[str] = field(default_factory=list)
+
+    def starts(self, free_mib: float | None) -> bool:
+        return not self.errors and (free_mib is None or self.start_mib <= free_mib)
+
+    def serves(self, concurrency: int, free_mib: float | None) -> bool:
+        return self.starts(free_mib) and self.max_concurrency >= concurrency
 
 
 Planner = Callable[[Settings, GpuTarget | None], Plan]
@@ -73,6 +86,7 @@ def kv_for(settings: Settings, honour_sliding: bool = True) -> KvLayout:
         settings.tensor_parallel,
         settings.pipeline_parallel,
         honour_sliding,
+        state_element_bytes=4.0 if settings.quantization == "fp32" else 2.0,
     )
 
 
@@ -111,8 +125,10 @@ def without_gpu(
         lines=lines,
         need_mib=need_mib,
         holds_mib=need_mib,
+        start_mib=need_mib,
         max_context_tokens=s.context_length,
-        max_concurrency=float(s.concurrency),
+        max_concurrency=s.concurrency,
+        kv_cache_tokens=s.context_length * s.concurrency if s.spec.has_kv_cache else 0,
         flags=flags,
         notes=notes or [],
     )
@@ -126,24 +142,34 @@ def with_kv_pool(
     lines: list[BreakdownLine],
     need_mib: float,
     holds_mib: float,
+    start_mib: float,
     flags: list[str],
     errors: list[str],
 ) -> Plan:
     """The plan of an engine whose KV pool of `pool_bytes` sets what it serves: the largest
-    context at the requested concurrency, and how many sequences of the requested context
-    fit (None when the pool is empty)."""
+    context at the requested concurrency, how many sequences of the requested context fit,
+    and the tokens the pool holds. A model without a KV cache serves what it is sent once
+    it starts."""
+    pool = max(pool_bytes, 0.0)
     one = layout.sequence_bytes(s.context_length)
     return Plan(
         lines=lines,
         need_mib=need_mib,
         holds_mib=holds_mib,
+        start_mib=start_mib,
         max_context_tokens=largest_context(
-            layout, max(pool_bytes, 0), s.concurrency, s.spec.max_position_embeddings
+            layout, pool, s.concurrency, s.spec.max_position_embeddings
         ),
-        max_concurrency=pool_bytes / one if one and pool_bytes > 0 else None,
+        max_concurrency=int(pool // one) if one else s.concurrency,
+        kv_cache_tokens=layout.tokens_held(pool, s.concurrency),
         flags=flags,
         errors=errors,
     )
+
+
+def largest_batch(fits: Callable[[int], bool]) -> int:
+    """The most sequences (up to the request limit) for which `fits` holds."""
+    return largest_fitting(fits, MAX_CONCURRENCY)
 
 
 def weights_line(s: Settings) -> tuple[float, BreakdownLine]:
@@ -165,11 +191,17 @@ def kv_line(
         if layout.window
         else ""
     )
-    layers = layout.full_layers + layout.sliding_layers
+    chunk = (
+        f"; {layout.chunked_layers} chunked layers hold ≤ {layout.chunk:,} tokens"
+        if layout.chunk
+        else ""
+    )
+    state = f"; + {sequences} × {layout.state_explanation}" if layout.state_bytes else ""
     return kv, line(
         label,
         kv,
-        f"{sequences} × {tokens:,} tokens × {layers} layers × {layout.explanation}{window}",
+        f"{sequences} × {tokens:,} tokens × {layout.layers} layers × {layout.explanation}"
+        f"{window}{chunk}{state}",
     )
 
 

@@ -59,6 +59,7 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
         lines=lines,
         need_mib=need,
         holds_mib=holds,
+        start_mib=holds,
         flags=common.engine_flags(s, memory_fraction=fraction),
         errors=errors,
     )

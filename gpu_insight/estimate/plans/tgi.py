@@ -29,8 +29,10 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
     if gpu is None:
         return common.without_gpu(s, [*lines, k_line], need, flags)
     free = gpu.free_mib if gpu.free_mib is not None else gpu.total_mib
-    holds = max(need, free - (1 - WIGGLE_ROOM) * gpu.total_mib)
+    kept_free = (1 - WIGGLE_ROOM) * gpu.total_mib
+    holds = free - kept_free
     pool = holds * MIB - fixed
+    one = layout.sequence_bytes(s.context_length)
     lines.append(
         common.line(
             "kv_cache_pool",
@@ -40,7 +42,7 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
         )
     )
     errors = []
-    if pool < layout.sequence_bytes(s.context_length):
+    if pool < one:
         errors.append(startup_errors.tgi_warmup_fails())
     return common.with_kv_pool(
         s,
@@ -48,7 +50,8 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
         pool,
         lines=lines,
         need_mib=need,
-        holds_mib=holds,
+        holds_mib=max(holds, fixed / MIB),
+        start_mib=(fixed + one) / MIB + kept_free,
         flags=flags,
         errors=errors,
     )

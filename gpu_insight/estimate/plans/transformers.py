@@ -3,6 +3,8 @@ the process context, all at the peak of one prefill."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gpu_insight.estimate.activations import (
     CUBLAS_WORKSPACE_BYTES,
     masked_attention_bytes,
@@ -85,19 +87,28 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
     layout = common.kv_for(s)
     lines = _lines(s, layout, s.context_length)
     need = _need_mib(lines)
-    max_ctx = s.spec.max_position_embeddings
-    if gpu is not None:
-        room = min(gpu.total_mib, gpu.free_mib if gpu.free_mib is not None else gpu.total_mib)
-        # every line grows with the context, so the need is monotone in it
-        max_ctx = common.largest_fitting(
-            lambda ctx: _need_mib(_lines(s, layout, ctx)) <= room, max_ctx
+    notes = ["transformers reserves nothing up front: memory grows with each batch"]
+    if gpu is None:
+        return common.without_gpu(s, lines, need, [], notes)
+    room = min(gpu.total_mib, gpu.free_mib if gpu.free_mib is not None else gpu.total_mib)
+    one_token = replace(s, concurrency=1)
+    # every line grows with the context and the batch, so the need is monotone in both
+    max_ctx = common.largest_fitting(
+        lambda ctx: _need_mib(_lines(s, layout, ctx)) <= room, s.spec.max_position_embeddings
+    )
+    max_batch = common.largest_batch(
+        lambda batch: (
+            _need_mib(_lines(replace(s, concurrency=batch), layout, s.context_length)) <= room
         )
+    )
     return Plan(
         lines=lines,
         need_mib=need,
         holds_mib=need,
+        start_mib=_need_mib(_lines(one_token, layout, 1)),  # the weights load
         max_context_tokens=max_ctx,
-        max_concurrency=None,
+        max_concurrency=max_batch,
+        kv_cache_tokens=max_ctx * s.concurrency if s.spec.has_kv_cache else 0,
         flags=[],
-        notes=["transformers reserves nothing up front: memory grows with each batch"],
+        notes=notes,
     )

@@ -1,11 +1,17 @@
 """vLLM's memory: weights + the profile run's activation peak + non-torch buffers + CUDA graphs,
-and the rest of `gpu_memory_utilization` × total becomes the KV pool."""
+and the rest of `gpu_memory_utilization` × total becomes the KV pool. The CUDA context exists
+before vLLM's baseline measurement, so the process holds it beside that share."""
 
 from __future__ import annotations
 
 from gpu_insight.engines.vllm import DEFAULT_MEMORY_FRACTION, scheduler_defaults
 from gpu_insight.estimate.activations import vllm_profile_bytes
-from gpu_insight.estimate.overheads import MIB, vllm_cuda_graphs_mib, vllm_non_torch_mib
+from gpu_insight.estimate.overheads import (
+    MIB,
+    TORCH_PROCESS_MIB,
+    vllm_cuda_graphs_mib,
+    vllm_non_torch_mib,
+)
 from gpu_insight.estimate.plans import common, startup_errors
 from gpu_insight.estimate.plans.common import GpuTarget, Plan, Settings
 
@@ -37,12 +43,16 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
             )
         )
     fixed = weights + act + non_torch + graphs
+    context = TORCH_PROCESS_MIB * MIB
+    context_line = common.line(
+        "cuda_context", context, "CUDA context, outside gpu_memory_utilization"
+    )
     kv_need, k_line = common.kv_line(layout, s.context_length, s.concurrency)
-    need = (fixed + kv_need) / MIB
+    need = (fixed + kv_need + context) / MIB
     if gpu is None:
         return common.without_gpu(
             s,
-            [*lines, k_line],
+            [*lines, k_line, context_line],
             need,
             common.engine_flags(s),
             notes=[
@@ -50,9 +60,12 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
                 "model does not use with KV cache"
             ],
         )
-    util = s.gpu_memory_utilization or common.fraction_that_fits(need, gpu, DEFAULT_MEMORY_FRACTION)
-    holds = util * gpu.total_mib
-    budget = holds * MIB - fixed
+    util = s.gpu_memory_utilization or common.fraction_that_fits(
+        need, gpu, DEFAULT_MEMORY_FRACTION, outside_mib=TORCH_PROCESS_MIB
+    )
+    share = util * gpu.total_mib
+    holds = share + TORCH_PROCESS_MIB
+    budget = share * MIB - fixed
     lines.append(
         common.line(
             "kv_cache_pool",
@@ -61,10 +74,13 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
             "total − the lines above (vLLM fills its reservation with KV blocks)",
         )
     )
+    lines.append(context_line)
     errors: list[str] = []
     if gpu.free_mib is not None and gpu.free_mib < holds:
         errors.append(
-            startup_errors.vllm_free_memory_below_share(gpu.free_mib, gpu.total_mib, util, holds)
+            startup_errors.vllm_free_memory_below_share(
+                gpu.free_mib - TORCH_PROCESS_MIB, gpu.total_mib, util, share
+            )
         )
     one = layout.sequence_bytes(s.context_length)
     if budget <= 0:
@@ -81,6 +97,7 @@ def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
         lines=lines,
         need_mib=need,
         holds_mib=holds,
+        start_mib=holds,
         flags=common.engine_flags(s, memory_fraction=util),
         errors=errors,
     )
