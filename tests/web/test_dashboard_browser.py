@@ -239,6 +239,24 @@ def test_history_charts_draw_one_line_per_gpu_and_the_alert_intervals(
         assert series[-1]["name"] == "Alerts (pending, firing)"
 
 
+def test_history_shows_the_traces_busy_and_idle_phases_as_soon_as_the_page_opens(
+    dashboard: WatchedPage,
+) -> None:
+    """The replay starts with its history filled as if the trace had been playing."""
+    dashboard.page.wait_for_function(
+        """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
+                 .getOption().series[0].data.length > 0"""
+    )
+    points = dashboard.page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
+                 .getOption().series[0].data"""
+    )
+    span_s = (points[-1][0] - points[0][0]) / 1000
+    assert span_s >= 14 * 60  # the last 15 minutes, not the seconds since the start
+    values = [value for _, value in points if value is not None]
+    assert max(values) >= 90 and min(values) <= 5  # busy and idle phases both drawn
+
+
 def test_alert_intervals_are_drawn_over_both_history_charts(
     watched_page: WatchedPage, replay_collector: CollectorProcess
 ) -> None:
