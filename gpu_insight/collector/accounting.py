@@ -319,6 +319,14 @@ class UsageLedger:
             gpus=gpus,
         )
 
+    def booked_until(self) -> float | None:
+        """The end of the newest minute in the books (committed or in progress); None when
+        they are empty."""
+        with self._lock:
+            (newest,) = self._db.execute("SELECT MAX(minute) FROM usage_minute").fetchone()
+            minutes = [m for m in (newest, *self._open) if m is not None]
+        return max(minutes) + MINUTE_S if minutes else None
+
     def close(self) -> None:
         """Writes the minute in progress too, and closes the database."""
         with self._lock:
