@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ECHARTS := gpu_insight/web/static/echarts.min.js
+AXE := tests/web/static/axe.min.js
 
 .PHONY: run test package lint typecheck format system-deps web clean
 
@@ -14,9 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[collector,dev]'
 	@touch $@
 
-web: $(ECHARTS)
+web: $(ECHARTS) $(AXE)
 
-$(ECHARTS): package.json package-lock.json scripts/build-web.sh
+$(ECHARTS) $(AXE) &: package.json package-lock.json scripts/build-web.sh
 	scripts/build-web.sh
 
 system-deps:
@@ -25,7 +26,7 @@ system-deps:
 run: $(STAMP) $(ECHARTS)
 	@scripts/run-collector.sh
 
-test: $(STAMP) $(ECHARTS) system-deps lint typecheck
+test: $(STAMP) $(ECHARTS) $(AXE) system-deps lint typecheck
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
@@ -44,4 +45,4 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) dist node_modules $(ECHARTS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist node_modules $(ECHARTS) $(AXE) .pytest_cache .ruff_cache

@@ -4,9 +4,9 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.answers.usage import answer_usage, usage_csv
-from gpu_insight.answers.usage_query import parse_usage_query
+from gpu_insight.answers.usage import answer_usage, gather_usage, usage_csv
 from gpu_insight.gateway import serve_with_source
+from gpu_insight.sources.settings import PRICE_SETTING, parse_price_per_gpu_hour
 from gpu_insight.sources.source import GpuSource
 
 
@@ -17,8 +17,12 @@ class UsageCsvEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def usage(source: GpuSource) -> Response:
-            query = parse_usage_query(dict(r.args), default_price=None, price_name="price")
-            report = source.usage(query.from_t, query.to_t, query.group_by)
+            query, report = gather_usage(
+                dict(r.args),
+                source,
+                parse_price_per_gpu_hour(settings.get(PRICE_SETTING)),
+                "price",
+            )
             return Response(
                 usage_csv(answer_usage(query, report)),
                 status=200,

@@ -406,6 +406,10 @@ class UsageRow(WireModel):
     idle_held_gpu_seconds: float | None = None
 
 
+# The most steps one usage report is cut into: 7 days in 10-minute steps.
+MAX_USAGE_BUCKETS = 1000
+
+
 class UsageBucket(WireModel):
     """One step of a usage report asked for in steps (`bucket_s`): its rows, same grouping."""
 

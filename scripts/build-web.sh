@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Takes ECharts from the npm registry (pinned by package-lock.json) and bundles it next to the
-# dashboard, so the page needs no CDN at run time (Dify is often air-gapped).
+# Takes ECharts and axe-core from the npm registry (pinned by package-lock.json). ECharts is
+# bundled next to the dashboard, so the page needs no CDN at run time (Dify is often
+# air-gapped); axe-core goes beside the browser tests only, which inject it into the page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund --silent
-mkdir -p gpu_insight/web/static
+mkdir -p gpu_insight/web/static tests/web/static
 cp node_modules/echarts/dist/echarts.min.js gpu_insight/web/static/echarts.min.js
+cp node_modules/axe-core/axe.min.js tests/web/static/axe.min.js

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests start for real: prometheus (and promtool), chromium.
+# Installs the Debian packages the tests start for real: prometheus (and promtool), chromium,
+# and the CJK fonts the browser needs to draw the Chinese and Japanese dashboard.
 set -u
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fc-list : family 2>/dev/null | grep -q "Noto Sans CJK" || missing+=(fonts-noto-cjk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -5,8 +5,7 @@ from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
 from gpu_insight.answers.answer import emit
-from gpu_insight.answers.usage import answer_usage
-from gpu_insight.answers.usage_query import parse_usage_query
+from gpu_insight.answers.usage import answer_usage, gather_usage
 from gpu_insight.sources.settings import PRICE_SETTING, parse_price_per_gpu_hour
 from gpu_insight.sources.source import source_from
 
@@ -15,10 +14,8 @@ class GpuUsageReportTool(Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage]:
         # Parameter, settings and source errors propagate: the node fails with their text.
         credentials = self.runtime.credentials
-        query = parse_usage_query(
-            tool_parameters,
-            default_price=parse_price_per_gpu_hour(credentials.get(PRICE_SETTING)),
-            price_name=PRICE_SETTING,
+        default_price = parse_price_per_gpu_hour(credentials.get(PRICE_SETTING))
+        query, usage = gather_usage(
+            tool_parameters, source_from(credentials), default_price, PRICE_SETTING
         )
-        usage = source_from(credentials).usage(query.from_t, query.to_t, query.group_by)
         yield from emit(self, answer_usage(query, usage))

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from gpu_insight.answers.answer import Variable, missing_note, where
-from gpu_insight.answers.usage_query import UsageQuery
+from gpu_insight.answers.usage_query import UsageQuery, parse_usage_query
 from gpu_insight.schemas import Source, UsageReport
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 from gpu_insight.sources.merge import SECONDS_PER_HOUR
+from gpu_insight.sources.source import GpuSource
 
 MIB_PER_GIB = 1024.0
 JOULES_PER_KWH = 3.6e6
@@ -105,6 +107,15 @@ class UsageAnswer:
         return _usage_line(self) + missing_note(self.missing)
 
 
+def gather_usage(
+    params: Mapping[str, Any], source: GpuSource, default_price: float | None, price_name: str
+) -> tuple[UsageQuery, Gathered[UsageReport]]:
+    """The query in `params` (priced at `default_price` unless `price_name` names a price),
+    and the source's report for it."""
+    query = parse_usage_query(params, default_price=default_price, price_name=price_name)
+    return query, source.usage(query.from_t, query.to_t, query.group_by, query.bucket_s)
+
+
 def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAnswer:
     report = gathered.value
     price = query.price_per_gpu_hour
@@ -134,6 +145,19 @@ def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAns
         total_energy_kwh=_round(sum(r.energy_joules for r in report.rows) / JOULES_PER_KWH),
         total_cost=None if price is None else _round(total_hours * price),
     )
+
+
+def usage_steps_json(query: UsageQuery, gathered: Gathered[UsageReport]) -> dict[str, Any]:
+    """The merged report in steps as the collectors gave it (`GET /usage`, the dashboard's
+    cost panel), with the price that applies: the query's or the settings', else the one the
+    collectors name."""
+    report = gathered.value
+    price = query.price_per_gpu_hour
+    return {
+        **report.model_dump(mode="json"),
+        "price_per_gpu_hour": report.price_per_gpu_hour if price is None else price,
+        "missing_collectors": missing_json(gathered.missing),
+    }
 
 
 def _usage_line(table: UsageAnswer) -> str:

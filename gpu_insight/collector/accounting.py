@@ -33,6 +33,7 @@ from gpu_insight.collector.gpu_books import GpuBooks
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
 from gpu_insight.collector.usage_totals import UsageTotal, UsageTotals
 from gpu_insight.schemas import (
+    MAX_USAGE_BUCKETS,
     GpuProcess,
     GroupBy,
     ShareMethod,
@@ -46,7 +47,6 @@ from gpu_insight.schemas import (
 
 MINUTE_S = 60
 MAX_INTERVAL_S = 120.0
-MAX_BUCKETS = 1000  # steps of one report: enough for 7 days in 10-minute steps
 PRUNE_EVERY_S = 3600.0
 UNATTRIBUTED = "unattributed"
 
@@ -116,9 +116,18 @@ class _Tally:
         self.amounts: dict[tuple[int, str], _Amounts] = defaultdict(_Amounts)
         self.methods: dict[tuple[int, str], set[ShareMethod]] = defaultdict(set)
 
-    def count(self, step: int, group: str, method: ShareMethod | None, *amounts: float) -> None:
+    def count(
+        self,
+        step: int,
+        group: str,
+        method: ShareMethod | None,
+        gpu_s: float,
+        mib_s: float,
+        joules: float,
+        held_s: float,
+    ) -> None:
         key = (step, group or UNATTRIBUTED)
-        self.amounts[key].add(*amounts)
+        self.amounts[key].add(gpu_s, mib_s, joules, held_s)
         if method is not None:
             self.methods[key].add(method)
 
@@ -246,7 +255,7 @@ class UsageLedger:
         token's apps) keeps only their rows, so unattributed usage is left out. `bucket_s` (whole
         minutes) adds the window in steps of that length from the covered start, every step
         listed even when empty. Raises ValueError for an unknown `group_by`, `from_t` after
-        `to_t` or a step that is not whole minutes or makes more than MAX_BUCKETS steps.
+        `to_t` or a step that is not whole minutes or makes more than MAX_USAGE_BUCKETS steps.
         """
         column = GROUP_COLUMNS.get(group_by)
         if column is None:
@@ -317,6 +326,14 @@ class UsageLedger:
         """Usage since the collector started, per GPU × app × team × container × model."""
         return self._totals.totals()
 
+    def booked_until(self) -> float | None:
+        """The end of the newest minute in the books (committed or in progress); None when
+        they are empty."""
+        with self._lock:
+            (newest,) = self._db.execute("SELECT MAX(minute) FROM usage_minute").fetchone()
+            minutes = [m for m in (newest, *self._open) if m is not None]
+        return max(minutes) + MINUTE_S if minutes else None
+
     def close(self) -> None:
         """Writes the minute in progress too, and closes the database."""
         with self._lock:
@@ -371,9 +388,10 @@ def _step_count(first: int, end: int, bucket_s: int | None) -> int:
     if bucket_s <= 0 or bucket_s % MINUTE_S:
         raise ValueError(f"bucket_s must be a whole number of minutes in seconds, got {bucket_s}")
     steps = math.ceil((end - first) / bucket_s)
-    if steps > MAX_BUCKETS:
+    if steps > MAX_USAGE_BUCKETS:
         raise ValueError(
-            f"bucket_s {bucket_s} makes {steps} steps of the window; at most {MAX_BUCKETS} fit"
+            f"bucket_s {bucket_s} makes {steps} steps of the window; "
+            f"at most {MAX_USAGE_BUCKETS} fit"
         )
     return steps
 

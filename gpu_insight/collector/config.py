@@ -135,8 +135,10 @@ class CollectorConfig(Section):
     port: int = Field(default=9470, ge=1, le=65535)
     hostname: str | None = None  # name reported in answers; defaults to the machine's
     replay: str | None = None  # trace file: replay instead of NVML
-    # With replay: fill the history as if the trace had played for its whole retention.
-    replay_fills_history: bool = False
+    # With replay: fill the history and the usage books as if the trace had played for the
+    # history's retention, so a dashboard opened at start shows the trace's busy and idle
+    # phases and its cost per app at once.
+    replay_fills_history: bool = True
     record: str | None = None  # append every published snapshot to this JSON-lines file
     auth: AuthConfig = Field(default_factory=AuthConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)

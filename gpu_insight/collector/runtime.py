@@ -51,7 +51,13 @@ class UsageSource(Protocol):
     def add(self, snapshot: Snapshot) -> None: ...
 
     def report(
-        self, *, from_t: float, to_t: float, group_by: GroupBy, apps: set[str] | None = None
+        self,
+        *,
+        from_t: float,
+        to_t: float,
+        group_by: GroupBy,
+        apps: set[str] | None = None,
+        bucket_s: int | None = None,
     ) -> UsageReport: ...
 
     def totals(self) -> list[UsageTotal]:

@@ -96,10 +96,17 @@ def build_service(
 
     if replay is not None and config.replay_fills_history:
         span = config.history
+        now = clock()
         # One coarse bucket more than kept: the newest bucket is still filling, not yet kept.
         seconds = history.max_seconds + span.coarse_resolution_s
-        for played in replay.played_before(clock(), seconds, span.fine_resolution_s):
+        for played in replay.played_before(now, seconds, span.fine_resolution_s):
             history.add(played)
+        # The usage books too, in coarse steps, for the part of that span they lack: what an
+        # earlier start booked is not counted twice.
+        booked = usage.booked_until()
+        for played in replay.played_before(now, seconds, span.coarse_resolution_s):
+            if booked is None or played.collected_at > booked:
+                usage.add(played)
     registry = WebhookRegistry(
         config.notify, config.accounting.db_path, [rule.id for rule in DEFAULT_RULES], clock
     )

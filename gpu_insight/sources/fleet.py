@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_insight.errors import InputError, quoted
-from gpu_insight.schemas import GroupBy, History, Snapshot, UsageReport
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageReport
 from gpu_insight.sources.client import CollectorClient, CollectorError, MetricsText
-from gpu_insight.sources.merge import merge_histories, merge_snapshots, merge_usage
+from gpu_insight.sources.merge import (
+    merge_alert_lists,
+    merge_histories,
+    merge_snapshots,
+    merge_usage,
+)
 from gpu_insight.sources.settings import CollectorSettings, collector_settings
 
 MAX_PARALLEL_REQUESTS = 16
@@ -84,6 +89,9 @@ class CollectorFleet:
 
     def history(self, seconds: int) -> Gathered[History]:
         return self.gather(lambda client: client.history(seconds), merge_histories)
+
+    def alerts(self, include_resolved: bool) -> Gathered[AlertList]:
+        return self.gather(lambda client: client.alerts(include_resolved), merge_alert_lists)
 
     def usage(
         self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from gpu_insight.schemas import (
+    AlertList,
     HealthStatus,
     History,
     ShareMethod,
@@ -61,6 +62,21 @@ def _label_with_host(snapshot: Snapshot) -> Snapshot:
             "engines": [e.model_copy(update={"host": e.host or host}) for e in snapshot.engines],
             "alerts": [a.model_copy(update={"host": a.host or host}) for a in snapshot.alerts],
         }
+    )
+
+
+def merge_alert_lists(lists: Sequence[AlertList]) -> AlertList:
+    """Every host's alerts, each labelled with its host (one host's too, as snapshots are)."""
+    if not lists:
+        raise ValueError("nothing to merge")
+    return AlertList(
+        host=",".join(a.host for a in lists),
+        source=merged_source(a.source for a in lists),
+        alerts=[
+            alert.model_copy(update={"host": alert.host or part.host})
+            for part in lists
+            for alert in part.alerts
+        ],
     )
 
 

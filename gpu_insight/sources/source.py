@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from gpu_insight.errors import SettingsError
-from gpu_insight.schemas import GroupBy, History, Snapshot, UsageReport
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageReport
 from gpu_insight.sources.client import MetricsText
 from gpu_insight.sources.fleet import CollectorFleet, Gathered
 from gpu_insight.sources.prometheus.settings import URL_SETTING, prometheus_url_of
@@ -32,7 +32,14 @@ class GpuSource(Protocol):
 
     def history(self, seconds: int) -> Gathered[History]: ...
 
-    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> Gathered[UsageReport]: ...
+    def alerts(self, include_resolved: bool) -> Gathered[AlertList]: ...
+
+    def usage(
+        self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
+    ) -> Gathered[UsageReport]:
+        """Usage per group over the window; with `bucket_s`, also in steps of that length
+        where the source keeps them."""
+        ...
 
     def metrics_text(self, position: str | None = None) -> MetricsText:
         """Prometheus exposition of the GPUs; `position` picks one of several collectors."""

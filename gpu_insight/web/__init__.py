@@ -14,13 +14,39 @@ JS = "text/javascript; charset=utf-8"
 CSS = "text/css; charset=utf-8"
 SVG = "image/svg+xml"
 HTML = "text/html; charset=utf-8"
+JSON = "application/json; charset=utf-8"
 
-# URL name -> (file inside this package, content type).
+# The page's languages: one message table each, messages/<language>.json (i18n.js lists the
+# same, in the order its language switch shows them).
+LANGUAGES = tuple(
+    sorted(
+        node.name.removesuffix(".json")
+        for node in (files(__name__) / "messages").iterdir()
+        if node.name.endswith(".json")
+    )
+)
+# The page's ES modules, beside index.html.
+MODULES = (
+    "dashboard.js",
+    "api.js",
+    "dom.js",
+    "i18n.js",
+    "prefs.js",
+    "charts.js",
+    "history.js",
+    "usage.js",
+    "advice.js",
+    "fit.js",
+)
+
+# URL name -> (file inside this package, content type). Names hold no "/": the Dify endpoint's
+# route matches one path segment.
 _ASSETS: dict[str, tuple[str, str]] = {
-    "dashboard.js": ("dashboard.js", JS),
+    **{name: (name, JS) for name in MODULES},
     "dashboard.css": ("dashboard.css", CSS),
     "echarts.min.js": ("static/echarts.min.js", JS),  # bundled at build time (make web)
     "favicon.svg": ("static/favicon.svg", SVG),
+    **{f"messages-{code}.json": (f"messages/{code}.json", JSON) for code in LANGUAGES},
 }
 
 

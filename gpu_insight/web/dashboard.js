@@ -1,698 +1,730 @@
-// GPU Insight dashboard. The page carries no data and no secret: the secret comes from the URL
-// fragment (never sent to a server) and travels as a header on data requests only.
-// Served by the collector at "/" and by the Dify endpoint at ".../dashboard"; every URL is
-// relative so it also works under /e/<hook_id>/.
+// GPU Insight dashboard: every GPU, every process, cost per app and team, advice, history and
+// alerts, refreshed every 2 s. The page carries no data and no secret; see api.js.
 "use strict";
 
-(() => {
-  const REFRESH_MS = 2000;
-  const HISTORY_WINDOW_S = 900;
-  const HISTORY_OVERLAP_S = 5;
+import { $, fromTemplate, isNum, ratio, reconcile, setAttr, setHidden, setLevel, setText, setWidth } from "./dom.js";
+import { LANGUAGES, languageName, loadMessages, pickLanguage } from "./i18n.js";
+import { keepChoice, readChoice } from "./prefs.js";
+import { RequestError, base, query, request, rereadSecret, routes, server } from "./api.js";
+import { COLORS, chartsAvailable, drawAt, makeChart, onThemeChange, scheduleDraw } from "./charts.js";
+import { HistoryCharts, RANGES_S } from "./history.js";
+import { UsagePanel } from "./usage.js";
+import { renderAdvice } from "./advice.js";
+import { FitForm } from "./fit.js";
 
-  // --- where we are and how to ask for data -------------------------------------------------
+const REFRESH_MS = 2000;
+const ALERTS_EVERY_MS = 30_000; // resolved alerts, for the intervals drawn on the history
+const ADVICE_EVERY_MS = 30_000;
+const USAGE_EVERY_MS = 60_000;
+const ROWS_PER_GPU = 8; // more are behind a "show all" button, so many processes stay readable
+const COMPACT_FROM_GPUS = 9; // from this many GPUs in view, cards show only the main figures
+const INTERVALS_KEPT_S = 86400;
+const THROTTLE_WARNINGS = new Set([
+  "hw_slowdown",
+  "hw_thermal_slowdown",
+  "hw_power_brake_slowdown",
+  "sw_thermal_slowdown",
+  "sw_power_cap",
+]);
+const HEALTH_LEVEL = { ok: "ok", degraded: "warn", down: "bad", lost: "bad" };
+const SEVERITY_LEVEL = { critical: "bad", warning: "warn", info: "info" };
 
-  const onEndpoint = /\/dashboard\/?$/.test(location.pathname);
-  const base = new URL(onEndpoint ? location.pathname.replace(/dashboard\/?$/, "") : "./", location.href);
-  const api = onEndpoint
-    ? { snapshot: "status", history: "history", vramCheck: "vram-check", secretName: "key" }
-    : { snapshot: "v1/snapshot", history: "v1/history", vramCheck: null, secretName: "token" };
+let m = null; // the reader's message table and formats (i18n.js Messages)
 
-  function readSecret() {
-    const fragment = new URLSearchParams(location.hash.slice(1));
-    return fragment.get(api.secretName) ?? fragment.get(onEndpoint ? "token" : "key") ?? "";
+const state = {
+  snapshot: null,
+  clockOffsetS: 0, // collector time minus browser time
+  selected: null, // key of the GPU whose processes alone are shown
+  host: null, // the one host shown, or null for all
+  expanded: new Set(), // GPUs whose processes are all listed
+  split: "app",
+  failure: null, // the RequestError of the last refresh, while it lasts
+  alerts: new Map(), // alert key -> {alert, seenAt}
+};
+
+const history = new HistoryCharts();
+const usage = new UsagePanel(server);
+const fit = new FitForm(() => m);
+
+// --- what is in view -------------------------------------------------------------------------
+
+const gpuKey = (gpu) => `${gpu.host ?? ""}/${gpu.uuid}`;
+const processGpuKey = (p) => `${p.host ?? ""}/${p.gpu_uuid}`;
+const hostsOf = (snapshot) => [...new Set(snapshot.gpus.map((g) => g.host ?? snapshot.host))];
+
+function viewOf(snapshot) {
+  const hosts = hostsOf(snapshot);
+  const manyHosts = hosts.length > 1;
+  const host = manyHosts && hosts.includes(state.host) ? state.host : null;
+  const gpus = snapshot.gpus
+    .filter((g) => host === null || (g.host ?? snapshot.host) === host)
+    .map((g) => ({ ...g, key: gpuKey(g), label: gpuLabel(g, manyHosts) }));
+  const keys = new Set(gpus.map((g) => g.key));
+  const processes = snapshot.processes.filter((p) => keys.has(processGpuKey(p)));
+  return { hosts, manyHosts, host, gpus, processes };
+}
+
+function gpuLabel(gpu, manyHosts) {
+  return manyHosts && gpu.host ? m.t("gpu.label_host", { host: gpu.host, index: gpu.index }) : m.t("gpu.label", { index: gpu.index });
+}
+
+// --- header and banners ----------------------------------------------------------------------
+
+function renderHeader(snapshot, view) {
+  setText($("host"), view.manyHosts ? m.t("header.hosts", { count: view.hosts.length }) : snapshot.host);
+  const source = $("source");
+  setText(source, m.t(`source.${snapshot.source}`));
+  setLevel(source, snapshot.source === "replay" ? "warn" : "ok");
+  setHidden($("replay-banner"), snapshot.source !== "replay");
+  const health = $("health");
+  const status = m.t(`health.${snapshot.health}`);
+  setText(health, snapshot.health_reason ? m.t("health.with_reason", { status, reason: snapshot.health_reason }) : status);
+  setLevel(health, HEALTH_LEVEL[snapshot.health] ?? "bad");
+  const updated = $("updated");
+  setText(updated, m.time(snapshot.collected_at));
+  updated.dateTime = new Date(snapshot.collected_at * 1000).toISOString();
+  updated.dataset.collectedAt = String(snapshot.collected_at);
+  const missing = snapshot.missing_collectors ?? [];
+  setHidden($("missing-banner"), missing.length === 0);
+  setText(
+    $("missing-banner"),
+    missing.length ? m.t("banner.missing", { count: missing.length, reasons: missing.map((c) => c.reason).join(" ") }) : "",
+  );
+  renderHostSelect(view);
+}
+
+function renderHostSelect(view) {
+  const select = $("host-select");
+  setHidden($("host-picker"), !view.manyHosts);
+  const options = [{ value: "", text: m.t("hosts.all", { count: view.hosts.length }) }, ...view.hosts.map((h) => ({ value: h, text: h }))];
+  reconcile(
+    select,
+    options,
+    (o) => o.value,
+    () => document.createElement("option"),
+    (node, o) => {
+      node.value = o.value;
+      setText(node, o.text);
+    },
+  );
+  select.value = view.host ?? "";
+}
+
+function reasonOf(error) {
+  if (error.kind === "network") return m.t(`error.network.${server}`);
+  if (error.kind === "auth") return m.t(error.status === 401 ? `error.secret_missing.${server}` : `error.secret_refused.${server}`);
+  if (error.code && m.has(`error.code.${error.code}`)) return m.t(`error.code.${error.code}`);
+  return m.t("error.http", { status: error.status });
+}
+
+function renderFailure() {
+  const error = state.failure;
+  const stale = error !== null && state.snapshot !== null;
+  setHidden($("error-banner"), error === null);
+  if (stale) document.body.dataset.stale = "";
+  else delete document.body.dataset.stale;
+  setHidden($("stale"), !stale);
+  setText($("stale"), m.t("header.stale"));
+  if (error === null) return;
+  setText($("error-reason"), reasonOf(error));
+  setText($("error-detail"), error.detail ?? "");
+  setText(
+    $("error-kept"),
+    stale ? m.t("banner.kept", { time: m.time(state.snapshot.collected_at) }) : m.t("banner.retrying"),
+  );
+  if (error.kind === "auth") askForSecret(error.status);
+}
+
+function askForSecret(status) {
+  setHidden($("secret-form"), false);
+  setText($("secret-label"), m.t(`secret.label.${server}`));
+  setText($("secret-hint"), status === 403 ? m.t("secret.refused") : m.t("secret.hint", { name: routes.secretName }));
+}
+
+// --- GPU cards -------------------------------------------------------------------------------
+
+function createCard() {
+  const card = fromTemplate("gpu-card-template");
+  m.translate(card);
+  // The button is what keyboards reach; a click anywhere on the card does the same.
+  card.addEventListener("click", () => select(card.dataset.key));
+  return card;
+}
+
+function updateCard(card, { gpu, processCount }) {
+  const q = (selector) => card.querySelector(selector);
+  card.dataset.gpuUuid = gpu.uuid;
+  const pressed = String(state.selected === gpu.key);
+  setAttr(q(".gpu-select"), "aria-pressed", pressed);
+  setAttr(card, "data-selected", pressed);
+  setText(q(".gpu-index"), m.t("gpu.label", { index: gpu.index })); // its host heads the group
+  setText(q(".gpu-name"), gpu.name);
+  const health = q(".health");
+  setText(health, m.t(`health.${gpu.health}`));
+  setLevel(health, HEALTH_LEVEL[gpu.health] ?? "bad");
+  setText(q(".gpu-sub"), m.t("gpu.processes", { count: processCount }));
+
+  setText(q(".util-value"), m.percent(gpu.utilization_percent));
+  setWidth(q(".util-bar"), ratio(gpu.utilization_percent, 100));
+
+  const used = ratio(gpu.memory_used_mib, gpu.memory_total_mib);
+  setText(q(".mem-percent"), isNum(gpu.memory_total_mib) ? m.percent(used * 100) : "–");
+  setText(q(".mem-total"), isNum(gpu.memory_total_mib) ? m.t("gpu.of", { total: m.gib(gpu.memory_total_mib) }) : "");
+  setWidth(q(".mem-used-bar"), used);
+  setWidth(q(".mem-reserved-bar"), ratio(gpu.memory_reserved_mib, gpu.memory_total_mib));
+  setLevel(q(".mem-used-bar"), used > 0.9 ? "bad" : used > 0.75 ? "warn" : "ok");
+  setText(
+    q(".mem-detail"),
+    m.t("gpu.memory_detail", {
+      used: m.gib(gpu.memory_used_mib),
+      reserved: m.gib(gpu.memory_reserved_mib),
+      free: m.gib(gpu.memory_free_mib),
+    }),
+  )
+
+  const slowdown = gpu.temperature_slowdown_celsius;
+  setText(q(".temp-value"), m.celsius(gpu.temperature_celsius));
+  setText(q(".temp-limit"), isNum(slowdown) ? m.t("gpu.slowdown", { limit: m.celsius(slowdown) }) : "");
+  setWidth(q(".temp-bar"), ratio(gpu.temperature_celsius, slowdown));
+  const margin = isNum(slowdown) && isNum(gpu.temperature_celsius) ? slowdown - gpu.temperature_celsius : null;
+  setLevel(q(".temp-bar"), margin === null ? "ok" : margin <= 5 ? "bad" : margin <= 10 ? "warn" : "ok");
+
+  setText(q(".power-value"), m.watts(gpu.power_watts));
+  setText(q(".power-limit"), isNum(gpu.power_limit_watts) ? m.t("gpu.power_limit", { limit: m.watts(gpu.power_limit_watts) }) : "");
+  const power = ratio(gpu.power_watts, gpu.power_limit_watts);
+  setWidth(q(".power-bar"), power);
+  setLevel(q(".power-bar"), power > 0.95 ? "warn" : "ok");
+
+  const reasons = gpu.clock_event_reasons ?? [];
+  reconcile(
+    q(".clock-events"),
+    reasons.length ? reasons : ["none"],
+    (reason) => reason,
+    () => document.createElement("span"),
+    (chip, reason) => {
+      chip.className = "chip";
+      setText(chip, m.has(`clock.${reason}`) ? m.t(`clock.${reason}`) : reason.replaceAll("_", " "));
+      setLevel(chip, THROTTLE_WARNINGS.has(reason) ? "warn" : "info");
+    },
+  );
+  const reason = q(".health-reason");
+  setText(reason, gpu.health_reason ?? "");
+  setHidden(reason, !gpu.health_reason);
+}
+
+function renderGpus(view) {
+  const counts = new Map();
+  for (const p of view.processes) counts.set(processGpuKey(p), (counts.get(processGpuKey(p)) ?? 0) + 1);
+  const byHost = new Map();
+  for (const gpu of view.gpus) {
+    const host = gpu.host ?? "";
+    if (!byHost.has(host)) byHost.set(host, []);
+    byHost.get(host).push({ gpu, processCount: counts.get(gpu.key) ?? 0 });
   }
-  let secret = readSecret();
+  const root = $("gpus");
+  root.classList.toggle("compact", view.gpus.length >= COMPACT_FROM_GPUS);
+  reconcile(
+    root,
+    [...byHost.entries()],
+    ([host]) => host,
+    () => fromTemplate("host-group-template"),
+    (group, [host, items]) => {
+      const heading = group.querySelector(".host-heading");
+      setHidden(heading, !view.manyHosts);
+      const busy = items.map((i) => i.gpu.utilization_percent).filter(isNum);
+      const used = items.reduce((sum, i) => sum + (i.gpu.memory_used_mib ?? 0), 0);
+      const total = items.reduce((sum, i) => sum + (i.gpu.memory_total_mib ?? 0), 0);
+      const names = [...new Set(items.map((i) => i.gpu.name))].join(", ");
+      setText(group.querySelector(".host-name"), host);
+      setText(
+        group.querySelector(".host-summary"),
+        m.t("hosts.summary", {
+          count: items.length,
+          names,
+          busy: m.percent(busy.length ? busy.reduce((a, b) => a + b, 0) / busy.length : null),
+          used: m.gib(used),
+          total: m.gib(total),
+        }),
+      );
+      reconcile(group.querySelector(".cards"), items, (item) => item.gpu.key, createCard, updateCard);
+    },
+  );
+  setHidden($("no-gpus"), view.gpus.length > 0);
+}
 
-  function authHeaders() {
-    if (!secret) return {};
-    return onEndpoint ? { "X-Api-Key": secret } : { Authorization: `Bearer ${secret}` };
+function select(key) {
+  state.selected = state.selected === key ? null : key;
+  renderSnapshot();
+}
+
+// --- processes, grouped by GPU ---------------------------------------------------------------
+
+const processColumns = [
+  (p) => String(p.pid),
+  (p) => p.name ?? "–",
+  (p) => (p.attribution?.engine && m.has(`engine.${p.attribution.engine}`) ? m.t(`engine.${p.attribution.engine}`) : p.attribution?.engine ?? "–"),
+  (p) => p.attribution?.model ?? "–",
+  (p) => p.attribution?.container_name ?? p.attribution?.container_id?.slice(0, 12) ?? "–",
+  (p) => p.attribution?.app ?? "–",
+  (p) => p.attribution?.team ?? "–",
+  (p) => m.gib(p.used_memory_mib),
+  (p) => m.percent(p.sm_utilization_percent),
+];
+const MEMORY_COLUMN = 7;
+
+function createProcessRow(item) {
+  if (item.kind === "head") {
+    const row = fromTemplate("gpu-group-row-template");
+    return row;
   }
-
-  class RequestError extends Error {
-    constructor(status, message) {
-      super(message);
-      this.status = status;
-    }
-  }
-
-  async function request(path, init = {}) {
-    const response = await fetch(new URL(path, base), {
-      ...init,
-      cache: "no-store",
-      credentials: "omit",
-      headers: { Accept: "application/json", ...authHeaders(), ...(init.headers ?? {}) },
-    });
-    const body = await response.json().catch(() => null);
-    if (!response.ok) {
-      // Collector and endpoint answer errors as {"error": code, "message": sentence}.
-      const message = body && body.message;
-      const text = typeof message === "string" ? message : `HTTP ${response.status}`;
-      throw new RequestError(response.status, text);
-    }
-    return body;
-  }
-
-  // --- formatting ---------------------------------------------------------------------------
-
-  const dash = "–";
-  const isNum = (v) => typeof v === "number" && Number.isFinite(v);
-  const fmtGib = (mib) => (isNum(mib) ? `${(mib / 1024).toFixed(1)} GiB` : dash);
-  const fmtPercent = (v) => (isNum(v) ? `${Math.round(v)} %` : dash);
-  const fmtCelsius = (v) => (isNum(v) ? `${Math.round(v)} °C` : dash);
-  const fmtWatts = (v) => (isNum(v) ? `${Math.round(v)} W` : dash);
-  const ratio = (part, whole) => (isNum(part) && isNum(whole) && whole > 0 ? Math.min(1, Math.max(0, part / whole)) : 0);
-
-  function fmtAge(seconds) {
-    if (!isNum(seconds) || seconds < 0) return "";
-    if (seconds < 60) return `${Math.round(seconds)} s`;
-    if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
-    return `${(seconds / 3600).toFixed(1)} h`;
-  }
-
-  function gpuKey(gpu) {
-    return `${gpu.host ?? ""}/${gpu.uuid}`;
-  }
-
-  function gpuLabel(gpu, manyHosts) {
-    return manyHosts && gpu.host ? `${gpu.host} GPU ${gpu.index}` : `GPU ${gpu.index}`;
-  }
-
-  // Attribution fields a process is grouped by in the memory chart.
-  const splitters = {
-    app: (p) => p.attribution?.app ?? "unattributed",
-    container: (p) => p.attribution?.container_name ?? shortId(p.attribution?.container_id) ?? "no container",
-    model: (p) => p.attribution?.model ?? "unknown model",
-  };
-
-  function shortId(id) {
-    return id ? id.slice(0, 12) : null;
-  }
-
-  // Clock-event reasons that mean the GPU is held back; the rest are informational.
-  const THROTTLE_WARNINGS = new Set([
-    "hw_slowdown",
-    "hw_thermal_slowdown",
-    "hw_power_brake_slowdown",
-    "sw_thermal_slowdown",
-    "sw_power_cap",
-  ]);
-
-  // --- DOM helpers --------------------------------------------------------------------------
-
-  const $ = (id) => document.getElementById(id);
-
-  function setText(node, text) {
-    if (node.textContent !== text) node.textContent = text;
-  }
-
-  function setWidth(node, fraction) {
-    const width = `${(fraction * 100).toFixed(1)}%`;
-    if (node.style.width !== width) node.style.width = width;
-  }
-
-  function setLevel(node, level) {
-    if (node.dataset.level !== level) node.dataset.level = level;
-  }
-
-  // Reuses one DOM node per key: nodes are created once, updated in place, removed when gone.
-  function reconcile(container, items, keyOf, create, update) {
-    const existing = new Map();
-    for (const node of container.children) existing.set(node.dataset.key, node);
-    let previous = null;
-    for (const item of items) {
-      const key = keyOf(item);
-      let node = existing.get(key);
-      if (node) existing.delete(key);
-      else {
-        node = create(item);
-        node.dataset.key = key;
-      }
-      update(node, item);
-      const expected = previous ? previous.nextSibling : container.firstChild;
-      if (node !== expected) container.insertBefore(node, expected);
-      previous = node;
-    }
-    for (const node of existing.values()) node.remove();
-  }
-
-  // --- state --------------------------------------------------------------------------------
-
-  const state = {
-    snapshot: null,
-    selected: null, // gpuKey of the GPU whose processes are shown
-    history: new Map(), // gpu_uuid -> [{t, utilization_percent, memory_used_mib}]
-    historyTo: null,
-    split: "app",
-  };
-
-  // --- charts -------------------------------------------------------------------------------
-
-  const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
-  const themeName = () => (darkQuery.matches ? "dark" : "default");
-  const chartsAvailable = typeof window.echarts !== "undefined";
-  const charts = {};
-
-  function makeChart(id) {
-    const chart = window.echarts.init($(id), themeName(), { renderer: "canvas" });
-    new ResizeObserver(() => chart.resize()).observe($(id));
-    return chart;
-  }
-
-  // No animation: a 2 s refresh would restart it constantly, and a moving chart reads as flicker.
-  const baseOption = { backgroundColor: "transparent", animation: false };
-  const toGib = (mib) => (isNum(mib) ? Math.round((mib / 1024) * 100) / 100 : null);
-  const gibValue = (gib) => (isNum(gib) ? `${gib.toFixed(1)} GiB` : dash);
-
-  function initCharts() {
-    if (!chartsAvailable) {
-      for (const id of ["memory-chart", "util-chart", "memhist-chart"]) {
-        $(id).textContent = "Charts unavailable: static/echarts.min.js was not bundled (run make web).";
-        $(id).classList.add("muted");
-      }
-      return;
-    }
-    charts.memory = makeChart("memory-chart");
-    charts.memory.setOption({
-      ...baseOption,
-      tooltip: { trigger: "item", valueFormatter: gibValue },
-      legend: { type: "scroll", bottom: 0 },
-      grid: { left: 8, right: 24, top: 8, bottom: 36, containLabel: true },
-      xAxis: { type: "value", axisLabel: { formatter: "{value} GiB", hideOverlap: true } },
-      yAxis: { type: "category", inverse: true, data: [] },
-      series: [],
-    });
-    charts.memory.on("click", (event) => {
-      const gpu = state.snapshot?.gpus[event.dataIndex];
-      if (gpu) select(gpuKey(gpu));
-    });
-
-    const timeChart = (id, axis) => {
-      const chart = makeChart(id);
-      chart.setOption({
-        ...baseOption,
-        tooltip: { trigger: "axis", valueFormatter: axis.format },
-        legend: { type: "scroll", bottom: 0 },
-        grid: { left: 8, right: 16, top: 12, bottom: 36, containLabel: true },
-        xAxis: { type: "time", axisLabel: { hideOverlap: true } },
-        yAxis: { type: "value", min: 0, max: axis.max, axisLabel: { formatter: axis.label } },
-        series: [],
-      });
-      return chart;
-    };
-    charts.util = timeChart("util-chart", { max: 100, format: fmtPercent, label: "{value} %" });
-    charts.memhist = timeChart("memhist-chart", { max: null, format: gibValue, label: "{value} GiB" });
-
-    darkQuery.addEventListener("change", () => {
-      for (const chart of Object.values(charts)) chart.setTheme(themeName());
-    });
-  }
-
-  // --- rendering: header, banners -----------------------------------------------------------
-
-  function renderHeader(snapshot) {
-    setText($("host"), snapshot.host ?? "");
-    const source = $("source");
-    setText(source, snapshot.source);
-    setLevel(source, snapshot.source === "replay" ? "warn" : "ok");
-    $("replay-banner").hidden = snapshot.source !== "replay";
-    const health = $("health");
-    setText(health, snapshot.health_reason ? `${snapshot.health}: ${snapshot.health_reason}` : snapshot.health);
-    setLevel(health, snapshot.health === "ok" ? "ok" : snapshot.health === "degraded" ? "warn" : "bad");
-    const updated = $("updated");
-    const at = new Date(snapshot.collected_at * 1000);
-    setText(updated, at.toLocaleTimeString());
-    updated.dateTime = at.toISOString();
-    updated.dataset.collectedAt = String(snapshot.collected_at);
-  }
-
-  function showError(message) {
-    const banner = $("error-banner");
-    banner.hidden = !message;
-    setText(banner, message ?? "");
-  }
-
-  function askForSecret(status) {
-    const form = $("secret-form");
-    form.hidden = false;
-    setText($("secret-label"), onEndpoint ? "Endpoint API key" : "Collector token");
-    setText(
-      $("secret-hint"),
-      status === 403
-        ? "That secret was refused."
-        : `Or open this page as …#${api.secretName}=YOUR_SECRET.`,
-    );
-  }
-
-  // --- rendering: GPU cards -----------------------------------------------------------------
-
-  function createCard() {
-    const card = $("gpu-card-template").content.firstElementChild.cloneNode(true);
-    const choose = () => select(card.dataset.key);
-    card.addEventListener("click", choose);
-    card.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        choose();
-      }
-    });
-    return card;
-  }
-
-  function updateCard(card, { gpu, processCount, manyHosts }) {
-    const q = (selector) => card.querySelector(selector);
-    card.dataset.gpuUuid = gpu.uuid;
-    card.setAttribute("aria-pressed", String(state.selected === card.dataset.key));
-    setText(q(".gpu-index"), gpuLabel(gpu, manyHosts));
-    setText(q(".gpu-name"), gpu.name);
-    const health = q(".health");
-    setText(health, gpu.health);
-    setLevel(health, gpu.health === "ok" ? "ok" : gpu.health === "degraded" ? "warn" : "bad");
-    setText(q(".gpu-sub"), `${processCount} process${processCount === 1 ? "" : "es"}`);
-
-    setText(q(".util-value"), fmtPercent(gpu.utilization_percent));
-    setWidth(q(".util-bar"), ratio(gpu.utilization_percent, 100));
-
-    setText(q(".mem-used"), fmtGib(gpu.memory_used_mib));
-    setText(q(".mem-reserved"), fmtGib(gpu.memory_reserved_mib));
-    setText(q(".mem-free"), fmtGib(gpu.memory_free_mib));
-    const usedFraction = ratio(gpu.memory_used_mib, gpu.memory_total_mib);
-    setText(q(".mem-percent"), isNum(gpu.memory_total_mib) ? fmtPercent(usedFraction * 100) : dash);
-    setText(q(".mem-total"), isNum(gpu.memory_total_mib) ? `of ${fmtGib(gpu.memory_total_mib)}` : "");
-    setWidth(q(".mem-used-bar"), usedFraction);
-    setWidth(q(".mem-reserved-bar"), ratio(gpu.memory_reserved_mib, gpu.memory_total_mib));
-    setLevel(q(".mem-used-bar"), usedFraction > 0.9 ? "bad" : usedFraction > 0.75 ? "warn" : "ok");
-
-    setText(q(".temp-value"), fmtCelsius(gpu.temperature_celsius));
-    const slowdown = gpu.temperature_slowdown_celsius;
-    setText(q(".temp-limit"), isNum(slowdown) ? `of ${fmtCelsius(slowdown)} slowdown` : "");
-    const tempFraction = ratio(gpu.temperature_celsius, slowdown);
-    setWidth(q(".temp-bar"), tempFraction);
-    const tempMargin = isNum(slowdown) && isNum(gpu.temperature_celsius) ? slowdown - gpu.temperature_celsius : null;
-    setLevel(q(".temp-bar"), tempMargin === null ? "ok" : tempMargin <= 5 ? "bad" : tempMargin <= 10 ? "warn" : "ok");
-
-    setText(q(".power-value"), fmtWatts(gpu.power_watts));
-    setText(q(".power-limit"), isNum(gpu.power_limit_watts) ? `of ${fmtWatts(gpu.power_limit_watts)} limit` : "");
-    const powerFraction = ratio(gpu.power_watts, gpu.power_limit_watts);
-    setWidth(q(".power-bar"), powerFraction);
-    setLevel(q(".power-bar"), powerFraction > 0.95 ? "warn" : "ok");
-
-    const events = q(".clock-events");
-    const reasons = gpu.clock_event_reasons ?? [];
-    reconcile(
-      events,
-      reasons.length ? reasons : ["none"],
-      (reason) => reason,
-      () => document.createElement("span"),
-      (chip, reason) => {
-        chip.className = "chip";
-        setText(chip, reason.replaceAll("_", " "));
-        setLevel(chip, THROTTLE_WARNINGS.has(reason) ? "warn" : "info");
-      },
-    );
-    const reason = q(".health-reason");
-    setText(reason, gpu.health_reason ?? "");
-    reason.hidden = !gpu.health_reason;
-  }
-
-  function renderGpus(snapshot) {
-    const hosts = new Set(snapshot.gpus.map((g) => g.host ?? ""));
-    const manyHosts = hosts.size > 1;
-    const counts = new Map();
-    for (const p of snapshot.processes) counts.set(p.gpu_uuid, (counts.get(p.gpu_uuid) ?? 0) + 1);
-    const items = snapshot.gpus.map((gpu) => ({ gpu, processCount: counts.get(gpu.uuid) ?? 0, manyHosts }));
-    reconcile($("gpus"), items, (item) => gpuKey(item.gpu), createCard, updateCard);
-    $("no-gpus").hidden = snapshot.gpus.length > 0;
-  }
-
-  // --- rendering: process drill-down --------------------------------------------------------
-
-  const processColumns = [
-    (p) => String(p.pid),
-    (p) => p.name ?? dash,
-    (p) => p.attribution?.container_name ?? shortId(p.attribution?.container_id) ?? dash,
-    (p) => p.attribution?.engine ?? "unknown",
-    (p) => p.attribution?.model ?? dash,
-    (p) => p.attribution?.app ?? dash,
-    (p) => p.attribution?.team ?? dash,
-    (p) => fmtGib(p.used_memory_mib),
-    (p) => fmtPercent(p.sm_utilization_percent),
-  ];
-
-  function createRow() {
-    const row = document.createElement("tr");
-    const headings = $("processes").tHead.rows[0].cells;
-    processColumns.forEach((_, i) => {
-      const cell = document.createElement("td");
-      cell.className = headings[i].className;
-      cell.dataset.label = headings[i].textContent; // shown beside the value on narrow screens
-      row.append(cell);
+  if (item.kind === "more") {
+    const row = fromTemplate("more-row-template");
+    row.querySelector("button").addEventListener("click", () => {
+      const key = row.closest("tbody").dataset.key;
+      if (state.expanded.has(key)) state.expanded.delete(key);
+      else state.expanded.add(key);
+      renderSnapshot();
     });
     return row;
   }
+  const row = document.createElement("tr");
+  const headings = $("processes").tHead.rows[0].cells;
+  processColumns.forEach((_, i) => {
+    const cell = document.createElement("td");
+    cell.className = headings[i].className;
+    row.append(cell);
+  });
+  const value = Object.assign(document.createElement("span"), { className: "memory-value" });
+  row.cells[MEMORY_COLUMN].append(value, " ", fromTemplate("reserved-mark-template"));
+  return row;
+}
 
-  function updateRow(row, process) {
-    row.dataset.pid = String(process.pid);
-    processColumns.forEach((column, i) => setText(row.cells[i], column(process)));
-    row.title = process.attribution?.unattributed_reason ?? process.cmdline ?? "";
+function updateProcessRow(row, item) {
+  const headings = $("processes").tHead.rows[0].cells;
+  if (item.kind === "head") {
+    const { gpu, processes } = item;
+    const held = processes.reduce((sum, p) => sum + (p.used_memory_mib ?? 0), 0);
+    setText(
+      row.querySelector(".group-title"),
+      m.t("processes.group", { gpu: gpu.label, name: gpu.name, count: processes.length, memory: m.gib(held) }),
+    );
+    return;
   }
-
-  function renderProcesses(snapshot) {
-    const panel = $("processes-panel");
-    const manyHosts = new Set(snapshot.gpus.map((g) => g.host ?? "")).size > 1;
-    const gpu = snapshot.gpus.find((g) => gpuKey(g) === state.selected);
-    if (!gpu) {
-      panel.hidden = true;
-      return;
-    }
-    panel.hidden = false;
-    setText($("processes-gpu"), `${gpuLabel(gpu, manyHosts)} · ${gpu.name}`);
-    const rows = snapshot.processes
-      .filter((p) => p.gpu_uuid === gpu.uuid && (p.host ?? "") === (gpu.host ?? ""))
-      .sort((a, b) => (b.used_memory_mib ?? -1) - (a.used_memory_mib ?? -1) || a.pid - b.pid);
-    reconcile($("processes").tBodies[0], rows, (p) => String(p.pid), createRow, updateRow);
-    $("no-processes").hidden = rows.length > 0;
+  if (item.kind === "more") {
+    const expanded = state.expanded.has(item.gpu.key);
+    setText(row.querySelector("button"), expanded ? m.t("processes.fewer") : m.t("processes.all", { count: item.total }));
+    setAttr(row.querySelector("button"), "aria-expanded", String(expanded));
+    return;
   }
+  const p = item.process;
+  row.dataset.pid = String(p.pid);
+  processColumns.forEach((column, i) => {
+    const cell = row.cells[i];
+    if (cell.dataset.label !== headings[i].textContent) cell.dataset.label = headings[i].textContent;
+    if (i !== MEMORY_COLUMN) setText(cell, column(p));
+  });
+  const memory = row.cells[MEMORY_COLUMN];
+  setText(memory.querySelector(".memory-value"), processColumns[MEMORY_COLUMN](p));
+  const mark = memory.lastElementChild;
+  setHidden(mark, p.reserved_by_engine !== true);
+  setText(mark, m.t("processes.reserved"));
+  const title = p.attribution?.unattributed_reason ?? p.cmdline ?? "";
+  if (row.title !== title) row.title = title;
+}
 
-  function select(key) {
-    state.selected = state.selected === key ? null : key;
-    if (!state.snapshot) return;
-    renderGpus(state.snapshot);
-    renderProcesses(state.snapshot);
-    if (state.selected) $("processes-panel").scrollIntoView({ block: "nearest", behavior: "smooth" });
-  }
-
-  // --- rendering: memory split --------------------------------------------------------------
-
-  function renderMemory(snapshot) {
-    if (!charts.memory) return;
-    const split = splitters[state.split];
-    const manyHosts = new Set(snapshot.gpus.map((g) => g.host ?? "")).size > 1;
-    const byGroup = new Map(); // group -> per-GPU MiB
-    const attributed = snapshot.gpus.map(() => 0);
-    snapshot.gpus.forEach((gpu, i) => {
-      for (const p of snapshot.processes) {
-        if (p.gpu_uuid !== gpu.uuid || (p.host ?? "") !== (gpu.host ?? "") || !isNum(p.used_memory_mib)) continue;
-        const group = split(p);
-        if (!byGroup.has(group)) byGroup.set(group, snapshot.gpus.map(() => 0));
-        byGroup.get(group)[i] += p.used_memory_mib;
-        attributed[i] += p.used_memory_mib;
+function renderProcesses(view) {
+  const byGpu = new Map(view.gpus.map((gpu) => [gpu.key, []]));
+  for (const p of view.processes) byGpu.get(processGpuKey(p))?.push(p);
+  const shownGpus = view.gpus.filter((gpu) => state.selected === null || gpu.key === state.selected);
+  let reserved = false;
+  reconcile(
+    $("processes"),
+    [{ thead: true }, ...shownGpus.map((gpu) => ({ gpu }))], // the head keeps its place: data-key="thead"
+    (item) => (item.thead ? "thead" : item.gpu.key),
+    () => document.createElement("tbody"),
+    (body, item) => {
+      if (item.thead) return;
+      const processes = byGpu.get(item.gpu.key).sort(
+        (a, b) => (b.used_memory_mib ?? -1) - (a.used_memory_mib ?? -1) || a.pid - b.pid,
+      );
+      reserved ||= processes.some((p) => p.reserved_by_engine === true);
+      const all = state.selected === item.gpu.key || state.expanded.has(item.gpu.key);
+      const listed = all ? processes : processes.slice(0, ROWS_PER_GPU);
+      const rows = [{ kind: "head", gpu: item.gpu, processes }, ...listed.map((process) => ({ kind: "process", process }))];
+      if (processes.length > ROWS_PER_GPU && state.selected !== item.gpu.key) {
+        rows.push({ kind: "more", gpu: item.gpu, total: processes.length });
       }
+      if (!processes.length) rows.push({ kind: "empty" });
+      reconcile(
+        body,
+        rows,
+        (row) => (row.kind === "process" ? `p${row.process.pid}` : row.kind),
+        (row) => (row.kind === "empty" ? createEmptyRow() : createProcessRow(row)),
+        (node, row) => (row.kind === "empty" ? setText(node.cells[0], m.t("processes.none_on_gpu")) : updateProcessRow(node, row)),
+      );
+    },
+  );
+  setHidden($("reserved-note"), !reserved);
+  const filtered = view.gpus.find((gpu) => gpu.key === state.selected);
+  setHidden($("processes-all"), !filtered);
+  setText($("processes-filter"), filtered ? m.t("processes.only", { gpu: filtered.label }) : m.t("processes.every_gpu"));
+}
+
+function createEmptyRow() {
+  const row = document.createElement("tr");
+  const cell = document.createElement("td");
+  cell.colSpan = processColumns.length;
+  cell.className = "muted";
+  row.append(cell);
+  return row;
+}
+
+// --- memory by app, container or model ------------------------------------------------------
+
+const splitters = {
+  app: (p) => p.attribution?.app ?? m.t("memory.unattributed"),
+  container: (p) => p.attribution?.container_name ?? p.attribution?.container_id?.slice(0, 12) ?? m.t("memory.no_container"),
+  model: (p) => p.attribution?.model ?? m.t("memory.unknown_model"),
+};
+
+const memoryChart = chartsAvailable
+  ? makeChart("memory-chart", {
+      tooltip: { trigger: "item" },
+      legend: { type: "scroll", bottom: 0 },
+      grid: { left: 8, right: 24, top: 8, bottom: 36, containLabel: true },
+      xAxis: { type: "value", axisLabel: { hideOverlap: true } },
+      yAxis: { type: "category", inverse: true, data: [] },
+      series: [{ type: "bar", stack: "memory", data: [] }],
+    })
+  : null;
+
+memoryChart?.on("click", (event) => {
+  const gpu = state.snapshot && viewOf(state.snapshot).gpus[event.dataIndex];
+  if (gpu) select(gpu.key);
+});
+
+function renderMemory(view, force) {
+  if (!memoryChart) return;
+  const split = splitters[state.split];
+  const byGroup = new Map();
+  const attributed = view.gpus.map(() => 0);
+  const index = new Map(view.gpus.map((gpu, i) => [gpu.key, i]));
+  for (const p of view.processes) {
+    const i = index.get(processGpuKey(p));
+    if (i === undefined || !isNum(p.used_memory_mib)) continue;
+    const group = split(p);
+    if (!byGroup.has(group)) byGroup.set(group, view.gpus.map(() => 0));
+    byGroup.get(group)[i] += p.used_memory_mib;
+    attributed[i] += p.used_memory_mib;
+  }
+  const toGib = (mib) => Math.round((mib / 1024) * 100) / 100;
+  const bar = (name, data, extra = {}) => ({
+    name,
+    type: "bar",
+    stack: "memory",
+    barMaxWidth: 28,
+    emphasis: { focus: "series" },
+    data: data.map(toGib),
+    ...extra,
+  });
+  const groups = [...byGroup.keys()].sort((a, b) => a.localeCompare(b));
+  const series = groups.map((group) => bar(group, byGroup.get(group)));
+  // Used memory that no listed process accounts for: other users' processes, or none visible.
+  const other = view.gpus.map((g, i) => Math.max(0, (g.memory_used_mib ?? 0) - attributed[i]));
+  series.push(bar(m.t("memory.not_listed"), other, { itemStyle: { color: COLORS.other } }));
+  series.push(bar(m.t("memory.reserved"), view.gpus.map((g) => g.memory_reserved_mib ?? 0), { itemStyle: { color: COLORS.reserved } }));
+  series.push(bar(m.t("memory.free"), view.gpus.map((g) => g.memory_free_mib ?? 0), { itemStyle: { color: COLORS.free } }));
+  const height = `${Math.max(160, 70 + view.gpus.length * (view.gpus.length > 8 ? 18 : 40))}px`;
+  const totals = view.gpus.map((g) => g.memory_total_mib).filter(isNum);
+  const option = {
+    xAxis: { max: totals.length ? Math.ceil(Math.max(...totals) / 1024) : null },
+    yAxis: { data: view.gpus.map((g) => g.label) },
+    series,
+  };
+  // Memory changes seldom: the chart is redrawn only when what it shows has changed.
+  const shown = JSON.stringify([m.language, height, option]);
+  if (!force && shown === drawnMemory) return;
+  drawnMemory = shown;
+  option.tooltip = { valueFormatter: (v) => m.gibValue(v) };
+  option.xAxis.axisLabel = { formatter: (v) => m.gibValue(v) };
+  scheduleDraw("memory-split", () => drawAt(memoryChart, $("memory-chart"), height, option));
+}
+
+let drawnMemory = null;
+
+// --- alerts, and their intervals on the history ---------------------------------------------
+
+const alertKey = (a) => `${a.rule}/${a.host ?? ""}/${a.gpu_uuid ?? ""}/${a.started_at}`;
+
+function rememberAlerts(alerts, seenAt) {
+  for (const alert of alerts) state.alerts.set(alertKey(alert), { alert, seenAt });
+  for (const [key, { alert, seenAt: seen }] of state.alerts) {
+    if ((alert.resolved_at ?? seen) < seenAt - INTERVALS_KEPT_S) state.alerts.delete(key);
+  }
+}
+
+// Pending from its start until it fired (or was last seen), firing until resolved.
+function alertIntervals(view) {
+  const uuids = new Set(view.gpus.map((g) => g.uuid));
+  const hosts = new Set(view.gpus.map((g) => g.host ?? state.snapshot.host));
+  const intervals = [];
+  for (const { alert, seenAt } of state.alerts.values()) {
+    const onView = alert.gpu_uuid ? uuids.has(alert.gpu_uuid) : hosts.has(alert.host ?? state.snapshot.host);
+    if (!onView) continue;
+    const end = alert.resolved_at ?? seenAt;
+    intervals.push({ state: "pending", from: alert.started_at, to: alert.fired_at ?? end });
+    if (alert.fired_at != null) intervals.push({ state: "firing", from: alert.fired_at, to: end });
+  }
+  return intervals;
+}
+
+function renderAlerts(view) {
+  const keys = new Set(view.gpus.map((g) => g.uuid));
+  const active = state.snapshot.alerts
+    .filter((a) => a.state !== "resolved" && (!a.gpu_uuid || keys.has(a.gpu_uuid)))
+    .sort((a, b) => (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) || a.started_at - b.started_at);
+  reconcile(
+    $("alerts"),
+    active,
+    (a) => `${a.rule}/${a.host ?? ""}/${a.gpu_uuid ?? ""}`,
+    () => fromTemplate("alert-template"),
+    (item, alert) => {
+      const severity = item.querySelector(".severity");
+      setText(severity, m.t(`severity.${alert.severity}`));
+      setLevel(severity, SEVERITY_LEVEL[alert.severity] ?? "info");
+      setText(item.querySelector(".alert-state"), m.t(`alert.${alert.state}`));
+      setText(item.querySelector(".alert-message"), alert.message);
+      const since = state.snapshot.collected_at - (alert.fired_at ?? alert.started_at);
+      setText(item.querySelector(".alert-since"), m.t("alert.since", { duration: m.duration(since) }));
+    },
+  );
+  setHidden($("no-alerts"), active.length > 0);
+}
+
+const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+
+// --- rendering and the refresh loop ----------------------------------------------------------
+
+// Draws everything from the data held; measured, so the tests can hold it to its budget.
+function renderSnapshot({ forceCharts = false } = {}) {
+  const snapshot = state.snapshot;
+  if (!snapshot || !m) return;
+  performance.mark("gpu-insight:render-start");
+  const view = viewOf(snapshot);
+  renderHeader(snapshot, view);
+  renderGpus(view);
+  renderProcesses(view);
+  renderMemory(view, forceCharts);
+  renderAlerts(view);
+  history.render({ m, gpus: view.gpus, intervals: alertIntervals(view), force: forceCharts });
+  renderFailure();
+  performance.measure("gpu-insight:render", "gpu-insight:render-start");
+}
+
+let timer = null;
+let lastAlertsAt = -Infinity;
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    const latest = Date.now() / 1000 + state.clockOffsetS;
+    const wantsAlerts = Date.now() - lastAlertsAt > ALERTS_EVERY_MS;
+    // The first time, the panels of slower cadence come along, so that the page is drawn
+    // once, whole, instead of moving down as they arrive.
+    const first = state.snapshot === null;
+    const [snapshot, answered, resolved, ...firstPanels] = await Promise.all([
+      request(routes.snapshot),
+      request(`${routes.history}${query({ seconds: history.secondsToAsk(latest) })}`).catch((error) => error),
+      wantsAlerts ? request(`${routes.alerts}${query({ include_resolved: true })}`).catch(() => null) : null,
+      ...(first ? duePanels(latest, true).map(askPanel) : []),
+    ]);
+    state.snapshot = snapshot;
+    state.clockOffsetS = snapshot.collected_at - Date.now() / 1000;
+    state.failure = null;
+    setHidden($("secret-form"), true);
+    if (resolved) {
+      lastAlertsAt = Date.now();
+      rememberAlerts(resolved.alerts, snapshot.collected_at);
+    }
+    rememberAlerts(snapshot.alerts, snapshot.collected_at);
+    const historyFailed = answered instanceof RequestError;
+    if (!historyFailed) history.accept(answered);
+    setHidden($("history-error"), !historyFailed);
+    if (historyFailed) setText($("history-error"), m.t("history.unavailable", { reason: reasonOf(answered) }));
+    renderSnapshot({ forceCharts: Boolean(resolved) });
+    for (const panel of firstPanels) showPanel(panel);
+    if (!first) refreshSlowPanels();
+  } catch (error) {
+    state.failure = error instanceof RequestError ? error : new RequestError("http", 0, null, String(error));
+    renderFailure();
+  } finally {
+    if (!document.hidden) timer = setTimeout(refresh, REFRESH_MS);
+  }
+}
+
+// The panels of their own cadence (advice, usage) due now; each is asked for and drawn alone.
+const panels = {
+  advice: {
+    everyMs: ADVICE_EVERY_MS,
+    path: () => `${routes.advice}${query({ host: state.snapshot ? viewOf(state.snapshot).host : null })}`,
+    render: (answer) => renderAdvice(m, answer),
+  },
+  usage: {
+    everyMs: USAGE_EVERY_MS,
+    path: (latest) => `${routes.usage}${query(usage.query(latest))}`,
+    render: (report) => usage.render(m, report),
+  },
+};
+const panelAnswers = {}; // name -> the last answer drawn
+const panelAskedAt = {};
+
+function duePanels(latest, force) {
+  const now = Date.now();
+  return Object.entries(panels)
+    .filter(([name, panel]) => force || now - (panelAskedAt[name] ?? -Infinity) > panel.everyMs)
+    .map(([name, panel]) => {
+      panelAskedAt[name] = now;
+      return { name, path: panel.path(latest) };
     });
-    const bar = (name, data, extra = {}) => ({
-      name,
-      type: "bar",
-      stack: "memory",
-      barMaxWidth: 28,
-      emphasis: { focus: "series" },
-      data: data.map(toGib),
-      ...extra,
-    });
-    const groups = [...byGroup.keys()].sort((a, b) => a.localeCompare(b));
-    const series = groups.map((group) => bar(group, byGroup.get(group)));
-    // Used memory no listed process accounts for: other users' processes, or none visible.
-    const other = snapshot.gpus.map((g, i) => Math.max(0, (g.memory_used_mib ?? 0) - attributed[i]));
-    series.push(bar("not in process list", other, { itemStyle: { color: "#9a9a9a" } }));
-    series.push(bar("reserved", snapshot.gpus.map((g) => g.memory_reserved_mib ?? 0), { itemStyle: { color: "#c6b38e" } }));
-    series.push(
-      bar("free", snapshot.gpus.map((g) => g.memory_free_mib ?? 0), {
-        itemStyle: { color: "rgba(128,128,128,0.15)" },
-      }),
-    );
-    const height = `${Math.max(160, 70 + snapshot.gpus.length * 40)}px`;
-    const box = $("memory-chart");
-    if (box.style.height !== height) box.style.height = height;
-    const totals = snapshot.gpus.map((g) => g.memory_total_mib).filter(isNum);
-    charts.memory.setOption(
-      {
-        xAxis: { max: totals.length ? Math.ceil(toGib(Math.max(...totals))) : null },
-        yAxis: { data: snapshot.gpus.map((g) => gpuLabel(g, manyHosts)) },
-        series,
-      },
-      { replaceMerge: ["series"] },
-    );
+}
+
+async function askPanel({ name, path }) {
+  try {
+    return { name, answer: await request(path) };
+  } catch (error) {
+    return { name, error };
   }
+}
 
-  // --- rendering: alerts --------------------------------------------------------------------
+function refreshSlowPanels(force = false) {
+  const latest = Date.now() / 1000 + state.clockOffsetS;
+  for (const due of duePanels(latest, force)) askPanel(due).then(showPanel);
+}
 
-  function createAlert() {
-    return $("alert-template").content.firstElementChild.cloneNode(true);
+// A panel's failure is said in the panel; the page's banner is for the snapshot, which fails
+// the same way first.
+function showPanel({ name, answer, error }) {
+  if (error === undefined) {
+    panelAnswers[name] = answer;
+    setHidden($(`${name}-error`), true);
+    performance.mark(`gpu-insight:${name}-start`);
+    panels[name].render(answer);
+    performance.measure(`gpu-insight:${name}`, `gpu-insight:${name}-start`);
+    return;
   }
+  const reason = error instanceof RequestError ? reasonOf(error) : String(error);
+  const unavailable = error instanceof RequestError && error.status === 404;
+  setHidden($(`${name}-error`), false);
+  setText($(`${name}-error`), unavailable ? m.t(`${name}.no_route`) : m.t("panel.failed", { reason }));
+}
 
-  function updateAlert(item, alert) {
-    const severity = item.querySelector(".severity");
-    setText(severity, alert.severity);
-    setLevel(severity, alert.severity === "critical" ? "bad" : alert.severity === "warning" ? "warn" : "info");
-    setText(item.querySelector(".alert-state"), alert.state);
-    setText(item.querySelector(".alert-message"), alert.message);
-    const since = (state.snapshot?.collected_at ?? Date.now() / 1000) - (alert.fired_at ?? alert.started_at);
-    setText(item.querySelector(".alert-since"), `for ${fmtAge(since)}`);
-  }
+function rerenderPanels() {
+  for (const [name, answer] of Object.entries(panelAnswers)) panels[name].render(answer);
+}
 
-  function renderAlerts(snapshot) {
-    const active = snapshot.alerts.filter((a) => a.state !== "resolved");
-    const order = { critical: 0, warning: 1, info: 2 };
-    active.sort((a, b) => order[a.severity] - order[b.severity] || a.started_at - b.started_at);
-    reconcile(
-      $("alerts"),
-      active,
-      (a) => `${a.rule}/${a.host ?? ""}/${a.gpu_uuid ?? ""}`,
-      createAlert,
-      updateAlert,
-    );
-    $("no-alerts").hidden = active.length > 0;
-  }
+onThemeChange(() => {
+  renderSnapshot({ forceCharts: true });
+  rerenderPanels();
+});
 
-  // --- history ------------------------------------------------------------------------------
+// --- controls --------------------------------------------------------------------------------
 
-  function mergeHistory(history) {
-    const cutoff = history.to_t - HISTORY_WINDOW_S;
-    for (const gpu of history.gpus) {
-      const points = state.history.get(gpu.gpu_uuid) ?? [];
-      // The newest bucket may still be filling: the overlap replaces what we held for it.
-      if (gpu.points.length) {
-        const from = gpu.points[0].t;
-        while (points.length && points[points.length - 1].t >= from) points.pop();
-        points.push(...gpu.points);
-      }
-      const firstKept = points.findIndex((p) => p.t >= cutoff);
-      points.splice(0, firstKept === -1 ? points.length : firstKept);
-      state.history.set(gpu.gpu_uuid, points);
-    }
-    state.historyTo = history.to_t;
-  }
-
-  async function refreshHistory(snapshot) {
-    const seconds =
-      state.historyTo === null
-        ? HISTORY_WINDOW_S
-        : Math.min(HISTORY_WINDOW_S, Math.ceil(snapshot.collected_at - state.historyTo) + HISTORY_OVERLAP_S);
-    const history = await request(`${api.history}?seconds=${Math.max(1, seconds)}`);
-    mergeHistory(history);
-    renderHistory(snapshot);
-  }
-
-  function renderHistory(snapshot) {
-    if (!charts.util) return;
-    const manyHosts = new Set(snapshot.gpus.map((g) => g.host ?? "")).size > 1;
-    const nameOf = new Map(snapshot.gpus.map((g) => [g.uuid, gpuLabel(g, manyHosts)]));
-    const lines = (field, scale) =>
-      [...state.history.entries()].map(([uuid, points]) => ({
-        name: nameOf.get(uuid) ?? uuid,
-        type: "line",
-        showSymbol: false,
-        sampling: "lttb",
-        connectNulls: false,
-        data: points.map((p) => [p.t * 1000, scale(p[field] ?? null)]),
-      }));
-    // The axis spans the whole window, so a collector that just started shows a short line.
-    const xAxis = { min: (state.historyTo - HISTORY_WINDOW_S) * 1000, max: state.historyTo * 1000 };
-    const percent = (v) => v;
-    charts.util.setOption({ xAxis, series: lines("utilization_percent", percent) }, { replaceMerge: ["series"] });
-    // Memory is drawn against the largest GPU's total, so a full GPU reads as full.
-    const totals = snapshot.gpus.map((g) => g.memory_total_mib).filter(isNum);
-    charts.memhist.setOption(
-      {
-        xAxis,
-        yAxis: { max: totals.length ? Math.ceil(toGib(Math.max(...totals))) : null },
-        series: lines("memory_used_mib", toGib),
-      },
-      { replaceMerge: ["series"] },
-    );
-  }
-
-  // --- the refresh loop ---------------------------------------------------------------------
-
-  let timer = null;
-
-  async function refresh() {
-    clearTimeout(timer);
-    try {
-      const snapshot = await request(api.snapshot);
-      state.snapshot = snapshot;
-      $("secret-form").hidden = true;
-      renderHeader(snapshot);
-      renderGpus(snapshot);
-      renderProcesses(snapshot);
-      renderMemory(snapshot);
-      renderAlerts(snapshot);
-      showError(null);
-      try {
-        await refreshHistory(snapshot);
-      } catch (error) {
-        showError(`History unavailable: ${error.message}`);
-      }
-    } catch (error) {
-      if (error.status === 401 || error.status === 403) {
-        askForSecret(error.status);
-        showError(null);
-      } else {
-        const shown = state.snapshot ? ` (showing data from ${$("updated").textContent})` : "";
-        showError(`Update failed: ${error.message}${shown}`);
-      }
-    } finally {
-      if (!document.hidden) timer = setTimeout(refresh, REFRESH_MS);
-    }
-  }
-
+function initControls() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refresh();
   });
-
   window.addEventListener("hashchange", () => {
-    secret = readSecret();
-    state.history.clear();
-    state.historyTo = null;
+    rereadSecret();
+    history.clear();
     refresh();
   });
-
   $("secret-form").addEventListener("submit", (event) => {
     event.preventDefault();
     // The fragment stays in the browser; changing it triggers hashchange, which refreshes.
-    location.hash = `${api.secretName}=${encodeURIComponent($("secret-input").value)}`;
+    location.hash = `${routes.secretName}=${encodeURIComponent($("secret-input").value)}`;
   });
-
   $("split").addEventListener("change", (event) => {
     state.split = event.target.value;
-    if (state.snapshot) renderMemory(state.snapshot);
+    renderSnapshot();
   });
-
-  // --- will it fit? (only through the Dify endpoint, where the estimator runs) --------------
-
-  // Fixed locale: the figures read the same for everyone, thousands grouped.
-  const wholeNumber = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  const fmtWhole = (v) => (isNum(v) ? wholeNumber.format(v) : dash);
-  const fmtMib = (mib) => (isNum(mib) ? `${wholeNumber.format(mib)} MiB (${fmtGib(mib)})` : dash);
-
-  // The form's fields are POST /vram-check's parameters; empty ones are left to its defaults.
-  function fitRequestBody(form) {
-    const body = {};
-    for (const [name, value] of new FormData(form)) {
-      if (value === "") continue;
-      body[name] = form.elements[name].type === "number" ? Number(value) : value;
-    }
-    return body;
-  }
-
-  function showFitStatus(text, level) {
-    const status = $("fit-status");
-    status.hidden = !text;
-    setText(status, text ?? "");
-    setLevel(status, level ?? "info");
-  }
-
-  function initFitForm() {
-    if (!api.vramCheck) return;
-    $("fit-panel").hidden = false;
-    const form = $("fit-form");
-    const button = form.querySelector("button[type=submit]");
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      button.disabled = true;
-      $("fit-answer").hidden = true;
-      showFitStatus("Checking…", "info");
-      try {
-        const answer = await request(api.vramCheck, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body: JSON.stringify(fitRequestBody(form)),
-        });
-        showFitStatus(null);
-        renderFit(answer);
-      } catch (error) {
-        showFitStatus(
-          error.status === 404 ? "This plugin version has no POST /vram-check endpoint." : error.message,
-          "bad",
-        );
-      } finally {
-        button.disabled = false;
-      }
+  $("host-select").addEventListener("change", (event) => {
+    state.host = event.target.value || null;
+    state.selected = null;
+    renderSnapshot({ forceCharts: true });
+    refreshSlowPanels(true);
+  });
+  $("processes-all").addEventListener("click", () => select(state.selected));
+  $("history-range").addEventListener("change", (event) => {
+    keepChoice("history-range", event.target.value);
+    history.setRange(Number(event.target.value));
+    refresh();
+  });
+  for (const input of document.querySelectorAll("input[name=usage-window]")) {
+    input.addEventListener("change", () => {
+      usage.window = input.value;
+      refreshSlowPanels(true);
     });
   }
-
-  function fillList(list, items) {
-    list.replaceChildren(
-      ...items.map((text) => {
-        const item = document.createElement("li");
-        item.textContent = text;
-        return item;
-      }),
-    );
-    list.closest("div").hidden = items.length === 0;
+  for (const input of document.querySelectorAll("input[name=usage-group]")) {
+    input.addEventListener("change", () => {
+      usage.groupBy = input.value;
+      refreshSlowPanels(true);
+    });
   }
+  $("language").addEventListener("change", async (event) => {
+    keepChoice("language", event.target.value);
+    await useLanguage(event.target.value);
+  });
+}
 
-  function bestGpuText(placement) {
-    if (!placement) return "none";
-    const where = `GPU ${placement.gpu_indices.join(", ")}`;
-    const names = [...new Set(placement.gpu_names)].join(", ");
-    return `${placement.host ? `${placement.host} ` : ""}${where} · ${names}`;
+async function useLanguage(language) {
+  try {
+    m = await loadMessages(language, base);
+  } catch (error) {
+    if (language === LANGUAGES[0]) throw error;
+    m = await loadMessages(LANGUAGES[0], base);
   }
+  document.documentElement.lang = m.language;
+  document.title = m.t("app.title");
+  m.translate(document.body);
+  fillChoices();
+  if (!chartsAvailable) history.showUnavailable(m);
+  renderSnapshot({ forceCharts: true });
+  rerenderPanels();
+  fit.render();
+}
 
-  // One unbreakable piece per flag and its value, so a narrow screen wraps between flags only.
-  function renderFlags(code, flags) {
-    const pieces = flags ? flags.split(/ (?=--)/) : [dash];
-    code.replaceChildren(
-      ...pieces.flatMap((piece, i) => {
-        const span = document.createElement("span");
-        span.className = "flag";
-        span.textContent = piece;
-        return i ? [" ", span] : [span];
-      }),
-    );
-  }
+function fillChoices() {
+  reconcile(
+    $("language"),
+    LANGUAGES,
+    (code) => code,
+    () => document.createElement("option"),
+    (option, code) => {
+      option.value = code;
+      option.lang = code;
+      setText(option, languageName(code));
+    },
+  );
+  $("language").value = m.language;
+  reconcile(
+    $("history-range"),
+    RANGES_S,
+    (seconds) => String(seconds),
+    () => document.createElement("option"),
+    (option, seconds) => {
+      option.value = String(seconds);
+      setText(option, m.duration(seconds));
+    },
+  );
+  $("history-range").value = String(history.rangeS);
+}
 
-  function renderFit(answer) {
-    const fits = $("fit-fits");
-    if (answer.fits === null) {
-      setText(fits, "unknown: no live GPU data");
-      setLevel(fits, "warn");
-    } else {
-      setText(fits, answer.fits ? "yes" : "no");
-      setLevel(fits, answer.fits ? "ok" : "bad");
-    }
-    const parallel = answer.tensor_parallel > 1 ? `, tensor parallel ${answer.tensor_parallel}` : "";
-    setText(
-      $("fit-request"),
-      `${answer.model} on ${answer.engine}, ${answer.quantization}, ` +
-        `${fmtWhole(answer.context_length)} tokens × ${answer.concurrency}${parallel}`,
-    );
-    setText(
-      $("fit-required"),
-      `${fmtMib(answer.required_mib)} held; needs at least ${fmtWhole(answer.need_mib_per_gpu)} MiB per GPU`,
-    );
-    const placement = answer.placement;
-    setText($("fit-best-gpu"), bestGpuText(placement));
-    setText($("fit-headroom"), placement ? fmtMib(placement.headroom_mib) : dash);
-    setText(
-      $("fit-max-context"),
-      isNum(answer.max_context_tokens) ? `${fmtWhole(answer.max_context_tokens)} tokens` : dash,
-    );
-    renderFlags($("fit-flags"), answer.flags);
-    fillList($("fit-errors"), answer.errors);
-    fillList($("fit-notes"), answer.notes);
-    $("fit-answer").hidden = false;
-  }
-
-  initCharts();
-  initFitForm();
+async function start() {
+  history.setRange(readChoice("history-range", RANGES_S) ?? RANGES_S[0]);
+  await useLanguage(readChoice("language", LANGUAGES) ?? pickLanguage(navigator.languages ?? [navigator.language]));
+  initControls();
   refresh();
-})();
+}
+
+start();

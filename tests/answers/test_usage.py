@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from gpu_insight.answers.usage import UsageAnswer, answer_usage, usage_csv
+from gpu_insight.answers.usage import UsageAnswer, answer_usage, usage_csv, usage_steps_json
 from gpu_insight.answers.usage_query import UsageQuery, parse_time, parse_usage_query
 from gpu_insight.errors import InputError
 from gpu_insight.schemas import GpuUsage, ShareMethod, Source, UsageBucket, UsageReport, UsageRow
-from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.fleet import Gathered, MissingCollector
 from gpu_insight.sources.merge import merge_usage
 
 NOW = 1_750_000_000.0  # 2025-06-15T15:06:40Z
@@ -114,6 +114,36 @@ def test_price_parameter_overrides_the_settings_price() -> None:
 def test_bad_price_names_the_parameter_and_the_range(value: Any) -> None:
     with pytest.raises(InputError, match=r"^price_per_gpu_hour: .* a number of 0 or more"):
         query({PRICE: value})
+
+
+def test_steps_are_read_in_whole_minutes() -> None:
+    assert query({"window": "7d", "bucket_s": "86400"}).bucket_s == 86400
+    assert query({"bucket_s": 3600}).bucket_s == 3600
+    assert query({}).bucket_s is None
+
+
+@pytest.mark.parametrize("value", ["90", "0", "-60", "1h", "172800", True, "1e3"])
+def test_a_step_of_no_whole_minutes_up_to_a_day_names_the_parameter(value: Any) -> None:
+    with pytest.raises(InputError, match=r"^bucket_s: .* a whole number of minutes in seconds"):
+        query({"bucket_s": value})
+
+
+def test_a_step_that_cuts_the_window_into_too_many_steps_is_refused() -> None:
+    with pytest.raises(InputError, match=r"^bucket_s: 60 cuts the window into more than 1000"):
+        query({"window": "7d", "bucket_s": "60"})
+
+
+def test_the_steps_answer_takes_the_query_price_over_the_collectors() -> None:
+    named = report([row("chat", 1.0)]).model_copy(update={"price_per_gpu_hour": 3.0})
+    assert usage_steps_json(query({PRICE: 2}), Gathered(named))["price_per_gpu_hour"] == 2.0
+    assert usage_steps_json(query({}), Gathered(named))["price_per_gpu_hour"] == 3.0
+
+
+def test_the_steps_answer_is_the_merged_report_with_the_missing_collectors() -> None:
+    missing = (MissingCollector("http://b:9470", "b is down"),)
+    answer = usage_steps_json(query({}), Gathered(report([row("chat", 1.0)]), missing))
+    assert answer["rows"][0]["group"] == "chat"
+    assert answer["missing_collectors"] == [{"url": "http://b:9470", "reason": "b is down"}]
 
 
 def test_table_prices_each_group_and_the_total() -> None:

@@ -209,6 +209,7 @@ class UsageCall:
     to_t: float
     group_by: GroupBy
     apps: set[str] | None
+    bucket_s: int | None = None
 
 
 @dataclass
@@ -222,9 +223,15 @@ class TabledUsage:
         return None
 
     def report(
-        self, *, from_t: float, to_t: float, group_by: GroupBy, apps: set[str] | None = None
+        self,
+        *,
+        from_t: float,
+        to_t: float,
+        group_by: GroupBy,
+        apps: set[str] | None = None,
+        bucket_s: int | None = None,
     ) -> UsageReport:
-        self.calls.append(UsageCall(from_t, to_t, group_by, apps))
+        self.calls.append(UsageCall(from_t, to_t, group_by, apps, bucket_s))
         rows = [
             UsageRow(
                 group=app,
@@ -350,6 +357,12 @@ class ServedApi:
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         return self.session.get(self.url + path, headers=sent, timeout=5, **kwargs)
+
+    def post(self, path: str, body: bytes, token: str | None = ADMIN_TOKEN) -> requests.Response:
+        sent = {"Content-Type": "application/json"}
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        return self.session.post(self.url + path, data=body, headers=sent, timeout=30)
 
 
 @contextmanager

@@ -292,6 +292,12 @@ def test_books_written_before_idle_held_time_was_kept_are_read_and_extended(
     assert chat.energy_joules == pytest.approx(5 + 60 * 225)  # the old minute is still read
 
 
+def test_the_books_say_until_when_they_are_kept(ledger: UsageLedger) -> None:
+    assert ledger.booked_until() is None
+    feed_shared_gpu(ledger, T0, 90)  # the first minute committed, the second in progress
+    assert ledger.booked_until() == T0 + 120
+
+
 def test_database_runs_in_wal_mode(ledger: UsageLedger, db_path: Path) -> None:
     with sqlite3.connect(db_path) as reader:
         assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)

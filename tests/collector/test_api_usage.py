@@ -50,6 +50,13 @@ def test_epoch_seconds_window_and_grouping_are_passed_on(api: ServedApi) -> None
     assert last_call(api) == (1000.0, 4600.5, "team")
 
 
+def test_steps_are_passed_on(api: ServedApi) -> None:
+    assert api.get("/v1/usage?bucket_s=3600").status_code == 200
+    usage = api.runtime.usage
+    assert isinstance(usage, TabledUsage)
+    assert usage.calls[-1].bucket_s == 3600
+
+
 def test_iso_times_are_accepted(api: ServedApi) -> None:
     response = api.get("/v1/usage?from=2025-01-01T00:00:00Z&to=2025-01-02T00:00:00%2B02:00")
     assert response.status_code == 200

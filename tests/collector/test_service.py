@@ -87,7 +87,7 @@ def test_replay_service_serves_recorded_attribution_and_says_replay(tmp_path: Pa
 def test_replay_can_start_with_a_full_history(tmp_path: Path) -> None:
     trace = write_synthetic_trace(tmp_path / "trace.jsonl")
     config = config_in(tmp_path, replay=str(trace))
-    config = config.model_copy(update={"replay_fills_history": True})
+    assert config.replay_fills_history  # the default
     service = build_service(config, clock=lambda: 1_800_000_000.0)
     try:
         history = service.runtime.history
@@ -96,6 +96,34 @@ def test_replay_can_start_with_a_full_history(tmp_path: Path) -> None:
         assert history.query(seconds=900).to_t == 1_800_000_000.0 - 1
     finally:
         service.stop()
+
+
+FILLED_AT = 1_800_000_000.0
+
+
+def filled_usage(config: CollectorConfig) -> dict[str, float]:
+    """GPU-hours per app of the last day, as a replay that fills its books at start has them."""
+    service = build_service(config, clock=lambda: FILLED_AT)
+    try:
+        report = service.runtime.usage.report(
+            from_t=FILLED_AT - 86400, to_t=FILLED_AT, group_by="app"
+        )
+    finally:
+        service.stop()
+    return {row.group: row.gpu_hours for row in report.rows}
+
+
+def test_replay_starts_with_a_day_of_usage_in_its_books(tmp_path: Path) -> None:
+    config = config_in(tmp_path, replay=str(write_synthetic_trace(tmp_path / "trace.jsonl")))
+    booked = filled_usage(config)
+    # the synthetic trace's vLLM GPU is 85-89 % busy for the whole day
+    assert booked["support-bot"] == pytest.approx(0.87 * 24, rel=0.03)
+
+
+def test_a_replay_started_again_does_not_book_the_same_day_twice(tmp_path: Path) -> None:
+    config = config_in(tmp_path, replay=str(write_synthetic_trace(tmp_path / "trace.jsonl")))
+    first = filled_usage(config)
+    assert filled_usage(config) == pytest.approx(first, rel=1e-6)
 
 
 def test_recording_appends_every_published_snapshot(tmp_path: Path) -> None:

@@ -87,7 +87,11 @@ def fleet(replay_trace: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     folder = tmp_path_factory.mktemp("prometheus")
     token = secrets.token_urlsafe(24)
     (folder / "token").write_text(token)
-    collectors = [CollectorProcess(replay_trace, token=token, hostname=h) for h in HOSTS]
+    # the usage counters count from the collector's start, so its books must too: no replay
+    # that books the trace's past at start
+    collectors = [
+        CollectorProcess(replay_trace, token=token, hostname=h, fills_history=False) for h in HOSTS
+    ]
     dcgm = [
         dcgm_exporter("dcgm-node-1", DCGM_ONLY),
         dcgm_exporter("gpu-node-1", DCGM_ON_OUR_HOST),

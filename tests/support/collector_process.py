@@ -41,11 +41,14 @@ class CollectorProcess:
         token: str | None = None,
         extra_args: list[str] | None = None,
         hostname: str | None = None,
+        port: int | None = None,  # one a stopped collector had, to be back where it was
+        fills_history: bool = True,  # a replay books the trace's past at start
     ) -> None:
         self.trace = trace
         self.hostname = hostname
+        self.fills_history = fills_history
         self.token = token or secrets.token_urlsafe(24)
-        self.port = free_loopback_port()
+        self.port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._extra_args = extra_args or []
         self._process: subprocess.Popen[bytes] | None = None
@@ -62,6 +65,8 @@ class CollectorProcess:
         settings: dict[str, Any] = {"accounting": {"db_path": str(db_path)}}
         if self.hostname is not None:
             settings["hostname"] = self.hostname
+        if not self.fills_history:
+            settings["replay_fills_history"] = False
         config.write_text(json.dumps(settings), encoding="utf-8")
         return ["--config", str(config)]
 

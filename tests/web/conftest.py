@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    sync_playwright,
+)
 
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PLUGIN_ROOT, PluginRuntime
@@ -31,21 +37,20 @@ HOOK_ID = "dashboardhook0001"
 ENDPOINT_API_KEY = "dashboard-browser-key-91c2"
 
 
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+
+
 @pytest.fixture(scope="session")
-def browser_context() -> Iterator[BrowserContext]:
-    """Debian's Chromium with a fresh profile for this test session."""
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, started once per test session with a fresh temporary profile."""
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing; run scripts/install-system-deps.sh")
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1440, "height": 900},
+    with sync_playwright() as playwright:
+        started = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
-        yield context
-        context.close()
+        yield started
+        started.close()
 
 
 @dataclass
@@ -56,19 +61,45 @@ class WatchedPage:
     errors: list[str] = field(default_factory=list)
 
 
+# Opens a page in a context of its own: a reader's language, colour scheme and screen.
+OpenPage = Callable[..., WatchedPage]
+
+
 @pytest.fixture
-def watched_page(browser_context: BrowserContext) -> Iterator[WatchedPage]:
-    page = browser_context.new_page()
-    watched = WatchedPage(page)
+def open_page(browser: Browser) -> Iterator[OpenPage]:
+    contexts: list[BrowserContext] = []
 
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            watched.errors.append(f"console: {message.text}")
+    def open_one(
+        locale: str = "en-US",
+        color_scheme: Literal["light", "dark"] = "light",
+        viewport: ViewportSize | None = None,
+    ) -> WatchedPage:
+        context = browser.new_context(
+            locale=locale,
+            color_scheme=color_scheme,
+            viewport=viewport or VIEWPORT,
+        )
+        contexts.append(context)
+        page = context.new_page()
+        watched = WatchedPage(page)
 
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: watched.errors.append(f"page error: {error}"))
-    yield watched
-    page.close()
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                watched.errors.append(f"console: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: watched.errors.append(f"page error: {error}"))
+        return watched
+
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def watched_page(open_page: OpenPage) -> WatchedPage:
+    """A page for an English reader on a desktop screen in light mode."""
+    return open_page()
 
 
 @pytest.fixture(scope="session")

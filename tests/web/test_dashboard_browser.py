@@ -36,17 +36,29 @@ READ_PAGE = """() => ({
       uuid: card.dataset.gpuUuid,
       name: text(".gpu-name"),
       utilization: text(".util-value"),
-      used: text(".mem-used"),
-      reserved: text(".mem-reserved"),
-      free: text(".mem-free"),
+      memory: text(".mem-detail"),
       temperature: text(".temp-value"),
       power: text(".power-value"),
     };
   }),
-  processesShown: !document.getElementById("processes-panel").hidden,
-  rows: [...document.querySelectorAll("#processes tbody tr")].map(
-    (row) => [...row.cells].map((cell) => cell.textContent)),
+  groups: [...document.querySelectorAll("#processes tbody")].map((body) => ({
+    key: body.dataset.key,
+    rows: [...body.querySelectorAll("tr[data-pid]")].map((row) => [...row.cells].map(
+      (cell) => (cell.querySelector(".memory-value") ?? cell).textContent)),
+    reserved: [...body.querySelectorAll("tr[data-pid]")].map(
+      (row) => !row.querySelector(".reserved").hidden),
+  })),
 })"""
+
+ENGINE_LABELS = {
+    "vllm": "vLLM",
+    "sglang": "SGLang",
+    "transformers": "transformers",
+    "tgi": "TGI",
+    "ollama": "Ollama",
+    "llama.cpp": "llama.cpp",
+    "unknown": "unknown",
+}
 
 
 def rounded(value: float, places: str) -> Decimal:
@@ -59,7 +71,10 @@ def gib(mib: float | None) -> str:
 
 
 def whole(value: float | None, unit: str) -> str:
-    return DASH if value is None else f"{rounded(value, '1')} {unit}"
+    """Intl's English: "85%" and "41°C" close up, "123 W" with a space."""
+    if value is None:
+        return DASH
+    return f"{rounded(value, '1')}{'' if unit in ('%', '°C') else ' '}{unit}"
 
 
 def expected_card(gpu: dict[str, Any]) -> dict[str, str]:
@@ -67,9 +82,8 @@ def expected_card(gpu: dict[str, Any]) -> dict[str, str]:
         "uuid": gpu["uuid"],
         "name": gpu["name"],
         "utilization": whole(gpu["utilization_percent"], "%"),
-        "used": gib(gpu["memory_used_mib"]),
-        "reserved": gib(gpu["memory_reserved_mib"]),
-        "free": gib(gpu["memory_free_mib"]),
+        "memory": f"{gib(gpu['memory_used_mib'])} used · {gib(gpu['memory_reserved_mib'])} "
+        f"reserved · {gib(gpu['memory_free_mib'])} free",
         "temperature": whole(gpu["temperature_celsius"], "°C"),
         "power": whole(gpu["power_watts"], "W"),
     }
@@ -86,9 +100,9 @@ def expected_rows(snapshot: dict[str, Any], gpu_uuid: str) -> list[list[str]]:
             [
                 str(p["pid"]),
                 p["name"] or DASH,
-                container,
-                a["engine"],
+                ENGINE_LABELS[a["engine"]],
                 a["model"] or DASH,
+                container,
                 a["app"] or DASH,
                 a["team"] or DASH,
                 gib(p["used_memory_mib"]),
@@ -132,20 +146,49 @@ def test_gpu_cards_show_the_numbers_of_the_snapshot(
     assert shown["cards"] == [expected_card(gpu) for gpu in snapshot["gpus"]]
 
 
-def test_clicking_a_gpu_shows_its_processes(
+def test_every_gpus_processes_are_listed_without_a_click(
     dashboard: WatchedPage, replay_collector: CollectorProcess
 ) -> None:
-    first = get_json(replay_collector, "/v1/snapshot")
-    busy = next(
-        g for g in first["gpus"] if any(p["gpu_uuid"] == g["uuid"] for p in first["processes"])
-    )
-    assert dashboard.page.locator("#processes-panel").is_hidden()
-    dashboard.page.click(f'#gpus .card[data-gpu-uuid="{busy["uuid"]}"]')
-    dashboard.page.wait_for_selector("#processes tbody tr")
     shown, snapshot = shown_with_its_snapshot(dashboard.page, replay_collector)
-    assert shown["processesShown"]
-    assert shown["rows"] == expected_rows(snapshot, busy["uuid"])
-    assert shown["rows"]
+    assert [g["key"] for g in shown["groups"]] == [
+        f"{g['host'] or ''}/{g['uuid']}" for g in snapshot["gpus"]
+    ]
+    for group, gpu in zip(shown["groups"], snapshot["gpus"], strict=True):
+        assert group["rows"] == expected_rows(snapshot, gpu["uuid"])
+    assert any(group["rows"] for group in shown["groups"])
+
+
+def test_memory_an_engine_reserves_on_purpose_is_marked_and_said_not_a_leak(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    shown, snapshot = shown_with_its_snapshot(dashboard.page, replay_collector)
+    for group, gpu in zip(shown["groups"], snapshot["gpus"], strict=True):
+        processes = [p for p in snapshot["processes"] if p["gpu_uuid"] == gpu["uuid"]]
+        processes.sort(key=lambda p: (-(p["used_memory_mib"] or -1), p["pid"]))
+        assert group["reserved"] == [p["reserved_by_engine"] is True for p in processes]
+    assert any(r for g in shown["groups"] for r in g["reserved"]), "the trace has a vLLM server"
+    note = dashboard.page.locator("#reserved-note")
+    assert note.is_visible() and "not a leak" in note.inner_text()
+
+
+def test_clicking_a_gpu_lists_only_its_processes_and_again_every_gpus(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    snapshot = get_json(replay_collector, "/v1/snapshot")
+    gpu = snapshot["gpus"][0]
+    card = dashboard.page.locator(f'#gpus .card[data-gpu-uuid="{gpu["uuid"]}"]')
+    card.click()
+    dashboard.page.wait_for_function(
+        "() => document.querySelectorAll('#processes tbody').length === 1"
+    )
+    assert card.locator(".gpu-select").get_attribute("aria-pressed") == "true"
+    assert dashboard.page.locator("#processes-filter").inner_text() == "of GPU 0 only"
+    card.click()
+    dashboard.page.wait_for_function(
+        "(n) => document.querySelectorAll('#processes tbody').length === n",
+        arg=len(snapshot["gpus"]),
+    )
+    assert card.locator(".gpu-select").get_attribute("aria-pressed") == "false"
 
 
 MEMORY_SERIES = """() => echarts.getInstanceByDom(document.getElementById("memory-chart"))
@@ -169,15 +212,6 @@ def test_memory_is_split_by_the_chosen_attribution(
     assert series[-3:] == ["not in process list", "reserved", "free"]
 
 
-def test_clicking_the_selected_gpu_again_hides_its_processes(dashboard: WatchedPage) -> None:
-    card = dashboard.page.locator("#gpus .card").first
-    card.click()
-    dashboard.page.wait_for_selector("#processes-panel", state="visible")
-    card.click()
-    dashboard.page.wait_for_selector("#processes-panel", state="hidden")
-    assert card.get_attribute("aria-pressed") == "false"
-
-
 def test_replay_is_announced_in_a_banner(dashboard: WatchedPage) -> None:
     banner = dashboard.page.locator("#replay-banner")
     banner.wait_for(state="visible")
@@ -185,18 +219,81 @@ def test_replay_is_announced_in_a_banner(dashboard: WatchedPage) -> None:
     assert dashboard.page.locator("#source").inner_text() == "replay"
 
 
-def test_history_charts_draw_one_line_per_gpu(
+HISTORY_SERIES = """(id) => echarts.getInstanceByDom(document.getElementById(id))
+  .getOption().series.map((s) => ({name: s.name, points: s.data.length,
+                                   areas: (s.markArea?.data ?? []).length}))"""
+
+
+def test_history_charts_draw_one_line_per_gpu_and_the_alert_intervals(
     dashboard: WatchedPage, replay_collector: CollectorProcess
 ) -> None:
     gpu_count = len(get_json(replay_collector, "/v1/snapshot")["gpus"])
+    for chart in ("util-chart", "memhist-chart"):
+        dashboard.page.wait_for_function(
+            f"""(count) => {{ const s = ({HISTORY_SERIES})("{chart}");
+                return s.length === count + 1
+                  && s.slice(0, count).every((l) => l.points > 0); }}""",
+            arg=gpu_count,
+        )
+        series = dashboard.page.evaluate(HISTORY_SERIES, chart)
+        assert series[-1]["name"] == "Alerts (pending, firing)"
+
+
+def test_history_shows_the_traces_busy_and_idle_phases_as_soon_as_the_page_opens(
+    dashboard: WatchedPage,
+) -> None:
+    """The replay starts with its history filled as if the trace had been playing."""
     dashboard.page.wait_for_function(
-        """(count) => ["util-chart", "memhist-chart"].every((id) => {
-             const chart = echarts.getInstanceByDom(document.getElementById(id));
-             const series = chart.getOption().series;
-             return series.length === count && series.every((s) => s.data.length > 0);
-           })""",
-        arg=gpu_count,
+        """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
+                 .getOption().series[0].data.length > 0"""
     )
+    points = dashboard.page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
+                 .getOption().series[0].data"""
+    )
+    span_s = (points[-1][0] - points[0][0]) / 1000
+    assert span_s >= 14 * 60  # the last 15 minutes, not the seconds since the start
+    values = [value for _, value in points if value is not None]
+    assert max(values) >= 90 and min(values) <= 5  # busy and idle phases both drawn
+
+
+def test_alert_intervals_are_drawn_over_both_history_charts(
+    watched_page: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = watched_page.page
+    gpu = get_json(replay_collector, "/v1/snapshot")["gpus"][0]
+
+    def with_a_resolved_alert(route: Route) -> None:
+        listed = route.fetch().json()
+        now = time.time()
+        listed["alerts"].append(
+            {
+                "rule": "gpu_memory_high",
+                "severity": "warning",
+                "state": "resolved",
+                "gpu_index": gpu["index"],
+                "gpu_uuid": gpu["uuid"],
+                "message": "GPU 0 memory 95 % > 90 %",
+                "started_at": now - 300,
+                "fired_at": now - 240,
+                "resolved_at": now - 120,
+            }
+        )
+        route.fulfill(json=listed)
+
+    page.route("**/v1/alerts?*", with_a_resolved_alert)
+    page.goto(f"{replay_collector.url}/#token={replay_collector.token}")
+    for chart in ("util-chart", "memhist-chart"):
+        page.wait_for_function(
+            f"""() => {{ const s = ({HISTORY_SERIES})("{chart}");
+                return s.length && s[s.length - 1].areas >= 2; }}"""
+        )
+    areas = page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById("util-chart")).getOption()
+          .series.at(-1).markArea.data.map(([from, to]) => [from.xAxis, to.xAxis])"""
+    )
+    spans_s = sorted(round((to - start) / 1000) for start, to in areas)
+    assert 60 in spans_s and 120 in spans_s  # pending 60 s, then firing for 120 s
 
 
 def test_refreshing_keeps_the_same_card_elements(dashboard: WatchedPage) -> None:
@@ -225,10 +322,12 @@ def test_without_a_token_the_page_asks_for_one(
     page = watched_page.page
     page.goto(f"{replay_collector.url}/")
     page.wait_for_selector("#secret-form", state="visible")
+    assert page.locator("#error-reason").inner_text() == "The collector needs a token."
     page.fill("#secret-input", replay_collector.token)
     page.click("#secret-form button")
     page.wait_for_selector("#gpus .card")
     assert page.locator("#secret-form").is_hidden()
+    assert page.locator("#error-banner").is_hidden()
 
 
 def test_active_alerts_of_the_snapshot_are_listed(
@@ -265,8 +364,76 @@ def test_active_alerts_of_the_snapshot_are_listed(
     assert page.locator("#no-alerts").is_hidden()
 
 
-def test_the_fit_form_is_hidden_on_the_collector(dashboard: WatchedPage) -> None:
-    assert dashboard.page.locator("#fit-panel").is_hidden()
+def test_cost_and_usage_show_the_collectors_books_per_app_and_ask_for_a_price(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = dashboard.page
+    page.wait_for_selector("#usage-table tbody tr")
+    shown = page.locator("#usage-table tbody th").all_inner_texts()
+    booked = get_json(replay_collector, "/v1/usage?group_by=app")
+    assert set(shown) <= {r["group"] for r in booked["rows"]} | {"unattributed"}
+    assert shown
+    assert page.locator("#usage-set-price").inner_text() == (
+        "Set a price: accounting.price_per_gpu_hour in the collector's configuration."
+    )
+    bars = page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById("usage-chart")).getOption()
+          .series.map((s) => [s.name, s.stack, s.data.length])"""
+    )
+    assert {stack for _, stack, _ in bars} == {"busy", "idle"}
+    assert {n for _, _, n in bars} == {24}  # one bar per hour of the last 24 h
+
+
+def test_cost_per_group_is_its_gpu_hours_at_the_price(
+    watched_page: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = watched_page.page
+    answers: list[dict[str, Any]] = []
+
+    def priced(route: Route) -> None:
+        report = route.fetch().json()
+        report["price_per_gpu_hour"] = 2.5
+        report["rows"] = [{**r, "gpu_seconds": 7200.0, "gpu_hours": 2.0} for r in report["rows"]]
+        answers.append(report)
+        route.fulfill(json=report)
+
+    page.route("**/v1/usage?*", priced)
+    page.goto(f"{replay_collector.url}/#token={replay_collector.token}")
+    page.wait_for_selector("#usage-table tbody tr")
+    costs = page.evaluate(
+        "() => [...document.querySelectorAll('#usage-table tbody tr')].map((r) => r.cells[4]"
+        ".textContent)"
+    )
+    assert costs == ["5.00"] * len(answers[-1]["rows"])
+    assert page.locator("#usage-set-price").is_hidden()
+    assert page.locator("#usage-price").inner_text() == (
+        "Cost is busy GPU-hours × 2.50 per GPU-hour."
+    )
+
+
+def test_the_advice_panel_shows_the_top_suggestions_of_serving_advice(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = dashboard.page
+    page.wait_for_selector("#advice li")
+    advice = get_json(replay_collector, "/v1/advice")
+    shown = page.evaluate(
+        """() => [...document.querySelectorAll("#advice > li")].map((li) => ({
+          severity: li.querySelector(".severity").textContent,
+          title: li.querySelector(".advice-title").textContent,
+          change: li.querySelector(".advice-change").textContent,
+          evidence: li.querySelectorAll(".advice-evidence li").length,
+        }))"""
+    )
+    assert shown == [
+        {
+            "severity": s["severity"],
+            "title": s["title"],
+            "change": s["change"],
+            "evidence": len(s["evidence"]),
+        }
+        for s in advice["suggestions"][:5]
+    ]
 
 
 def test_on_a_phone_nothing_overflows_sideways(dashboard: WatchedPage) -> None:
@@ -281,22 +448,18 @@ def test_dark_system_preference_gives_a_dark_page(dashboard: WatchedPage) -> Non
     assert background == "rgb(17, 21, 27)"
 
 
-@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
-@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize(("width", "height", "scheme"), [(1440, 900, "light"), (390, 844, "dark")])
 def test_screenshots_are_saved(
     dashboard: WatchedPage, artifacts_dir: Path, width: int, height: int, scheme: ColorScheme
 ) -> None:
     page = dashboard.page
     page.emulate_media(color_scheme=scheme)
     page.set_viewport_size({"width": width, "height": height})
-    page.locator("#gpus .card").first.click()
-    page.wait_for_selector("#processes tbody tr")
+    page.wait_for_selector("#advice li")
     page.wait_for_timeout(2500)  # a refresh after the resize, with history drawn
-    page.evaluate("() => window.scrollTo(0, 0)")
-    for suffix, full_page in (("", False), ("-full", True)):
-        path = artifacts_dir / f"dashboard-collector-{width}x{height}-{scheme}{suffix}.png"
-        page.screenshot(path=str(path), full_page=full_page)
-        assert path.stat().st_size > 10_000
+    path = artifacts_dir / f"dashboard-collector-{width}x{height}-{scheme}-full.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
     assert dashboard.errors == []
 
 
@@ -307,7 +470,6 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
     artifacts_dir: Path,
 ) -> None:
     page = watched_page.page
-    page.set_viewport_size({"width": 1440, "height": 900})
     page.goto(f"{endpoint_base_url}/dashboard#key={ENDPOINT_API_KEY}")
     page.wait_for_selector("#gpus .card")
     snapshot = get_json(replay_collector, "/v1/snapshot")
@@ -317,8 +479,10 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
         """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
                    .getOption().series.some((s) => s.data.length > 0)"""
     )
+    page.wait_for_selector("#advice li")
+    page.wait_for_selector("#usage-table tbody tr")
     assert page.locator("#replay-banner").is_visible()
-    assert page.locator("#fit-panel").is_visible()
+    assert page.locator("#usage-set-price").inner_text().startswith("Set a price: “Price per")
     page.screenshot(
         path=str(artifacts_dir / "dashboard-endpoint-1440x900-light.png"), full_page=True
     )
@@ -428,7 +592,6 @@ STEADY_ROWS = ("fits", "fitsLevel", "request", "bestGpu")
 @pytest.fixture
 def endpoint_dashboard(watched_page: WatchedPage, endpoint_base_url: str) -> WatchedPage:
     """The dashboard served through the endpoint gateway, its fit form shown."""
-    watched_page.page.set_viewport_size({"width": 1440, "height": 900})
     watched_page.page.goto(f"{endpoint_base_url}/dashboard#key={ENDPOINT_API_KEY}")
     watched_page.page.wait_for_selector("#fit-panel", state="visible")
     return watched_page
@@ -504,8 +667,21 @@ def test_fit_form_shows_the_message_of_a_rejected_request(
     assert [e for e in endpoint_dashboard.errors if "status of 400" not in e] == []
 
 
-@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
-@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_on_the_collector_the_fit_form_asks_its_own_vram_check(
+    dashboard: WatchedPage, replay_collector: CollectorProcess
+) -> None:
+    page = dashboard.page
+    response = submit_fit_form(page, FIT_FORM_BODY["model"])
+    assert response.url == f"{replay_collector.url}/v1/vram-check"
+    assert response.request.post_data_json == FIT_FORM_BODY
+    assert response.request.headers["authorization"] == f"Bearer {replay_collector.token}"
+    page.wait_for_selector("#fit-answer", state="visible")
+    shown = page.evaluate(READ_FIT)
+    assert shown == expected_fit(response.json())
+    assert response.json()["live_data"] is True
+
+
+@pytest.mark.parametrize(("width", "height", "scheme"), [(1440, 900, "light"), (390, 844, "dark")])
 def test_fit_result_screenshots_are_saved(
     endpoint_dashboard: WatchedPage,
     artifacts_dir: Path,

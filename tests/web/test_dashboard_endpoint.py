@@ -113,3 +113,97 @@ def test_history_with_seconds_out_of_range_is_a_400_naming_the_parameter(
         "error": "bad_request",
         "message": "seconds: 0 is out of range; use a number of seconds from 1 to 86400.",
     }
+
+
+# --- the data routes the dashboard's panels read ---------------------------------------------
+
+
+def test_usage_answers_the_collectors_report_in_steps(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET",
+        "/usage?window=24h&bucket_s=3600&group_by=team",
+        headers={"X-Api-Key": API_KEY},
+        settings=endpoint_settings,
+    )
+    assert response.status == 200
+    report = response.json()
+    assert (report["group_by"], report["source"]) == ("team", "replay")
+    assert len(report["buckets"]) in (24, 25)  # minute-aligned ends may add one step
+    assert all(b["to_t"] - b["from_t"] <= 3600 for b in report["buckets"])
+    assert report["price_per_gpu_hour"] is None
+    assert report["missing_collectors"] == []
+
+
+def test_usage_is_priced_by_the_endpoints_price_setting(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET",
+        "/usage",
+        headers={"X-Api-Key": API_KEY},
+        settings={**endpoint_settings, "price_per_gpu_hour": "2.5"},
+    )
+    assert response.json()["price_per_gpu_hour"] == 2.5
+
+
+def test_usage_with_a_bad_step_is_a_400_naming_it(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET", "/usage?bucket_s=90", headers={"X-Api-Key": API_KEY}, settings=endpoint_settings
+    )
+    assert response.status == 400
+    assert response.json()["message"].startswith("bucket_s: 90 is not accepted")
+
+
+def test_advice_answers_what_serving_advice_answers(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET", "/advice?focus=cost", headers={"X-Api-Key": API_KEY}, settings=endpoint_settings
+    )
+    assert response.status == 200
+    answer = response.json()
+    assert (answer["source"], answer["focus"]) == ("replay", "cost")
+    assert answer["suggestion_count"] == len(answer["suggestions"])
+    assert all({"severity", "title", "change", "evidence"} <= set(s) for s in answer["suggestions"])
+
+
+def test_advice_without_the_key_is_refused(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint("GET", "/advice", settings=endpoint_settings)
+    assert response.status == 401
+
+
+def test_alerts_answer_the_collectors_alerts_labelled_with_its_host(
+    plugin_runtime: PluginRuntime,
+    endpoint_settings: dict[str, Any],
+    replay_collector: CollectorProcess,
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET",
+        "/alerts?include_resolved=true",
+        headers={"X-Api-Key": API_KEY},
+        settings=endpoint_settings,
+    )
+    assert response.status == 200
+    answer = response.json()
+    assert answer["host"] == get_json(replay_collector, "/v1/alerts")["host"]
+    assert all(a["host"] == answer["host"] for a in answer["alerts"])
+    assert answer["missing_collectors"] == []
+
+
+def test_alerts_with_include_resolved_of_another_word_is_a_400(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET",
+        "/alerts?include_resolved=maybe",
+        headers={"X-Api-Key": API_KEY},
+        settings=endpoint_settings,
+    )
+    assert response.status == 400
+    assert response.json()["message"].startswith("include_resolved: 'maybe' is not accepted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -76,3 +77,27 @@ def test_names_outside_the_list_are_not_served(name: str) -> None:
 
 def test_asset_names_lists_exactly_what_is_served() -> None:
     assert all(web.static_asset(name) is not None for name in web.asset_names())
+
+
+def test_every_module_the_page_imports_is_served() -> None:
+    entry = web.static_asset("dashboard.js")
+    assert entry is not None
+    seen, waiting = set(), ["dashboard.js"]
+    while waiting:
+        name = waiting.pop()
+        seen.add(name)
+        asset = web.static_asset(name)
+        assert asset is not None, name
+        assert asset[1] == "text/javascript; charset=utf-8"
+        imported = re.findall(r'from "\./([^"]+)"', asset[0].decode())
+        waiting.extend(set(imported) - seen)
+    assert seen == set(web.MODULES)
+
+
+def test_every_language_has_its_message_table_served_as_json() -> None:
+    assert web.LANGUAGES == ("en", "ja", "pt-BR", "zh-Hans")
+    for code in web.LANGUAGES:
+        asset = web.static_asset(f"messages-{code}.json")
+        assert asset is not None, code
+        assert asset[1] == "application/json; charset=utf-8"
+        assert isinstance(json.loads(asset[0]), dict)

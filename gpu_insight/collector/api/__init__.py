@@ -2,9 +2,10 @@
 
 Routes only translate: they authenticate, read the runtime's cached objects (never NVML), apply
 the token's scope and serialise. One router per area (health, snapshot, history, alerts, usage,
-webhooks, metrics, dashboard); authentication is the `Authorized` dependency; every error is
-JSON (see `errors`). `/healthz`, `/`, `/static/*` and `/openapi.json` carry no data and need
-no token; everything else needs one when any token is configured.
+webhooks, the library's advice and vram-check, metrics, dashboard); authentication is the
+`Authorized` dependency; every error is JSON (see `errors`). `/healthz`, `/`, `/static/*` and
+`/openapi.json` carry no data and need no token; everything else needs one when any token is
+configured.
 """
 
 import time
@@ -16,6 +17,7 @@ from gpu_insight.collector.api import (
     alerts,
     dashboard,
     health,
+    library,
     metrics,
     snapshot,
     usage,
@@ -62,6 +64,7 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
         alerts.router,
         usage.router,
         webhooks.router,
+        library.router,
         metrics.router,
         dashboard.router,
     ):

@@ -10,6 +10,7 @@ from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import error_answers
 from gpu_insight.collector.params import usage_window
+from gpu_insight.errors import InputError
 from gpu_insight.instants import INSTANT_EXAMPLE, INSTANT_PATTERN
 from gpu_insight.schemas import GroupBy, UsageReport
 
@@ -39,9 +40,24 @@ def usage(
         ),
     ] = None,
     group_by: GroupBy = "app",
+    bucket_s: Annotated[
+        int | None,
+        Query(
+            ge=60,
+            le=86400,
+            multiple_of=60,
+            description="Also cut the window into steps of this many seconds (whole minutes)",
+        ),
+    ] = None,
 ) -> Response:
-    """GPU-hours, memory and energy per group over a window (a project token: its apps)."""
+    """GPU-hours, idle-but-held time, memory and energy per group over a window, in steps when
+    asked (a project token: its apps)."""
     from_t, to_t = usage_window(from_, to, context.clock())
     apps = None if who.apps is None else set(who.apps)
-    report = context.runtime.usage.report(from_t=from_t, to_t=to_t, group_by=group_by, apps=apps)
+    try:
+        report = context.runtime.usage.report(
+            from_t=from_t, to_t=to_t, group_by=group_by, apps=apps, bucket_s=bucket_s
+        )
+    except ValueError as exc:  # more steps than a report holds
+        raise InputError(str(exc), "bucket_s") from None
     return json_answer(report)

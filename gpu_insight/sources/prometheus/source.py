@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gpu_insight.errors import quoted
-from gpu_insight.schemas import GroupBy, History, Snapshot, UsageReport
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageReport
 from gpu_insight.sources.client import MetricsText
 from gpu_insight.sources.fleet import Gathered
 from gpu_insight.sources.prometheus import dcgm_series, our_series
@@ -137,7 +137,19 @@ class PrometheusSource:
             raise no_host_answered(self.url, missing)
         return Gathered(history, missing)
 
-    def usage(self, from_t: float, to_t: float, group_by: GroupBy) -> Gathered[UsageReport]:
+    def alerts(self, include_resolved: bool) -> Gathered[AlertList]:
+        """The alerts in the series now; Prometheus keeps no resolved ones, so
+        `include_resolved` adds none."""
+        gathered = self.snapshot(with_processes=False)
+        snapshot = gathered.value
+        found = AlertList(host=snapshot.host, source=snapshot.source, alerts=snapshot.alerts)
+        return Gathered(found, gathered.missing)
+
+    def usage(
+        self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
+    ) -> Gathered[UsageReport]:
+        """Totals over the window from the counters; steps (`bucket_s`) are not cut here, so
+        the report carries none."""
         q = self.queries
         deadline = self._deadline()
 

@@ -1,0 +1,80 @@
+"""`/v1/advice` and `POST /v1/vram-check`: the plugin library's answers (serving_advice and
+vram_check are pure code over a snapshot), served here too, so that the collector's own
+dashboard has its advice panel and its "Will it fit?" form. Both see what the token may see."""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from gpu_insight.answers.advice import answer_advice, parse_advice_query
+from gpu_insight.answers.vram import PARAMETERS, answer_vram, parse_vram_request
+from gpu_insight.bounded_json import parse_json_object
+from gpu_insight.collector.api.answers import json_text
+from gpu_insight.collector.api.auth import Authorized
+from gpu_insight.collector.api.context import Context
+from gpu_insight.collector.api.errors import error_answers
+from gpu_insight.collector.api.snapshot import current_snapshot
+from gpu_insight.collector.scope import scope_snapshot
+from gpu_insight.sources.fleet import Gathered
+
+router = APIRouter(tags=["v1"])
+
+
+def _json_object(payload: dict[str, Any]) -> Response:
+    return json_text(json.dumps(payload))
+
+
+# What the tool's parser reads; its choices and ranges are checked there, with its sentences.
+Text = Annotated[str | None, Query(max_length=256)]
+# The body: vram_check's parameters, loose as the tool takes them (numbers may come as text).
+VRAM_CHECK_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "vram_check's parameters: " + ", ".join(PARAMETERS),
+                    "properties": {name: {} for name in PARAMETERS},
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/v1/advice", responses=error_answers(parameters=True, needs_sample=True))
+async def advice(
+    who: Authorized,
+    context: Context,
+    gpu: Text = None,
+    host: Text = None,
+    model: Text = None,
+    engine: Text = None,
+    focus: Text = None,
+) -> Response:
+    """serving_advice over the latest snapshot: the GPUs (`gpu`: all, an index or a UUID;
+    `host`), a model planned or running (`model`, `engine`) and a `focus`, as the tool takes
+    them."""
+    query = parse_advice_query(
+        {"gpu": gpu, "host": host, "model": model, "engine": engine, "focus": focus}
+    )
+    scoped = scope_snapshot(current_snapshot(context.runtime), who.apps)
+    return _json_object(answer_advice(query, Gathered(scoped)).as_json())
+
+
+@router.post(
+    "/v1/vram-check", responses=error_answers(parameters=True), openapi_extra=VRAM_CHECK_BODY
+)
+async def vram_check(request: Request, who: Authorized, context: Context) -> Response:
+    """vram_check with a JSON object of its parameters as the body, placed on this host's GPUs;
+    without a sample it still answers, without the live part."""
+    asked = parse_vram_request(parse_json_object(await request.body(), "vram_check parameters"))
+
+    def snapshot() -> Gathered:
+        return Gathered(scope_snapshot(current_snapshot(context.runtime), who.apps))
+
+    return _json_object(answer_vram(asked, snapshot).as_json())
