@@ -46,6 +46,7 @@ def api() -> Iterator[ServedApi]:
 
 def connect(api: ServedApi) -> socket.socket:
     address = urlsplit(api.url)
+    assert address.port is not None
     sock = socket.create_connection((address.hostname, address.port), timeout=READ_TIMEOUT_S)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock

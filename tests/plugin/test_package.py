@@ -273,7 +273,7 @@ def from_requirements(package: Path, tmp_path_factory: pytest.TempPathFactory) -
 def extras_only(runtime: frozenset[str]) -> frozenset[str]:
     """Distributions named by the collector's and dev extras that the runtime set does not need."""
     extras = project_table(PLUGIN_ROOT)["optional-dependencies"].values()
-    named = {canonicalize_name(Requirement(r).name) for extra in extras for r in extra}
+    named: set[str] = {canonicalize_name(Requirement(r).name) for extra in extras for r in extra}
     return frozenset(named - runtime)
 
 
