@@ -277,6 +277,13 @@ def markdown(windows: list[Window]) -> str:
     return "\n".join(rows)
 
 
+def scheduling() -> dict[str, object]:
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}
+    policy = os.sched_getscheduler(0)
+    priority = os.sched_getparam(0).sched_priority
+    return {"policy": names.get(policy, str(policy)), "priority": priority}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=3600.0, help="soak length (60..7200)")
@@ -324,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "python": platform.python_version(),
         "pinning": {"client_cpu": args.client_cpu, "collector_cpu": args.collector_cpu},
+        # a real-time policy (`chrt -f N`, inherited by the collector) shields a run on a shared
+        # machine from the other work there: say which one the numbers were taken under
+        "scheduling": scheduling(),
         "rate_per_s": args.rate,
         "duration_s": args.duration_s,
         "window_s": args.window_s,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: the collector with its dashboard. Real NVML when a driver answers, otherwise the
-# recorded H100 trace, which every answer labels "replay".
+# recorded H200 trace (a real vLLM and a transformers process), which every answer labels "replay".
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -14,13 +14,13 @@ fi
 token=$(cat "$token_file")
 host=${GPU_INSIGHT_HOST:-127.0.0.1}
 port=${GPU_INSIGHT_PORT:-9470}
-trace=gpu_insight/collector/traces/h100-replay.jsonl
+trace=gpu_insight/collector/traces/h200-replay.jsonl
 
 args=(--host "$host" --port "$port")
 if "$PY" -c 'import pynvml; pynvml.nvmlInit()' >/dev/null 2>&1; then
   mode="live NVML"
 else
-  mode="REPLAY of a recorded H100 trace (no NVIDIA driver on this host)"
+  mode="REPLAY of a recorded H200 trace (no NVIDIA driver on this host)"
   args+=(--replay "$trace")
 fi
 

@@ -18,9 +18,9 @@ stamp() { echo "== $(date -u +%T) $*"; }
 
 # Each vLLM start takes ~100 s on this host: the lists say which cases run before the trace
 # and which after it (a lease may end before them).
-read -ra first <<<"${FIRST_CASES:-llama-3.1-8b qwen2.5-14b qwen3-8b mistral-7b-v0.1 gemma-3-12b \
+read -ra first <<<"${FIRST_CASES-llama-3.1-8b qwen2.5-14b qwen3-8b mistral-7b-v0.1 gemma-3-12b \
 qwen3-30b-a3b qwen2.5-0.5b-32k llama-3.1-8b-eager llama-3.1-8b-kv-fp8 llama-3.1-8b-fp8}"
-read -ra late <<<"${LATE_CASES:-llama-3.1-8b-gmu0.7 llama-3.1-8b-32k deepseek-v2-lite}"
+read -ra late <<<"${LATE_CASES-llama-3.1-8b-gmu0.7 llama-3.1-8b-32k deepseek-v2-lite}"
 
 if [ ${#first[@]} -gt 0 ]; then
   stamp "vLLM cases"

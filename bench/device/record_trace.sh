@@ -151,6 +151,8 @@ for engine in snapshot.get("engines", []):
     print(f"  engine {engine['engine']} {engine.get('model')} up={engine.get('up')} "
           f"running={engine.get('requests_running')}")
 PY
+python3 bench/capture_dashboard.py "http://127.0.0.1:$port" "$token" "$out_dir/capture" \
+  || echo "record_trace: the dashboard capture failed"
 
 cleanup
 collector_pid=""
