@@ -137,11 +137,17 @@ def _read_through(snapshot: Snapshot) -> str:
 def _summary_text(answer: VramEstimate) -> str:
     """One line that says what fits: never "fits" for a request the engine cannot serve."""
     work = f"{answer.context_length:,} tokens × {answer.concurrency}"
+    p = answer.placement
+    need_tp = answer.need_tensor_parallel
+    per_gpu = (
+        "per GPU"
+        if p is None or p.tensor_parallel == need_tp
+        else ("on one GPU" if need_tp == 1 else f"per GPU at tensor parallel {need_tp}")
+    )
     need = (
         f"{answer.model} on {answer.engine} ({answer.quantization}, {work}) needs "
-        f"{answer.need_mib_per_gpu:,.0f} MiB per GPU"
+        f"{answer.need_mib_per_gpu:,.0f} MiB {per_gpu}"
     )
-    p = answer.placement
     if p is not None and answer.fits:
         serves = (
             f"a KV cache of {p.kv_cache_tokens:,} tokens, serves up to {p.max_concurrency} × "

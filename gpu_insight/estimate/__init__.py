@@ -107,6 +107,7 @@ def _answer(sizing: Sizing, gpus: list[Gpu] | None, board: CommonGpu | None) -> 
         weights_mib=round(base.weight_bytes / 2**20, 1),
         kv_per_token_kib=round(kv_for(base).bytes_per_token / 1024, 2),
         need_mib_per_gpu=round(reference.need_mib, 1),
+        need_tensor_parallel=base.tensor_parallel,
         process_mib=round(reference.holds_mib, 1),
         required_mib=round(reference.holds_mib * base.gpus, 1),
         breakdown=reference.lines,

@@ -75,6 +75,7 @@ class VramEstimate(BaseModel):
     weights_mib: float
     kv_per_token_kib: float
     need_mib_per_gpu: float  # minimum to run the requested context × concurrency
+    need_tensor_parallel: int  # the GPUs need_mib_per_gpu is for; a placement may take more
     process_mib: float  # what the engine process holds per GPU, as NVML reports it
     required_mib: float  # what the engine holds on all its GPUs together
     breakdown: list[BreakdownLine]

@@ -82,3 +82,14 @@ def test_a_gpu_type_is_planned_without_reading_the_collector() -> None:
     assert answer.estimate.gpu_type == "NVIDIA H200 141GB"
     assert "fits on 1 empty NVIDIA H200 141GB (planned)" in answer.text()
     assert answer.variables()["best_gpu"] == "0"
+
+
+def test_a_plan_over_more_gpus_than_its_need_names_the_need_for_one_gpu() -> None:
+    request = parse_vram_request({"model": "llama4:scout", "gpu_type": "H200"})
+    answer = answer_vram(request, None)
+    estimate = answer.estimate
+    assert estimate.placement is not None and estimate.placement.tensor_parallel == 2
+    need = f"{estimate.need_mib_per_gpu:,.0f}"
+    held = f"{estimate.placement.process_mib:,.0f}"
+    assert f"needs {need} MiB on one GPU; fits on 2 empty NVIDIA H200 141GB boards" in answer.text()
+    assert f"holds {held} MiB per GPU" in answer.text()
