@@ -193,6 +193,7 @@ def measure_running(
         if key
         in ("total_slots", "model_path", "build_info", "n_ctx", "default_generation_settings")
     }
+    measured["models"] = json.loads(models)  # its `meta`: n_params, size, n_ctx_train
     if fixtures_dir is not None:
         fixtures_dir.mkdir(parents=True, exist_ok=True)
         (fixtures_dir / "metrics.txt").write_text(metrics)

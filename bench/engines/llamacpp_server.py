@@ -67,6 +67,8 @@ class BreakdownRow:
 
 @dataclass
 class KvCache:
+    """llama_kv_cache's summary: `cells` per stream (one stream per slot unless unified)."""
+
     size_mib: float
     cells: int
     layers: int

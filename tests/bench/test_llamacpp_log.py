@@ -34,7 +34,7 @@ llama_context: flash_attn            = auto
 llama_context: n_ctx_seq (8192) < n_ctx_train (131072) -- the full capacity of the model will not be utilized
 llama_context:  CUDA_Host  output buffer size =     1.96 MiB
 llama_kv_cache:      CUDA0 KV buffer size =  4096.00 MiB
-llama_kv_cache: size = 4096.00 MiB ( 32768 cells,  32 layers,  4/1 seqs), K (f16): 2048.00 MiB, V (f16): 2048.00 MiB
+llama_kv_cache: size = 4096.00 MiB (  8192 cells,  32 layers,  4/4 seqs), K (f16): 2048.00 MiB, V (f16): 2048.00 MiB
 llama_context: Flash Attention enabled
 llama_context:      CUDA0 compute buffer size =   304.00 MiB
 llama_context:  CUDA_Host compute buffer size =    72.01 MiB
