@@ -56,9 +56,10 @@ def test_model_kv_output_and_compute_buffers_by_buffer_name() -> None:
     assert facts.compute_buffers_mib == {"CUDA0": 304.0, "CUDA_Host": 72.01}
 
 
-def test_kv_cache_line_gives_cells_layers_slots_and_types() -> None:
+def test_kv_cache_line_gives_cells_per_stream_layers_slots_and_types() -> None:
+    # -np 4 without --kv-unified: four streams of 8192 cells, 4096 MiB over all of them
     assert parse_log(START).kv_cache == KvCache(
-        4096.0, 32768, 32, 4, 1, "f16", 2048.0, "f16", 2048.0
+        4096.0, 8192, 32, 4, 4, "f16", 2048.0, "f16", 2048.0
     )
 
 
