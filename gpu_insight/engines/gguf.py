@@ -9,9 +9,11 @@ Quantized KV types need flash attention.
 With every layer on the GPU (llama.cpp `-ngl 99`, Ollama's full offload) the input layer, the
 token embedding, stays in host memory (llama.cpp's `CPU_Mapped` model buffer): the GPU holds
 the rest of the file. A tied model's output matrix is that same tensor, so the GPU holds a copy
-of it beside the host's. On the GPU come then the KV cache, the compute buffer of one batch of
-`LLAMA_CPP_BATCH` tokens (llama.cpp's graph reserve), and the process's CUDA context, cuBLAS
-workspaces and memory pool, outside llama.cpp's own accounting.
+of it beside the host's. Ollama's ggml backend places them alike (ml/backend/ggml/ggml.go:
+inputs always on the CPU, a tied `token_embd` created again as `output.weight`). On the GPU
+come then the KV cache, the compute buffer of one batch of `LLAMA_CPP_BATCH` tokens (llama.cpp's
+graph reserve), and the process's CUDA context, cuBLAS workspaces and memory pool, outside
+llama.cpp's own accounting.
 """
 
 from __future__ import annotations
