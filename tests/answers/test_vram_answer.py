@@ -4,6 +4,7 @@ variables that agree with the JSON."""
 from __future__ import annotations
 
 from gpu_insight.answers.vram import VramAnswer, answer_vram, parse_vram_request
+from gpu_insight.estimate import estimate
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.fleet import Gathered
 from tests.support.gpus import h100
@@ -82,3 +83,11 @@ def test_a_gpu_type_is_planned_without_reading_the_collector() -> None:
     assert answer.estimate.gpu_type == "NVIDIA H200 141GB"
     assert "fits on 1 empty NVIDIA H200 141GB (planned)" in answer.text()
     assert answer.variables()["best_gpu"] == "0"
+
+
+def test_flash_attention_off_reaches_the_llama_cpp_plan() -> None:
+    request = parse_vram_request(
+        {"model": "llama3.1:8b", "engine": "llama.cpp", "flash_attention": "false"}
+    )
+    assert request.flash_attention is False
+    assert "--flash-attn off" in estimate(request).flags
