@@ -28,9 +28,11 @@ LLAMA_CPP_KV_PAD = 256  # each slot's KV cells are rounded up to this (llama-con
 # kernel, as CUDA does; without it the compute buffer holds each layer's attention scores.
 FLASH_ATTENTION_DEFAULT = True
 # What the server process holds on the GPU beyond llama.cpp's model, KV and compute buffers
-# (CUDA context, cuBLAS, the CUDA pool), by flash attention on / off: llama-server at llama.cpp
-# 0c1e57098 on an H200, driver 580.
-PROCESS_OVERHEAD_MIB = {True: 610.0, False: 820.0}
+# (CUDA context, cuBLAS, the CUDA pool) once it has served, by flash attention on / off:
+# llama-server 0c1e57098 on an H200 (driver 580), 600–605 MiB over six cases with it, 933–949
+# over two without (589 MiB at start either way; without it the CUDA pool grows by ~350 MiB
+# with the first long prompts). bench/results/llamacpp_validation-2026-12-01-h200.json.
+PROCESS_OVERHEAD_MIB = {True: 602.0, False: 940.0}
 # llama.cpp gives each of `--parallel N` slots its own KV stream (no --kv-unified), so one
 # slot's attention spans its own cells; Ollama's cache is one for all its slots.
 ATTENTION_SPANS_ONE_SLOT = frozenset({"llama.cpp"})

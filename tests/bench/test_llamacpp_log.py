@@ -151,3 +151,21 @@ def test_server_command_offloads_every_layer_and_logs_its_buffers() -> None:
         "-ctk", "q8_0", "-ctv", "q8_0", "--host", "127.0.0.1", "--port", "8080", "--metrics",
         "-lv", "4",
     ]  # fmt: skip
+
+
+REAL_LOGS = ROOT / "bench" / "results" / "device-2026-12-01-h200-late" / "llamacpp-logs"
+
+
+def test_a_real_h200_log_with_timestamps_and_levels_parses_whole() -> None:
+    facts = parse_log((REAL_LOGS / "llama-3.1-8b-q4km-32k-np4-fa-off.log").read_text())
+    assert facts.model_buffers_mib == {"CPU_Mapped": 281.81, "CUDA0": 4403.49}
+    assert facts.compute_buffers_mib == {"CUDA0": 564.01, "CUDA_Host": 36.01}
+    assert facts.kv_cache == KvCache(4096.0, 8192, 32, 4, 4, "f16", 2048.0, "f16", 2048.0)
+    assert (facts.flash_attn_asked, facts.flash_attn, facts.build) == (
+        "disabled",
+        False,
+        (0, "0c1e57098"),
+    )
+    assert facts.tensor_types == {"f32": 66, "q4_K": 193, "q6_K": 33}
+    assert [row.unaccounted_mib for row in facts.breakdowns[1]] == [957, None]
+    assert facts.errors == []

@@ -76,42 +76,53 @@ def test_a_q8_0_kv_cache_takes_34_bytes_per_32_values() -> None:
     assert mib(result, "kv_cache") == 4096.0 * 34 / 64 == 2176.0
 
 
-def test_with_flash_attention_the_compute_buffer_is_the_logits_at_any_context() -> None:
-    logits = 4 * 512 * (128_256 + 4096) / MIB  # f32 × batch 512 × (vocab + hidden)
-    assert logits == 258.5
-    assert mib(gguf_plan(context_length=8192), "compute_buffer") == logits
-    assert mib(gguf_plan(context_length=32768), "compute_buffer") == logits
+def test_with_flash_attention_the_compute_buffer_is_the_feed_forward_step() -> None:
+    def ffn(cells: int) -> float:  # batch 512 × (f32 × 3 × (ffn + hidden) + f16 mask × cells)
+        return 512 * (4 * 3 * (14336 + 4096) + 2 * cells) / MIB
+
+    assert mib(gguf_plan(context_length=8192), "compute_buffer") == ffn(8192) == 116.0
+    assert mib(gguf_plan(context_length=32768), "compute_buffer") == ffn(32768) == 140.0
 
 
 def test_without_flash_attention_the_compute_buffer_grows_with_the_slot_context() -> None:
-    def scores(cells: int) -> float:  # f32 × batch × (1 + 4 hidden + cells × (1 + 32 heads))
-        return round(4 * 512 * (1 + 4 * 4096 + cells * 33) / MIB, 1)
+    def scores(cells: int) -> float:  # f32 × batch × (cells × (32 heads + mask) + 4 h + 2 kv)
+        return 4 * 512 * (cells * 33 + 4 * 4096 + 2 * 8 * 128) / MIB
 
     off: dict[str, Any] = {"flash_attention": False}
-    assert mib(gguf_plan(context_length=8192, **off), "compute_buffer") == scores(8192) == 560.0
-    assert mib(gguf_plan(context_length=32768, **off), "compute_buffer") == scores(32768) == 2144.0
+    assert mib(gguf_plan(context_length=8192, **off), "compute_buffer") == scores(8192) == 564.0
+    assert mib(gguf_plan(context_length=32768, **off), "compute_buffer") == scores(32768) == 2148.0
     # four slots of 8,192: llama.cpp attends within a slot's stream, Ollama over its one cache
     four: dict[str, Any] = {"context_length": 8192, "concurrency": 4, **off}
     assert mib(gguf_plan(**four), "compute_buffer") == scores(8192)
     assert mib(gguf_plan(engine="ollama", **four), "compute_buffer") == scores(32768)
 
 
-def test_a_small_context_without_flash_attention_still_holds_the_logits() -> None:
+def test_a_short_context_without_flash_attention_peaks_in_the_feed_forward_step() -> None:
     result = gguf_plan(context_length=512, flash_attention=False)
-    assert mib(result, "compute_buffer") == 258.5  # above 4 × 512 × (16,385 + 512 × 33) B
+    ffn = 512 * (4 * 3 * (14336 + 4096) + 4 * 512) / MIB  # f32 mask without the kernel
+    assert ffn > 4 * 512 * (512 * 33 + 4 * 4096 + 2 * 8 * 128) / MIB  # the scores, 69 MiB
+    assert mib(result, "compute_buffer") == ffn == 109.0
+
+
+def test_a_moe_feed_forward_step_is_as_wide_as_the_experts_a_token_takes() -> None:
+    spec = lookup("qwen3:30b").spec()  # 8 of 128 experts of 768, no shared expert
+    result = gguf_plan("qwen3:30b", context_length=4096)
+    width = 8 * 768
+    expected = 512 * (4 * 3 * (width + spec.hidden_size) + 2 * 4096) / MIB
+    assert mib(result, "compute_buffer") == round(expected, 1)
 
 
 def test_the_process_holds_a_fixed_overhead_more_without_flash_attention() -> None:
-    assert mib(gguf_plan(), "process_overhead") == 610.0
+    assert mib(gguf_plan(), "process_overhead") == 602.0
     off = gguf_plan(flash_attention=False)
-    assert mib(off, "process_overhead") == 820.0
+    assert mib(off, "process_overhead") == 940.0
     assert "--flash-attn off" in off.flags
 
 
 def test_the_process_memory_is_what_the_breakdown_adds_up_to() -> None:
     result = gguf_plan(context_length=8192, concurrency=4)
     assert result.holds_mib == result.need_mib == result.start_mib
-    assert result.holds_mib == pytest.approx(4408.9 + 4096.0 + 258.5 + 610.0, abs=0.1)
+    assert result.holds_mib == pytest.approx(4408.9 + 4096.0 + 116.0 + 602.0, abs=0.1)
 
 
 def test_ollama_starts_with_its_minimum_free_and_holds_what_fits() -> None:

@@ -19,6 +19,7 @@ from gpu_insight.estimate.overheads import MIB
 from gpu_insight.estimate.plans import common
 from gpu_insight.estimate.plans.common import GpuTarget, Plan, Settings
 from gpu_insight.estimate.result import BreakdownLine
+from gpu_insight.estimate.spec import ModelSpec
 from gpu_insight.estimate.weights import gguf_embedding_bytes
 
 F32_BYTES = 4
@@ -43,27 +44,33 @@ class _Load:
             return -(-context // LLAMA_CPP_KV_PAD) * LLAMA_CPP_KV_PAD
         return context
 
-    def logits_bytes(self) -> float:
-        """The batch's logits and final hidden states, in f32: the graph's largest tensors with
-        flash attention."""
-        return F32_BYTES * LLAMA_CPP_BATCH * (self.s.spec.vocab_size + self.s.spec.hidden_size)
-
     def attention_tokens(self, context: int, slots: int) -> int:
         """The KV cells one batch attends over: one slot's stream, or Ollama's shared cache."""
         one = self.cells(context)
         return one if self.s.engine in ATTENTION_SPANS_ONE_SLOT else one * slots
 
+    def ffn_bytes(self, context: int, slots: int) -> float:
+        """The feed-forward step, the graph's peak with flash attention: gate, up and their
+        product (3 × its width) beside three hidden-wide tensors, in f32, and the attention
+        mask over the cells (f16 for the flash kernel, else f32)."""
+        spec = self.s.spec
+        mask_bytes = 2 if self.s.flash_attention else F32_BYTES
+        activations = F32_BYTES * 3 * (ffn_width(spec) + spec.hidden_size)
+        return LLAMA_CPP_BATCH * (activations + mask_bytes * self.attention_tokens(context, slots))
+
     def scores_bytes(self, context: int, slots: int) -> float:
-        """Without flash attention: each head's scores over the cells, the mask, and four
-        hidden-wide activations, in f32 (Ollama's graph formula for the same graph)."""
-        h, heads = self.s.spec.hidden_size, self.s.spec.num_attention_heads
+        """Without flash attention: each head's scores over the cells and the f32 mask, beside
+        four hidden-wide tensors and the new keys and values, in f32."""
+        spec = self.s.spec
         tokens = self.attention_tokens(context, slots)
-        return F32_BYTES * LLAMA_CPP_BATCH * (1 + 4 * h + tokens * (1 + heads))
+        kv_width = spec.num_kv_heads * spec.head_dim
+        per_token = tokens * (spec.num_attention_heads + 1) + 4 * spec.hidden_size + 2 * kv_width
+        return F32_BYTES * LLAMA_CPP_BATCH * per_token
 
     def compute_bytes(self, context: int, slots: int) -> float:
         if self.s.flash_attention:
-            return self.logits_bytes()
-        return max(self.logits_bytes(), self.scores_bytes(context, slots))
+            return self.ffn_bytes(context, slots)
+        return max(self.ffn_bytes(context, slots), self.scores_bytes(context, slots))
 
     def kv_bytes(self, context: int, slots: int) -> float:
         return self.layout.sequence_bytes(self.cells(context)) * slots
@@ -90,20 +97,32 @@ def _weights_line(s: Settings) -> tuple[float, float, BreakdownLine]:
     return float(on_gpu), embedding, common.line("weights", on_gpu, formula)
 
 
+def ffn_width(spec: ModelSpec) -> int:
+    """Values per token out of a feed-forward layer's gate (or up): its widest layer's, dense
+    or the routed experts a token takes with the shared one."""
+    experts = spec.experts_per_token * spec.moe_intermediate_size
+    routed = experts + spec.shared_expert_intermediate_size if spec.is_moe else 0
+    dense = spec.intermediate_size if not spec.is_moe or spec.dense_layers else 0
+    return max(dense, routed)
+
+
 def _compute_line(load: _Load, context: int, slots: int) -> BreakdownLine:
     spec = load.s.spec
-    logits = (
-        f"4 B × batch {LLAMA_CPP_BATCH} × ({spec.vocab_size:,} vocab + {spec.hidden_size:,} "
-        "hidden): the batch's logits"
+    cells = load.attention_tokens(context, slots)
+    batch = f"batch {LLAMA_CPP_BATCH}"
+    mask = "2 B" if load.s.flash_attention else "4 B"
+    ffn = (
+        f"{batch} × (4 B × 3 × ({ffn_width(spec):,} ffn + {spec.hidden_size:,} hidden) + "
+        f"{mask} mask × {cells:,} cells): the feed-forward step"
     )
     if load.s.flash_attention:
-        formula = f"{logits} (flash attention)"
+        formula = f"{ffn} (flash attention)"
     else:
-        tokens = load.attention_tokens(context, slots)
+        kv_width = spec.num_kv_heads * spec.head_dim
         formula = (
-            f"the larger of {logits} and 4 B × batch {LLAMA_CPP_BATCH} × (1 + 4·"
-            f"{spec.hidden_size:,} + {tokens:,} cells × (1 + {spec.num_attention_heads} heads)): "
-            "attention scores without flash attention"
+            f"the larger of {ffn} and 4 B × {batch} × ({cells:,} cells × "
+            f"({spec.num_attention_heads} heads + mask) + 4·{spec.hidden_size:,} + "
+            f"2·{kv_width:,}): the attention scores without flash attention"
         )
     return common.line("compute_buffer", load.compute_bytes(context, slots), formula)
 
