@@ -37,6 +37,7 @@ PARAMETERS = (
     "kv_cache_dtype",
     "gpu_memory_utilization",
     "enforce_eager",
+    "flash_attention",
     "gpu_type",
 )
 

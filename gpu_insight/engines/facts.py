@@ -30,6 +30,7 @@ Setting = Literal[
     "keep_alive",  # how long an idle model stays loaded
     "prefix_caching",  # turns the prefix (radix) cache on
     "prefix_caching_off",  # turns it off: the flag to drop when it is off
+    "flash_attention_off",  # attention without the flash kernel (on by default)
     "batched_tokens",  # tokens per forward step: the chunk a long prompt is prefilled in
     "expert_parallel",  # MoE experts spread over the GPUs instead of split in each
     "cpu_offload",  # GiB of weights kept in CPU memory, streamed in every forward pass
@@ -52,6 +53,7 @@ class Launch:
     checkpoint_quantization: str | None = None  # the checkpoint's own (needs no flag)
     kv_cache_dtype: str = "auto"
     enforce_eager: bool = False
+    flash_attention: bool = True
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ class ServingEngine:
             wanted.append(("kv_cache_dtype", launch.kv_cache_dtype))
         if launch.enforce_eager:
             wanted.append(("enforce_eager", None))
+        if not launch.flash_attention:
+            wanted.append(("flash_attention_off", None))
         rendered = [self.flag(setting, value) for setting, value in wanted]
         return [f for f in rendered if f] + list(self.fixed_flags)
 

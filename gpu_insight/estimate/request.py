@@ -33,6 +33,7 @@ class VramRequest(BaseModel):
     kv_cache_dtype: KvCacheDtype = "auto"
     gpu_memory_utilization: float | None = None  # vLLM / SGLang fraction of total; None: auto
     enforce_eager: bool = False
+    flash_attention: bool = True  # llama.cpp / Ollama: False runs attention without the kernel
     gpu_type: str | None = None  # plan on empty boards of this type (a name or MiB), not live
 
     @field_validator("model_config_json", mode="before")

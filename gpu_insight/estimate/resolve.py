@@ -99,6 +99,14 @@ def _check_engine_settings(request: VramRequest, served: ServingEngine, tp: int)
             f"kv_cache_dtype: {request.engine} has no {dtype} KV cache; accepted: "
             f"{', '.join(accepted)}"
         )
+    if not request.flash_attention:
+        if not served.has("flash_attention_off"):
+            raise InputError(f"flash_attention: {request.engine} has no switch for it; use true")
+        if dtype in QUANTIZED_KV_DTYPES:
+            raise InputError(
+                f"kv_cache_dtype: a {dtype} KV cache needs flash attention ({request.engine} "
+                "runs it only with flash attention on); use auto, or flash_attention true"
+            )
     sizes: tuple[tuple[Setting, int], ...] = (
         ("tensor_parallel", tp),
         ("pipeline_parallel", request.pipeline_parallel),
@@ -164,4 +172,5 @@ def settings_for(
         pipeline_parallel=request.pipeline_parallel,
         gpu_memory_utilization=request.gpu_memory_utilization,
         enforce_eager=request.enforce_eager,
+        flash_attention=request.flash_attention,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from gpu_insight.estimate.checkpoint import GGML_TYPES
 from gpu_insight.estimate.spec import ModelSpec
 
 WeightFormat = Literal[
@@ -47,11 +48,24 @@ GGUF_BITS_PER_PARAM: dict[str, float] = {
     "q4_0": 4.64,
     "iq4_xs": 4.25,
 }
+# The ggml type llama-quantize gives the token embedding in each GGUF type, untied and tied
+# (llama-quant.cpp llama_tensor_get_type): an untied embedding keeps the mix's base type; a tied
+# one, the output matrix as well, takes the output's: Q6_K, or Q8_0 in a Q8_0 file.
+GGUF_EMBEDDING_TYPES: dict[str, tuple[str, str]] = {
+    "q8_0": ("Q8_0", "Q8_0"),
+    "q6_k": ("Q6_K", "Q6_K"),
+    "q5_k_m": ("Q5_K", "Q6_K"),
+    "q4_k_m": ("Q4_K", "Q6_K"),
+    "q4_k_s": ("Q4_K", "Q6_K"),
+    "q4_0": ("Q4_0", "Q6_K"),
+    "iq4_xs": ("IQ4_XS", "Q6_K"),
+}
 INT4_GROUP_SIZE = 128
 NF4_BLOCK = 64
 NF4_SECOND_BLOCK = 256
 MXFP4_BLOCK = 32  # OCP microscaling: 32 E2M1 values share one 8-bit exponent
 ROUTED_EXPERTS = "experts"  # the LinearGroup name of routed expert MLPs
+GGML_BLOCKS = {name: (block, block_bytes) for name, block, block_bytes in GGML_TYPES.values()}
 
 
 @dataclass(frozen=True)
@@ -291,6 +305,18 @@ def weight_bytes(spec: ModelSpec, fmt: str) -> WeightBytes:
         f"{counts.linear:,} Linear params as {_FORMAT_TEXT[fmt]} = {linear:,} B; "
         f"{unquantized:,} embedding/lm_head/norm params × 2 B = {rest:,} B",
     )
+
+
+def gguf_embedding_bytes(spec: ModelSpec, fmt: str, file_bytes: int) -> tuple[int, str]:
+    """The token embedding's bytes in a GGUF file of type `fmt` and its ggml type; for a type
+    llama-quantize's rules are not tabled for, the file's average bits per parameter."""
+    params = spec.vocab_size * spec.hidden_size
+    if fmt not in GGUF_EMBEDDING_TYPES:
+        return int(params * file_bytes / parameter_count(spec).total), f"{fmt} average"
+    untied, tied = GGUF_EMBEDDING_TYPES[fmt]
+    type_name = tied if spec.tie_word_embeddings else untied
+    block, block_bytes = GGML_BLOCKS[type_name]
+    return -(-params // block) * block_bytes, type_name
 
 
 def _mxfp4_bytes(counts: ParameterCount) -> WeightBytes:

@@ -4,6 +4,7 @@ variables that agree with the JSON."""
 from __future__ import annotations
 
 from gpu_insight.answers.vram import VramAnswer, answer_vram, parse_vram_request
+from gpu_insight.estimate import estimate
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.fleet import Gathered
 from tests.support.gpus import h100
@@ -93,3 +94,11 @@ def test_a_plan_over_more_gpus_than_its_need_names_the_need_for_one_gpu() -> Non
     held = f"{estimate.placement.process_mib:,.0f}"
     assert f"needs {need} MiB on one GPU; fits on 2 empty NVIDIA H200 141GB boards" in answer.text()
     assert f"holds {held} MiB per GPU" in answer.text()
+
+
+def test_flash_attention_off_reaches_the_llama_cpp_plan() -> None:
+    request = parse_vram_request(
+        {"model": "llama3.1:8b", "engine": "llama.cpp", "flash_attention": "false"}
+    )
+    assert request.flash_attention is False
+    assert "--flash-attn off" in estimate(request).flags

@@ -46,6 +46,7 @@ VRAM_REQUESTS: dict[Setting, Any] = {
     "quantization": lambda served: {"quantization": "fp8"},
     "kv_cache_dtype": lambda served: {"kv_cache_dtype": _kv_type(served)},
     "enforce_eager": lambda served: {"enforce_eager": True},
+    "flash_attention_off": lambda served: {"flash_attention": False},
 }
 
 

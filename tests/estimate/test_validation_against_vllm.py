@@ -21,6 +21,7 @@ from gpu_insight.engines.vllm import model_runner
 from gpu_insight.estimate import VramEstimate, VramRequest, check_fit
 from gpu_insight.estimate.spec import from_hf_config
 from gpu_insight.schemas import Gpu
+from tests.support.validation_cases import case_id, with_known_misses
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "bench" / "results").glob("engine_validation-*-h200.json"))
@@ -57,10 +58,6 @@ def measured_cases(*, nvml: bool = False) -> list[dict[str, Any]]:
             continue
         cases.append(case)
     return cases
-
-
-def case_id(case: dict[str, Any]) -> str:
-    return case["case"]["name"]
 
 
 def served_config(case: dict[str, Any]) -> dict[str, Any]:
@@ -102,19 +99,6 @@ def log_facts(case: dict[str, Any]) -> dict[str, Any]:
 
 def line_mib(estimate: VramEstimate, *names: str) -> float:
     return sum(line.mib for line in estimate.breakdown if line.name in names)
-
-
-def with_known_misses(cases: list[dict[str, Any]], misses: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=case_id(case),
-            marks=[pytest.mark.xfail(reason=misses[case_id(case)], strict=True)]
-            if case_id(case) in misses
-            else [],
-        )
-        for case in cases
-    ]
 
 
 def test_the_measurements_cover_the_required_shapes() -> None:

@@ -33,6 +33,7 @@ class Settings:
     pipeline_parallel: int
     gpu_memory_utilization: float | None
     enforce_eager: bool
+    flash_attention: bool  # GGUF servers: with the flash-attention kernel
 
     @property
     def gpus(self) -> int:
@@ -230,5 +231,6 @@ def engine_flags(s: Settings, memory_fraction: float | None = None) -> list[str]
             checkpoint_quantization=s.spec.checkpoint_quantization,
             kv_cache_dtype=s.kv_dtype,
             enforce_eager=s.enforce_eager,
+            flash_attention=s.flash_attention,
         )
     )
