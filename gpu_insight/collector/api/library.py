@@ -1,6 +1,8 @@
 """`/v1/advice` and `POST /v1/vram-check`: the plugin library's answers (serving_advice and
 vram_check are pure code over a snapshot), served here too, so that the collector's own
-dashboard has its advice panel and its "Will it fit?" form. Both see what the token may see."""
+dashboard has its advice panel and its "Will it fit?" form. Both see what the token may see.
+The collector resolves models from the catalog or a pasted config only: it makes no request
+outside its host, where the Dify endpoint may ask the Hugging Face Hub."""
 
 import json
 from typing import Annotated, Any
@@ -17,6 +19,8 @@ from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import error_answers
 from gpu_insight.collector.api.snapshot import current_snapshot
 from gpu_insight.collector.scope import scope_snapshot
+from gpu_insight.errors import UnknownModelError
+from gpu_insight.estimate.resolve import resolve_local
 from gpu_insight.sources.fleet import Gathered
 
 router = APIRouter(tags=["v1"])
@@ -73,6 +77,14 @@ async def vram_check(request: Request, who: Authorized, context: Context) -> Res
     """vram_check with a JSON object of its parameters as the body, placed on this host's GPUs;
     without a sample it still answers, without the live part."""
     asked = parse_vram_request(parse_json_object(await request.body(), "vram_check parameters"))
+    try:
+        resolve_local(asked)
+    except UnknownModelError as exc:
+        raise UnknownModelError(
+            f"{exc} This collector does not look models up on the Hugging Face Hub; ask through "
+            "the Dify endpoint, which does.",
+            "model",
+        ) from None
 
     def snapshot() -> Gathered:
         return Gathered(scope_snapshot(current_snapshot(context.runtime), who.apps))
