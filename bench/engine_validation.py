@@ -6,7 +6,9 @@ says about itself (weights, available KV-cache memory, KV-cache tokens, maximum 
 CUDA-graph memory; its `cache_config_info` metric) and what NVML sees at that steady state (the
 engine process's and the device's used MiB). It stops the server by its PID and checks that the
 device's memory comes back. `tests/estimate/test_validation_against_vllm.py` compares the
-estimator with the result.
+estimator with the result. Cases with tensor or pipeline parallelism run on the host's first
+GPUs (vLLM's default) and record every GPU's memory and every worker's log lines; they are
+skipped on a host with fewer GPUs. vLLM keeps NVLink multicast off (`multicast_off.py`).
 
 Run on a GPU host with vLLM installed, from the repository root:
 
@@ -33,6 +35,9 @@ from typing import Any
 
 import pynvml  # nvidia-ml-py
 
+from gpu_insight.engines.facts import Setting
+from gpu_insight.engines.vllm import VLLM
+
 sys.path.insert(0, str(Path(__file__).resolve().parent / "engines"))
 from dummy_model import prompt_ids, write_model
 from vllm_server import (
@@ -43,6 +48,7 @@ from vllm_server import (
     parse_log,
     process_facts,
     server_command,
+    worker_logs,
 )
 
 START_TIMEOUT_S = 420.0
@@ -65,9 +71,27 @@ class Case:
     fixtures: bool = False
     needs_moe_extension: bool = False  # carried apart from the rest of vLLM: wait for it
     why: str = ""
+    tensor_parallel: int = 1
+    pipeline_parallel: int = 1
+    start_timeout_s: float = START_TIMEOUT_S
+
+    @property
+    def gpus(self) -> int:
+        return self.tensor_parallel * self.pipeline_parallel
+
+    def parallel_args(self) -> tuple[str, ...]:
+        """vLLM's flags for the case's parallelism, as the engine registry spells them."""
+        sizes: tuple[tuple[Setting, int], ...] = (
+            ("tensor_parallel", self.tensor_parallel),
+            ("pipeline_parallel", self.pipeline_parallel),
+        )
+        flags = [VLLM.flag(setting, size) for setting, size in sizes if size > 1]
+        return tuple(word for flag in flags if flag for word in flag.split())
 
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
+LARGE_START_TIMEOUT_S = 900.0  # 70B-class shapes: random weights, compile and graphs per worker
 # Priority order: the shapes first, then the Llama-3.1-8B settings, then the shapes that may
 # not start on this build.
 CASES: tuple[Case, ...] = (
@@ -114,34 +138,96 @@ CASES: tuple[Case, ...] = (
         needs_moe_extension=True,
         why="MLA + MoE",
     ),
+    # Several GPUs of one host (bench/device/multigpu/): what tensor and pipeline parallelism
+    # add per GPU (NCCL, the custom all-reduce buffers) against the one-GPU cases above.
+    Case(
+        "llama-3.1-8b-tp2",
+        LLAMA,
+        tensor_parallel=2,
+        why="the llama-3.1-8b case at TP 2: what TP adds, against its one-GPU measurement",
+    ),
+    Case(
+        "llama-3.1-70b-tp2",
+        LLAMA_70B,
+        tensor_parallel=2,
+        start_timeout_s=LARGE_START_TIMEOUT_S,
+        why="70B shapes at the smallest TP that holds them",
+    ),
+    Case(
+        "llama-3.1-70b-tp4",
+        LLAMA_70B,
+        tensor_parallel=4,
+        start_timeout_s=LARGE_START_TIMEOUT_S,
+        fixtures=True,
+        why="TP 4; the real worker process tree and /metrics of a TP engine",
+    ),
+    Case(
+        "llama-3.1-70b-tp8",
+        LLAMA_70B,
+        tensor_parallel=8,
+        start_timeout_s=LARGE_START_TIMEOUT_S,
+        why="TP 8: one KV head per GPU",
+    ),
+    Case(
+        "qwen2.5-72b-tp4",
+        "Qwen/Qwen2.5-72B-Instruct",
+        tensor_parallel=4,
+        start_timeout_s=LARGE_START_TIMEOUT_S,
+        why="another 80-layer shape at TP 4 (qkv bias, larger vocabulary)",
+    ),
+    Case(
+        "llama-3.1-70b-pp2",
+        LLAMA_70B,
+        pipeline_parallel=2,
+        start_timeout_s=LARGE_START_TIMEOUT_S,
+        why="pipeline parallel: 40 layers per GPU, no all-reduce",
+    ),
 )
 
 
 class Nvml:
+    """Every GPU of the host: the device figures are sums over them, and per GPU as well."""
+
     def __init__(self) -> None:
         pynvml.nvmlInit()
-        self.handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        count = pynvml.nvmlDeviceGetCount()
+        self.handles = [pynvml.nvmlDeviceGetHandleByIndex(index) for index in range(count)]
+
+    @property
+    def count(self) -> int:
+        return len(self.handles)
+
+    def used_by_gpu_mib(self) -> list[float]:
+        return [
+            pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2).used / MIB
+            for handle in self.handles
+        ]
 
     def device_used_mib(self) -> float:
-        info = pynvml.nvmlDeviceGetMemoryInfo(self.handle, version=pynvml.nvmlMemory_v2)
-        return info.used / MIB
+        return sum(self.used_by_gpu_mib())
 
-    def processes_mib(self) -> dict[int, float]:
-        return {
-            p.pid: (p.usedGpuMemory or 0) / MIB
-            for p in pynvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
-        }
+    def processes_by_gpu(self) -> list[dict[int, float]]:
+        """Per GPU, the MiB each compute process holds there."""
+        return [
+            {
+                p.pid: (p.usedGpuMemory or 0) / MIB
+                for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            }
+            for handle in self.handles
+        ]
 
     def host(self) -> dict[str, Any]:
         def text(value: Any) -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
-        info = pynvml.nvmlDeviceGetMemoryInfo(self.handle, version=pynvml.nvmlMemory_v2)
+        first = self.handles[0]  # the host's GPUs are of one kind
+        info = pynvml.nvmlDeviceGetMemoryInfo(first, version=pynvml.nvmlMemory_v2)
         return {
-            "gpu": text(pynvml.nvmlDeviceGetName(self.handle)),
+            "gpu": text(pynvml.nvmlDeviceGetName(first)),
             "driver_version": text(pynvml.nvmlSystemGetDriverVersion()),
             "memory_total_mib": info.total / MIB,
             "memory_reserved_by_driver_mib": info.reserved / MIB,
+            "gpu_count": self.count,
         }
 
     def wait_released(self, baseline_mib: float) -> tuple[float, float]:
@@ -194,7 +280,11 @@ def measure_running(
 ) -> dict[str, Any]:
     usage = [complete(server, case.model_id, seed)["usage"] for seed in (1, 2)]
     time.sleep(1.0)
-    processes = nvml.processes_mib()
+    by_gpu = nvml.processes_by_gpu()
+    processes: dict[int, float] = {}
+    for gpu in by_gpu:
+        for pid, mib in gpu.items():
+            processes[pid] = processes.get(pid, 0.0) + mib
     family = {server.pid, *descendants(server.pid)}
     engine = {pid: mib for pid, mib in processes.items() if pid in family}
     measured: dict[str, Any] = {
@@ -205,6 +295,12 @@ def measure_running(
         "engine_gpu_pids": sorted(engine),
         "api_server_pid": server.pid,
     }
+    if case.gpus > 1:
+        measured["nvml_device_used_by_gpu_mib"] = nvml.used_by_gpu_mib()
+        measured["engine_mib_by_gpu"] = [
+            sum(mib for pid, mib in gpu.items() if pid in family) for gpu in by_gpu
+        ]
+        measured["engine_pids_by_gpu"] = [sorted(set(gpu) & family) for gpu in by_gpu]
     metrics = http_get(f"{server.base_url}/metrics")
     measured["cache_config_info"] = cache_config_info(metrics)
     version = http_get(f"{server.base_url}/version")
@@ -239,6 +335,11 @@ def moe_extension_present(wait_s: float) -> bool:
 
 
 def run_case(case: Case, nvml: Nvml, models_dir: Path, out: Path) -> dict[str, Any]:
+    if case.gpus > nvml.count:
+        return {
+            "case": asdict(case),
+            "status": f"skipped: needs {case.gpus} GPUs, the host has {nvml.count}",
+        }
     if case.needs_moe_extension and not moe_extension_present(MOE_EXTENSION_WAIT_S):
         return {"case": asdict(case), "status": "skipped: vLLM's MoE extension is absent"}
     model_dir = write_model(case.model_id, models_dir / case.model_id.split("/")[-1])
@@ -254,7 +355,7 @@ def run_case(case: Case, nvml: Nvml, models_dir: Path, out: Path) -> dict[str, A
             PORT,
             case.max_model_len,
             case.gpu_memory_utilization,
-            extra,
+            (*extra, *case.parallel_args()),
         )
         log_path = out / "logs" / f"{case.name}{'-fallback' if extra != attempts[0] else ''}.log"
         server = VllmServer(command, log_path)
@@ -262,7 +363,7 @@ def run_case(case: Case, nvml: Nvml, models_dir: Path, out: Path) -> dict[str, A
         server.start()
         print(f"[{case.name}] starting ({' '.join(extra) or 'defaults'})", flush=True)
         try:
-            if server.wait_ready(START_TIMEOUT_S):
+            if server.wait_ready(case.start_timeout_s):
                 attempt["ready_s"] = server.ready_s
                 attempt["measured"] = measure_running(
                     server, case, nvml, out / "fixtures" if case.fixtures else None
@@ -277,7 +378,12 @@ def run_case(case: Case, nvml: Nvml, models_dir: Path, out: Path) -> dict[str, A
             used, waited = nvml.wait_released(baseline)
             attempt["nvml_after_stop_mib"] = used
             attempt["release_s"] = waited
-        attempt["log"] = asdict(parse_log(server.log_text()))
+        log_text = server.log_text()
+        attempt["log"] = asdict(parse_log(log_text))
+        if case.gpus > 1:
+            attempt["worker_logs"] = {
+                name: asdict(parse_log(lines)) for name, lines in worker_logs(log_text).items()
+            }
         result["attempts"].append(attempt)
         print(f"[{case.name}] {attempt['status']} {summary(attempt)}", flush=True)
         if attempt["status"] == "ok":

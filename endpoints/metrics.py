@@ -4,19 +4,20 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.answers.metrics import COLLECTOR_QUERY, scrape_collector
-from gpu_insight.gateway import serve_with_collectors
-from gpu_insight.sources.settings import CollectorSettings
+from gpu_insight.gateway import serve_with_source
+from gpu_insight.sources.fleet import COLLECTOR_QUERY
+from gpu_insight.sources.source import GpuSource
 
 
 class MetricsEndpoint(Endpoint):
-    """GET /metrics: the collector's Prometheus exposition, passed through unchanged."""
+    """GET /metrics: the collector's Prometheus exposition, passed through unchanged (or, read
+    through Prometheus, every GPU series in the settings' scope)."""
 
     def _invoke(
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
-        def metrics(collectors: CollectorSettings) -> Response:
-            scraped = scrape_collector(collectors, r.args.get(COLLECTOR_QUERY))
+        def metrics(source: GpuSource) -> Response:
+            scraped = source.metrics_text(r.args.get(COLLECTOR_QUERY))
             return Response(
                 scraped.text,
                 status=200,
@@ -24,4 +25,4 @@ class MetricsEndpoint(Endpoint):
                 headers={"Cache-Control": "no-store"},
             )
 
-        return serve_with_collectors(r, settings, metrics)
+        return serve_with_source(r, settings, metrics)

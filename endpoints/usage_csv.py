@@ -5,8 +5,9 @@ from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
 from gpu_insight.answers.usage import answer_usage, gather_usage, usage_csv
-from gpu_insight.gateway import serve_with_collectors
-from gpu_insight.sources.settings import CollectorSettings
+from gpu_insight.gateway import serve_with_source
+from gpu_insight.sources.settings import PRICE_SETTING, parse_price_per_gpu_hour
+from gpu_insight.sources.source import GpuSource
 
 
 class UsageCsvEndpoint(Endpoint):
@@ -15,8 +16,9 @@ class UsageCsvEndpoint(Endpoint):
     def _invoke(
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
-        def usage(collectors: CollectorSettings) -> Response:
-            query, report = gather_usage(dict(r.args), collectors, price_name="price")
+        def usage(source: GpuSource) -> Response:
+            price = parse_price_per_gpu_hour(settings.get(PRICE_SETTING))
+            query, report = gather_usage(dict(r.args), source, price, price_name="price")
             return Response(
                 usage_csv(answer_usage(query, report)),
                 status=200,
@@ -27,4 +29,4 @@ class UsageCsvEndpoint(Endpoint):
                 },
             )
 
-        return serve_with_collectors(r, settings, usage)
+        return serve_with_source(r, settings, usage)

@@ -23,7 +23,8 @@ from gpu_insight.sources.client import (
     CollectorTimeoutError,
     CollectorUnavailableError,
 )
-from gpu_insight.sources.settings import CollectorSettings, collector_settings
+from gpu_insight.sources.prometheus.client import PrometheusError, PrometheusTimeoutError
+from gpu_insight.sources.source import GpuSource, source_from
 
 API_KEY_HEADER = "X-Api-Key"
 API_KEY_QUERY = "key"
@@ -72,11 +73,15 @@ def check_api_key(request: Request, settings: Mapping[str, Any]) -> Response | N
 
 
 def collector_error_response(error: CollectorError | SettingsError) -> Response:
-    """Map collector trouble to a gateway status; the text already names URL and cause."""
+    """Map source trouble to a gateway status; the text already names URL and cause."""
     if isinstance(error, SettingsError):
         return json_error(
             500, f"The endpoint's settings are not usable: {error}", "endpoint_misconfigured"
         )
+    if isinstance(error, PrometheusTimeoutError):
+        return json_error(504, str(error), "prometheus_timeout")
+    if isinstance(error, PrometheusError):
+        return json_error(502, str(error), "prometheus_error")
     if isinstance(error, CollectorTimeoutError):
         return json_error(504, str(error), "collector_timeout")
     if isinstance(error, CollectorUnavailableError):
@@ -111,11 +116,11 @@ def serve(
         return unexpected_error_response(request)
 
 
-def serve_with_collectors(
-    request: Request, settings: Mapping[str, Any], handler: Callable[[CollectorSettings], Response]
+def serve_with_source(
+    request: Request, settings: Mapping[str, Any], handler: Callable[[GpuSource], Response]
 ) -> Response:
-    """`serve` with the endpoint's collector settings parsed for `handler`."""
-    return serve(request, settings, lambda: handler(collector_settings(settings)))
+    """`serve` with the source the endpoint's settings name (collectors or Prometheus)."""
+    return serve(request, settings, lambda: handler(source_from(settings)))
 
 
 def read_json_object(request: Request, what: str) -> dict[str, Any]:

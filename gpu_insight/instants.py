@@ -56,6 +56,15 @@ def parse_instant(value: object, name: str) -> float | None:
     return seconds
 
 
+def upstream_instant(value: object) -> float | None:
+    """An instant another service wrote (an RFC 3339 time from Ollama or Alertmanager), or
+    None where it wrote none we can read: Go's zero time, nothing, or nonsense."""
+    try:
+        return parse_instant(value, "instant")
+    except InputError:
+        return None
+
+
 def _number(value: object) -> float | None:
     """`value` as a number of seconds when it is one (a number, or decimal text), else None."""
     if isinstance(value, bool):  # a bool is an int to Python, never a time to a caller

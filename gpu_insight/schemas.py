@@ -16,6 +16,8 @@ SCHEMA_VERSION = 1
 SERVICE_NAME = "gpu-insight-collector"
 
 Source = Literal["nvml", "replay"]
+# Whose Prometheus series a GPU was read from, when an answer was read through Prometheus.
+Exporter = Literal["gpu-insight", "dcgm-exporter"]
 HealthStatus = Literal["ok", "degraded", "down"]
 GpuHealth = Literal["ok", "degraded", "lost"]
 # The serving engines GPU Insight knows (`gpu_insight.engines` has one entry each); a process it
@@ -29,6 +31,7 @@ MEMORY_ALERT_RULE = "gpu_memory_high"
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
+WebhookOrigin = Literal["config", "api"]  # the collector's notify config, or POST /v1/webhooks
 ProcessKind = Literal["compute", "graphics", "compute+graphics"]
 
 
@@ -65,11 +68,32 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=False)
 
 
+class NvLink(WireModel):
+    """One NVLink of a GPU, as the slow tier last read it. The error counters count since the
+    driver loaded (or the counters were reset); None: NVML cannot tell them for this link."""
+
+    link: int  # NVML's link index on this GPU
+    active: bool
+    replay_errors: int | None = None  # data-link replays: a packet sent again
+    recovery_errors: int | None = None  # link recoveries: the link was retrained
+    crc_flit_errors: int | None = None  # flits received with a bad CRC
+    crc_data_errors: int | None = None  # data received with a bad CRC
+
+    def error_counts(self) -> dict[str, int | None]:
+        """The error counters by type: `replay`, `recovery`, `crc_flit`, `crc_data`."""
+        return {
+            name.removesuffix("_errors"): getattr(self, name)
+            for name in type(self).model_fields
+            if name.endswith("_errors")
+        }
+
+
 class Gpu(WireModel):
     index: int
     uuid: str
     name: str
     host: str | None = None  # set when several collectors are merged into one view
+    exporter: Exporter | None = None  # set when read through Prometheus
     pci_bus_id: str | None = None
     compute_capability: str | None = None  # "9.0"
     health: GpuHealth = "ok"
@@ -96,7 +120,15 @@ class Gpu(WireModel):
     energy_joules: float | None = None  # since driver load (slow tier)
     pcie_tx_bytes_per_s: float | None = None  # only when enabled in config
     pcie_rx_bytes_per_s: float | None = None
-    nvlink_active: bool | None = None
+    nvlink_active: bool | None = None  # one of its NVLinks is active (None: no NVLink known)
+    nvlinks: list[NvLink] | None = None  # per link (slow tier); None: no NVLink, or not read yet
+    # Rows of memory remapped to spares after errors (Ampere and newer; slow tier). The counts
+    # persist across reboots; `pending`: a remap waits for a GPU reset, `failure`: none was
+    # left to remap to.
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
 
 
 class Attribution(WireModel):
@@ -116,6 +148,8 @@ class Attribution(WireModel):
 
 
 class GpuProcess(WireModel):
+    # 0: not known. Read through Prometheus (whose series carry no pid), one entry stands for
+    # the processes of one app and container (or one pod) on one GPU.
     pid: int
     gpu_index: int
     gpu_uuid: str
@@ -239,6 +273,55 @@ class Alert(WireModel):
     resolved_at: float | None = None
 
 
+class AlertDelivery(Alert):
+    """One alert state change as the collector POSTs it to a webhook target: the alert as
+    `/v1/alerts` shows it, plus what a receiver needs without calling back. The body is the
+    same for every attempt; receivers dedupe on `delivery_id`."""
+
+    schema_version: int = SCHEMA_VERSION
+    service: str = SERVICE_NAME
+    delivery_id: str
+    source: Source
+    gpu_name: str | None = None
+    dashboard_url: str | None = None
+
+
+def _firing_and_resolved() -> list[AlertState]:
+    return ["firing", "resolved"]
+
+
+class WebhookSpec(WireModel):
+    """A webhook target: `notify.webhooks` entries and the body of `POST /v1/webhooks`.
+
+    `secret` is write-only: the collector signs with it and never shows it again."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo is an error, not a silently unused key
+
+    url: str
+    secret: str | None = None
+    events: list[AlertState] = Field(default_factory=_firing_and_resolved, min_length=1)
+    min_severity: Severity = "warning"
+    rules: list[str] = Field(default_factory=list)  # rule ids; empty: every rule
+
+
+class Webhook(WireModel):
+    """A webhook target as `GET /v1/webhooks` shows it: everything but the secret."""
+
+    id: str
+    origin: WebhookOrigin
+    url: str
+    signed: bool  # it has a secret, so every delivery carries a signature
+    events: list[AlertState]
+    min_severity: Severity
+    rules: list[str] = Field(default_factory=list)
+    created_at: float | None = None  # None for targets from the config file
+
+
+class WebhookList(WireModel):
+    host: str
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+
 class Snapshot(WireModel):
     schema_version: int = SCHEMA_VERSION
     service: str = SERVICE_NAME
@@ -251,6 +334,7 @@ class Snapshot(WireModel):
     cuda_version: str | None = None
     nvml_version: str | None = None
     sample_duration_s: float | None = None
+    prometheus_url: str | None = None  # read through this Prometheus (no credentials)
     gpus: list[Gpu] = Field(default_factory=list)
     processes: list[GpuProcess] = Field(default_factory=list)
     engines: list[EngineMetrics] = Field(default_factory=list)
@@ -296,6 +380,7 @@ class HistoryPoint(WireModel):
 class GpuHistory(WireModel):
     gpu_index: int
     gpu_uuid: str
+    host: str | None = None  # set when read through Prometheus
     points: list[HistoryPoint] = Field(default_factory=list)
 
 
@@ -305,6 +390,7 @@ class History(WireModel):
     resolution_s: float
     from_t: float
     to_t: float
+    prometheus_url: str | None = None  # read through this Prometheus (no credentials)
     gpus: list[GpuHistory] = Field(default_factory=list)
 
 
@@ -368,6 +454,7 @@ class UsageReport(WireModel):
     from_t: float
     to_t: float
     group_by: GroupBy
+    prometheus_url: str | None = None  # read through this Prometheus (no credentials)
     rows: list[UsageRow] = Field(default_factory=list)
     total_gpu_hours: float = 0.0
     total_energy_joules: float = 0.0

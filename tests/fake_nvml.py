@@ -1,7 +1,8 @@
 # ruff: noqa: N802, N815 (the names are pynvml's)
 """A fake of the part of the `pynvml` module surface the NVML backend uses.
 
-It simulates GPUs and processes, and the faults the collector must survive: a missing library
+It simulates GPUs, their NVLinks and processes, and the faults the collector must survive: a
+missing library
 or driver at init (then recovery), NotSupported / FunctionNotFound per call, a lost GPU, any
 NVML error on any call, NotFound from process utilization, out-of-range utilization values,
 XID events (`inject_xid`) delivered to the event sets a GPU is registered on.
@@ -28,6 +29,7 @@ from tests.support.h100 import (
 
 # Error codes and constants as in NVML's headers.
 NVML_ERROR_UNINITIALIZED = 1
+NVML_ERROR_INVALID_ARGUMENT = 2
 NVML_ERROR_NOT_SUPPORTED = 3
 NVML_ERROR_NOT_FOUND = 6
 NVML_ERROR_DRIVER_NOT_LOADED = 9
@@ -40,6 +42,7 @@ NVML_ERROR_UNKNOWN = 999
 
 _ERROR_TEXT = {
     NVML_ERROR_UNINITIALIZED: "Uninitialized",
+    NVML_ERROR_INVALID_ARGUMENT: "Invalid Argument",
     NVML_ERROR_NOT_SUPPORTED: "Not Supported",
     NVML_ERROR_NOT_FOUND: "Not Found",
     NVML_ERROR_DRIVER_NOT_LOADED: "Driver Not Loaded",
@@ -64,6 +67,7 @@ def _error_class(name: str, code: int) -> type[NVMLError]:
 
 
 NVMLError_Uninitialized = _error_class("NVMLError_Uninitialized", NVML_ERROR_UNINITIALIZED)
+NVMLError_InvalidArgument = _error_class("NVMLError_InvalidArgument", NVML_ERROR_INVALID_ARGUMENT)
 NVMLError_NotSupported = _error_class("NVMLError_NotSupported", NVML_ERROR_NOT_SUPPORTED)
 NVMLError_NotFound = _error_class("NVMLError_NotFound", NVML_ERROR_NOT_FOUND)
 NVMLError_DriverNotLoaded = _error_class("NVMLError_DriverNotLoaded", NVML_ERROR_DRIVER_NOT_LOADED)
@@ -82,6 +86,7 @@ ERRORS: dict[int, type[NVMLError]] = {
     cls.value: cls
     for cls in (
         NVMLError_Uninitialized,
+        NVMLError_InvalidArgument,
         NVMLError_NotSupported,
         NVMLError_NotFound,
         NVMLError_DriverNotLoaded,
@@ -117,6 +122,17 @@ class UtilizationSample:
     decUtil: int = 0
 
 
+@dataclass
+class FakeNvLink:
+    """One NVLink: up or down, and its data-link error counters."""
+
+    active: bool = True
+    replay: int = 0
+    recovery: int = 0
+    crc_flit: int = 0
+    crc_data: int = 0
+
+
 @dataclass(frozen=True)
 class FakeHandle:
     index: int
@@ -147,6 +163,11 @@ class FakeGpu:
     ecc_uncorrected: int = 0
     pcie_tx_kb_s: int = 1000
     pcie_rx_kb_s: int = 2000
+    # Its NVLinks by index; none: NVML says NotSupported for every link, as on a PCIe GPU
+    # without a bridge. A link past the last answers InvalidArgument.
+    nvlinks: list[FakeNvLink] = field(default_factory=list)
+    # (correctable rows, uncorrectable rows, remap pending, remap failed)
+    remapped_rows: tuple[int, int, int, int] = (0, 0, 0, 0)
     processes: list[FakeProcess] = field(default_factory=list)
     utilization_samples: list[UtilizationSample] = field(default_factory=list)
     lost: bool = False
@@ -182,6 +203,13 @@ class FakeNvml:
     NVML_VOLATILE_ECC = 0
     NVML_PCIE_UTIL_TX_BYTES = 0
     NVML_PCIE_UTIL_RX_BYTES = 1
+    NVML_FEATURE_DISABLED = 0
+    NVML_FEATURE_ENABLED = 1
+    NVML_NVLINK_MAX_LINKS = 18  # as in 12.x bindings (13.x: 36)
+    NVML_NVLINK_ERROR_DL_REPLAY = 0
+    NVML_NVLINK_ERROR_DL_RECOVERY = 1
+    NVML_NVLINK_ERROR_DL_CRC_FLIT = 2
+    NVML_NVLINK_ERROR_DL_CRC_DATA = 3
     nvmlClocksEventReasonGpuIdle = 0x1
     nvmlClocksEventReasonApplicationsClocksSetting = 0x2
     nvmlClocksEventReasonSwPowerCap = 0x4
@@ -195,6 +223,7 @@ class FakeNvml:
 
     NVMLError = NVMLError
     NVMLError_Uninitialized = NVMLError_Uninitialized
+    NVMLError_InvalidArgument = NVMLError_InvalidArgument
     NVMLError_NotSupported = NVMLError_NotSupported
     NVMLError_NotFound = NVMLError_NotFound
     NVMLError_DriverNotLoaded = NVMLError_DriverNotLoaded
@@ -390,6 +419,25 @@ class FakeNvml:
     def nvmlDeviceGetPcieThroughput(self, handle: FakeHandle, counter: int) -> int:
         gpu = self._device("nvmlDeviceGetPcieThroughput", handle, counter)
         return gpu.pcie_tx_kb_s if counter == self.NVML_PCIE_UTIL_TX_BYTES else gpu.pcie_rx_kb_s
+
+    def nvmlDeviceGetRemappedRows(self, handle: FakeHandle) -> tuple[int, int, int, int]:
+        return self._device("nvmlDeviceGetRemappedRows", handle).remapped_rows
+
+    def nvmlDeviceGetNvLinkState(self, handle: FakeHandle, link: int) -> int:
+        nvlink = self._nvlink("nvmlDeviceGetNvLinkState", handle, link)
+        return self.NVML_FEATURE_ENABLED if nvlink.active else self.NVML_FEATURE_DISABLED
+
+    def nvmlDeviceGetNvLinkErrorCounter(self, handle: FakeHandle, link: int, counter: int) -> int:
+        nvlink = self._nvlink("nvmlDeviceGetNvLinkErrorCounter", handle, link)
+        return (nvlink.replay, nvlink.recovery, nvlink.crc_flit, nvlink.crc_data)[counter]
+
+    def _nvlink(self, function: str, handle: FakeHandle, link: int) -> FakeNvLink:
+        gpu = self._device(function, handle, link)
+        if not gpu.nvlinks:
+            raise NVMLError_NotSupported()
+        if not 0 <= link < len(gpu.nvlinks):
+            raise NVMLError_InvalidArgument()
+        return gpu.nvlinks[link]
 
     # -- events ------------------------------------------------------------------------------
 

@@ -110,10 +110,10 @@ def small_models_on_an_h100() -> GpuUsage:
 def test_an_h100_holding_small_models_moves_to_the_cheapest_type_that_holds_them() -> None:
     [suggestion] = fired_cost(costed(books([small_models_on_an_h100()])), "right-size-gpu")
     evidence = suggestion.evidence
-    # (6.3 GiB estimated for vLLM, its CUDA context included, + 3.0 observed) × 1.1
-    assert evidence["need_gib"] == 10.2
+    # (6.7 GiB estimated for vLLM, its CUDA context included, + 3.0 observed) × 1.1
+    assert evidence["need_gib"] == 10.7
     assert evidence["needs"] == (
-        "support-bot Qwen/Qwen2.5-1.5B-Instruct 6.3 GiB (estimator, vllm); nightly-eval "
+        "support-bot Qwen/Qwen2.5-1.5B-Instruct 6.7 GiB (estimator, vllm); nightly-eval "
         "TinyLlama/TinyLlama-1.1B-Chat-v1.0 3.0 GiB (observed peak)"
     )
     assert (evidence["smaller_gpu"], evidence["smaller_gpu_price_per_gpu_hour"]) == (
@@ -123,7 +123,7 @@ def test_an_h100_holding_small_models_moves_to_the_cheapest_type_that_holds_them
     assert suggestion.saving_per_month == 1387.0  # (2.5 − 0.6) × 730 h
     assert suggestion.change == (
         "move them to an NVIDIA L4 24GB (22.0 GiB, 0.6 per GPU-hour) with "
-        "--gpu-memory-utilization 0.29"
+        "--gpu-memory-utilization 0.31"
     )
     assert "check latency on the smaller GPU" in suggestion.expected_effect  # 100 % at peak
 
@@ -165,9 +165,9 @@ def test_models_of_two_gpus_that_fit_one_free_a_gpu() -> None:
         "restart support-bot on GPU 0 (NVIDIA H100 80GB HBM3) with --gpu-memory-utilization "
         "0.23; move chat (7.0 GiB, observed peak) from GPU 1 (NVIDIA H100 80GB HBM3) to GPU 0 "
         "(NVIDIA H100 80GB HBM3)"
-    )  # vLLM reserved 72 GiB of GPU 0: it shrinks to its 17.8 GiB to make room
+    )  # vLLM reserved 72 GiB of GPU 0: it shrinks to its 18.3 GiB to make room
     assert suggestion.evidence["needs"] == (
-        "support-bot 17.8 GiB (estimator, vllm); chat 7.0 GiB (observed peak)"
+        "support-bot 18.3 GiB (estimator, vllm); chat 7.0 GiB (observed peak)"
     )
     assert suggestion.saving_per_month == 1825.0  # one H100 at 2.5 × 730 h
 

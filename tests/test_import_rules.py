@@ -2,7 +2,8 @@
 
 The plugin package ships `gpu_insight/` without `collector/`, so nothing it runs may import the
 collector; `estimate/` and `advise/` are pure (no transport, no answers); `sources/` knows
-transport, not questions; only one module touches NVML.
+transport, not questions; `triggers/` (which the trigger package ships) needs nothing of the
+tools' side; only one module touches NVML.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ FORBIDDEN: dict[str, frozenset[str]] = {
         }
     ),
     "gpu_insight/answers/": frozenset({"gpu_insight.gateway", "gpu_insight.collector", "werkzeug"}),
+    "gpu_insight/triggers/": frozenset(
+        {
+            "gpu_insight.answers",
+            "gpu_insight.estimate",
+            "gpu_insight.advise",
+            "gpu_insight.web",
+            "gpu_insight.gateway",
+            "werkzeug",
+        }
+    ),
     "gpu_insight/gateway.py": frozenset({"gpu_insight.collector"}),
     "gpu_insight/web/": frozenset({"gpu_insight.collector"}),
     "gpu_insight/errors.py": frozenset({"gpu_insight"}),

@@ -6,12 +6,12 @@ from dify_plugin.entities.tool import ToolInvokeMessage
 
 from gpu_insight.answers.answer import emit
 from gpu_insight.answers.status import answer_status, parse_status_query
-from gpu_insight.sources.fleet import CollectorFleet
+from gpu_insight.sources.source import source_from
 
 
 class GpuStatusTool(Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage]:
-        # Parameter, settings and collector errors propagate: the node fails with their text.
+        # Parameter, settings and source errors propagate: the node fails with their text.
         query = parse_status_query(tool_parameters)
-        snapshot = CollectorFleet.from_values(self.runtime.credentials).snapshot()
+        snapshot = source_from(self.runtime.credentials).snapshot(with_processes=False)
         yield from emit(self, answer_status(query, snapshot))

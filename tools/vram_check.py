@@ -7,15 +7,16 @@ from dify_plugin.entities.tool import ToolInvokeMessage
 from gpu_insight.answers.answer import emit
 from gpu_insight.answers.vram import answer_vram, parse_vram_request
 from gpu_insight.schemas import Snapshot
-from gpu_insight.sources.fleet import CollectorFleet, Gathered
+from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.source import source_from
 
 
 class VramCheckTool(Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage]:
-        # Parameter errors propagate: the node fails with their text. A collector that cannot
-        # be read (or is not set up) only removes the live part of the answer.
+        # Parameter errors propagate: the node fails with their text. A source that cannot be
+        # read (or is not set up) only removes the live part of the answer.
         def snapshot() -> Gathered[Snapshot]:
-            return CollectorFleet.from_values(self.runtime.credentials).snapshot()
+            return source_from(self.runtime.credentials).snapshot(with_processes=False)
 
         request = parse_vram_request(tool_parameters)
         yield from emit(self, answer_vram(request, snapshot, self.runtime.credentials))

@@ -4,7 +4,8 @@
 # host stays up. Files outside the repository copy (/opt) live on between the calls.
 #
 #   bash bench/device/engine_call.sh stash   # part 0 of vLLM; llama.cpp's source: build starts
-#   bash bench/device/engine_call.sh start   # part 1: checks, unpacks, starts engine_runs.sh
+#   bash bench/device/engine_call.sh start   # part 1: checks, unpacks, starts the runs
+#                                            # (ENGINE_RUNS, default bench/device/engine_runs.sh)
 #   bash bench/device/engine_call.sh moe     # vLLM's MoE extension, wanted by the MoE cases
 #   bash bench/device/engine_call.sh poll    # waits for the runs (POLL_S, default 540 s)
 #
@@ -16,6 +17,7 @@ carry=${CARRY:-.devcarry}
 opt=${ENGINE_OPT:-/opt}
 results=$opt/results
 poll_s=${POLL_S:-540}
+runs=${ENGINE_RUNS:-bench/device/engine_runs.sh}
 started=$(date +%s)
 
 host_facts() {
@@ -46,8 +48,7 @@ start() {
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$opt/v/site" "$opt"/v/whl/*.whl || return 1
   echo "vLLM and its wheels unpacked into $opt/v/site in $(($(date +%s) - started)) s"
-  setsid nohup bash "$repo/bench/device/engine_runs.sh" "$opt" >"$results/runs.log" 2>&1 \
-    </dev/null &
+  setsid nohup bash "$repo/$runs" "$opt" >"$results/runs.log" 2>&1 </dev/null &
   echo "engine runs started (pid $!)"
 }
 

@@ -20,9 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multicast_off import MULTICAST_OFF
+
 # Required with vLLM 0.24 on a host without FlashInfer: Model Runner V2's sampler imports it
-# otherwise and the engine dies right after loading weights. The rest keep it offline.
+# otherwise and the engine dies right after loading weights. The rest keep it offline, and
+# NVLink multicast off (harmless on one GPU, required on several).
 ENVIRONMENT = {
+    **MULTICAST_OFF,
     "VLLM_USE_FLASHINFER_SAMPLER": "0",
     "TVM_FFI_DISABLE_TORCH_C_DLPACK": "1",
     "VLLM_NO_USAGE_STATS": "1",
@@ -56,6 +60,11 @@ _GRAPH_ESTIMATE = re.compile(
     r"--gpu-memory-utilization=([0-9.]+) without CUDA graph memory profiling"
 )
 _BACKEND = re.compile(r"Using (\S+) attention backend out of potential backends")
+_NCCL = re.compile(r"vLLM is using nccl==(\S+)")
+_CUSTOM_ALLREDUCE_OFF = re.compile(r"(Custom allreduce is disabled [^.\n]*)")
+# Each line a process of the server writes starts `(<its name> pid=<pid>)`: `APIServer`,
+# `EngineCore`, and with tensor or pipeline parallelism `Worker_TP0`, `Worker_PP1_TP0`, …
+_WRITER = re.compile(r"^\((\w+) pid=\d+\)")
 _VERSION = re.compile(r"Initializing a V1 LLM engine \(v([^)]+)\)")
 
 
@@ -74,6 +83,8 @@ class LogFacts:
     max_concurrency_tokens: int | None = None  # the per-request length it was computed for
     cuda_graph_gib: float | None = None
     cuda_graph_budgeted_utilization: tuple[float, float] | None = None  # (asked, without graphs)
+    nccl_version: str | None = None  # set when it started NCCL (more than one GPU)
+    custom_allreduce_refusals: list[str] = field(default_factory=list)  # why it fell back
     max_num_batched_tokens: int | None = None
     torch_compile_s: float | None = None
     init_engine_s: float | None = None
@@ -102,6 +113,9 @@ def parse_log(text: str) -> LogFacts:
         facts.cuda_graph_budgeted_utilization = (float(match.group(1)), float(match.group(2)))
     if match := _VERSION.search(text):
         facts.vllm_version = match.group(1)
+    if match := _NCCL.search(text):
+        facts.nccl_version = match.group(1)
+    facts.custom_allreduce_refusals = sorted(set(_CUSTOM_ALLREDUCE_OFF.findall(text)))
     facts.model_runner = "v2" if "Using V2 Model Runner" in text else "v1"
     facts.attention_backends = sorted(set(_BACKEND.findall(text)))
     facts.errors = [
@@ -112,14 +126,30 @@ def parse_log(text: str) -> LogFacts:
     return facts
 
 
+def worker_logs(text: str) -> dict[str, str]:
+    """The lines of each GPU worker of a parallel server (`Worker_TP0` …), by worker name."""
+    lines: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = _WRITER.match(line)
+        if match and match.group(1).startswith("Worker"):
+            lines.setdefault(match.group(1), []).append(line)
+    return {name: "\n".join(found) for name, found in sorted(lines.items())}
+
+
 def server_command(
     model_dir: Path,
     served_name: str,
     port: int,
-    max_model_len: int,
-    gpu_memory_utilization: float,
+    max_model_len: int | None,
+    gpu_memory_utilization: float | None,
     extra_args: tuple[str, ...] = (),
 ) -> list[str]:
+    """The server on dummy weights; a None setting is left to `extra_args` (or vLLM's default)."""
+    settings = []
+    if max_model_len is not None:
+        settings += ["--max-model-len", str(max_model_len)]
+    if gpu_memory_utilization is not None:
+        settings += ["--gpu-memory-utilization", str(gpu_memory_utilization)]
     return [
         sys.executable,
         "-m",
@@ -134,10 +164,7 @@ def server_command(
         "127.0.0.1",
         "--port",
         str(port),
-        "--max-model-len",
-        str(max_model_len),
-        "--gpu-memory-utilization",
-        str(gpu_memory_utilization),
+        *settings,
         *extra_args,
     ]
 
@@ -208,16 +235,23 @@ class VllmServer:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         children = descendants(self.process.pid)
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT_S)
+        terminate(self.process)
         for pid in children:  # an engine core left behind by a killed server
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         return self.process.returncode
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> int:
+    """SIGTERM, then SIGKILL after `timeout_s`; the exit status."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout_s)
+    return process.returncode
 
 
 def descendants(pid: int, proc: Path = Path("/proc")) -> list[int]:

@@ -177,8 +177,8 @@ def enforce_eager_for_kv(s: Situation) -> Iterator[Suggestion]:
                 continue
             if any(eager in (p.cmdline or "") for p in s.processes_on(gpu)):
                 continue  # already without CUDA graphs
-            graphs = cuda_graphs_mib(engine.engine, gpu.name, total)
-            if free >= graphs:
+            graphs = cuda_graphs_mib(engine.model)
+            if graphs is None or free >= graphs:
                 continue  # the memory fraction can grow instead: kv-cache-pressure says so
             fit = known_fit(engine.model)
             evidence: dict[str, float | int | str] = {

@@ -6,13 +6,13 @@ from __future__ import annotations
 from functools import cache
 
 from gpu_insight.advise.suggestion import ModelFit
-from gpu_insight.engines.vllm import LARGE_GPU_SCHEDULER, scheduler_defaults
+from gpu_insight.engines.vllm import LARGE_GPU_SCHEDULER, model_runner
 from gpu_insight.errors import InputError
 from gpu_insight.estimate import VramRequest, estimate
-from gpu_insight.estimate.activations import vllm_profile_bytes
 from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.kv_cache import kv_layout
-from gpu_insight.estimate.overheads import MIB, vllm_cuda_graphs_mib, vllm_non_torch_mib
+from gpu_insight.estimate.overheads import MIB, vllm_cuda_graphs_mib
+from gpu_insight.estimate.plans.vllm import budget_overhead_mib
 from gpu_insight.estimate.spec import from_hf_config
 from gpu_insight.estimate.weights import GGUF_BITS_PER_PARAM, WeightFormat, weight_bytes
 from gpu_insight.schemas import Engine, GgufArchitecture, KnownEngine
@@ -31,18 +31,13 @@ def model_fit(name: str) -> ModelFit:
     `errors.UnknownModelError`."""
     entry = lookup(name)
     spec = entry.spec()
-    scheduler = LARGE_GPU_SCHEDULER
-    activations, _ = vllm_profile_bytes(
-        spec, scheduler.max_num_batched_tokens, scheduler.max_num_seqs, 1
-    )
-    overhead_mib = activations / MIB + vllm_non_torch_mib(1) + vllm_cuda_graphs_mib(scheduler)
     return ModelFit(
         model=entry.id,
         weights_mib={
             fmt: weight_bytes(spec, source).total_bytes / MIB for fmt, source in _SIZED_FORMATS
         },
         kv_mib_per_token=kv_layout(spec, element_bytes=2.0).bytes_per_token / MIB,
-        overhead_mib=overhead_mib,
+        overhead_mib=budget_overhead_mib(spec, LARGE_GPU_SCHEDULER),
         num_attention_heads=spec.num_attention_heads,
         num_kv_heads=spec.num_kv_heads,
         max_model_len=spec.max_position_embeddings,
@@ -119,8 +114,13 @@ def smaller_gguf_types(gguf_type: str) -> list[str]:
     )
 
 
-def cuda_graphs_mib(engine: Engine, gpu_name: str | None, total_mib: float | None) -> float:
-    """The estimator's CUDA-graph pool of an engine on this GPU (vLLM captures up to its
-    scheduler's max_num_seqs; SGLang's pool is sized like vLLM's on a large GPU)."""
-    scheduler = scheduler_defaults(gpu_name, total_mib) if engine == "vllm" else LARGE_GPU_SCHEDULER
-    return float(vllm_cuda_graphs_mib(scheduler))
+def cuda_graphs_mib(model: str | None) -> float | None:
+    """The estimator's CUDA-graph memory of a catalog model on vLLM (its runner's figure per
+    layer; SGLang's graphs are sized the same way), or None when the catalog lacks it."""
+    if not model:
+        return None
+    try:
+        spec = lookup(model).spec()
+    except InputError:
+        return None
+    return float(vllm_cuda_graphs_mib(spec.num_layers, model_runner(spec.model_type)))

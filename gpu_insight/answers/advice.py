@@ -28,7 +28,8 @@ from gpu_insight.errors import UnknownModelError
 from gpu_insight.estimate.catalog import normalize
 from gpu_insight.schemas import Engine, Snapshot, UsageReport
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
-from gpu_insight.sources.settings import CollectorSettings
+from gpu_insight.sources.settings import PRICE_SETTING, parse_gpu_prices, parse_price_per_gpu_hour
+from gpu_insight.sources.source import GpuSource
 
 BOOKS_WINDOW_S = 7 * 86400.0  # what the cost rules look back over
 
@@ -62,12 +63,13 @@ def books_window(snapshot: Snapshot) -> tuple[float, float]:
     return snapshot.collected_at - BOOKS_WINDOW_S, snapshot.collected_at
 
 
-def advice_prices(settings: CollectorSettings, usage: UsageReport | None) -> Prices:
-    """The settings' prices; without a price per GPU-hour, the one the collectors name."""
-    default = settings.price_per_gpu_hour
+def advice_prices(values: Mapping[str, Any], usage: UsageReport | None) -> Prices:
+    """The prices in the settings (as Dify passes them); without a price per GPU-hour, the one
+    the collectors name."""
+    default = parse_price_per_gpu_hour(values.get(PRICE_SETTING))
     if default is None and usage is not None:
         default = usage.price_per_gpu_hour
-    return Prices(per_gpu_hour=default, by_gpu_type=settings.gpu_prices)
+    return Prices(per_gpu_hour=default, by_gpu_type=parse_gpu_prices(values.get("gpu_prices")))
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class AdviceAnswer:
         return {
             "host": self.snapshot.host,
             "source": self.snapshot.source,
+            "prometheus_url": self.snapshot.prometheus_url,
             "collected_at": self.snapshot.collected_at,
             "engine": self.engine,
             "model": self.model,
@@ -107,6 +110,16 @@ class AdviceAnswer:
             "critical_count": self.advice.critical_count,
             "top_saving_per_month": self.advice.top_saving_per_month,
         }
+
+
+def gather_advice(query: AdviceQuery, source: GpuSource, values: Mapping[str, Any]) -> AdviceAnswer:
+    """What serving_advice answers over a source: its snapshot and, with focus cost, its 7 days
+    of books, priced by `values` (tool credentials or endpoint settings)."""
+    snapshot = source.snapshot()
+    books = source.usage(*books_window(snapshot.value), "gpu") if wants_books(query) else None
+    return answer_advice(
+        query, snapshot, books, advice_prices(values, books.value if books else None)
+    )
 
 
 def answer_advice(

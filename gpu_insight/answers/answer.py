@@ -48,9 +48,18 @@ def emit[MessageT](tool: MessageFactory[MessageT], answer: Answer) -> Iterator[M
         yield tool.create_variable_message(name, value)
 
 
-def where(host: str, source: Source) -> str:
-    """How a line names the data's origin: replayed data is always said to be."""
-    return f"{host} (replayed data)" if source == "replay" else host
+def where(host: str, source: Source, prometheus_url: str | None = None) -> str:
+    """How a line names the data's origin: replayed data is always said to be, and so is
+    data read through Prometheus."""
+    notes = [
+        note
+        for note, applies in (
+            ("replayed data", source == "replay"),
+            ("via Prometheus", prometheus_url),
+        )
+        if applies
+    ]
+    return f"{host} ({', '.join(notes)})" if notes else host
 
 
 def mib(value: float) -> str:

@@ -64,7 +64,8 @@ class ProcessAnswer:
         return self.rows[0] if self.rows else None
 
     def text(self) -> str:
-        origin = where(self.snapshot.host, self.snapshot.source)
+        snapshot = self.snapshot
+        origin = where(snapshot.host, snapshot.source, snapshot.prometheus_url)
         gaps = missing_note(self.missing)
         top = self.top
         if top is None:
@@ -87,6 +88,7 @@ class ProcessAnswer:
     def as_json(self) -> dict[str, Any]:
         return {
             "source": self.snapshot.source,
+            "prometheus_url": self.snapshot.prometheus_url,
             "host": self.snapshot.host,
             "collected_at": self.snapshot.collected_at,
             "group_by": self.group_by,
@@ -112,32 +114,46 @@ def answer_processes(query: ProcessQuery, gathered: Gathered[Snapshot]) -> Proce
     return ProcessAnswer(snapshot, group_by, rows, unattributed, gathered.missing)
 
 
-def _memory_notes(snapshot: Snapshot) -> dict[tuple[str | None, int, str], str]:
+def _identity(process: GpuProcess) -> tuple[str | None, int | str]:
+    """A process by host and pid; read through Prometheus (pid 0, not known), the processes of
+    one container (or pod), app and model."""
+    if process.pid:
+        return (process.host, process.pid)
+    who = process.attribution
+    return (process.host, f"{who.container_name}|{who.app}|{who.team}|{who.model}|{who.engine}")
+
+
+def _memory_notes(snapshot: Snapshot) -> dict[tuple[str | None, int | None, str], str]:
     """Per (host, pid, GPU): the "not a leak" sentence of a process whose engine reserved most
     of that GPU on purpose."""
     gpus = {(g.host, g.uuid): g for g in snapshot.gpus}
-    notes = {}
+    notes: dict[tuple[str | None, int | None, str], str] = {}
     for process in snapshot.processes:
         gpu = gpus.get((process.host, process.gpu_uuid))
         held = reservation(process, gpu, snapshot.engines) if gpu is not None else None
         if held is not None:
-            notes[(process.host, process.pid, process.gpu_uuid)] = held.sentence()
+            notes[(process.host, process.pid or None, process.gpu_uuid)] = held.sentence()
     return notes
 
 
 def _process_rows(
     processes: Sequence[GpuProcess],
     several_hosts: bool,
-    notes: Mapping[tuple[str | None, int, str], str],
+    notes: Mapping[tuple[str | None, int | None, str], str],
 ) -> list[ConsumerRow]:
-    by_process: dict[tuple[str | None, int], list[GpuProcess]] = {}
+    by_process: dict[tuple[str | None, int | str], list[GpuProcess]] = {}
     for process in processes:
-        by_process.setdefault((process.host, process.pid), []).append(process)
+        by_process.setdefault(_identity(process), []).append(process)
     rows = []
-    for (host, pid), entries in by_process.items():
+    for (host, _), entries in by_process.items():
         first = entries[0]
-        label = f"{first.name or 'process'} (pid {pid})"
         attribution = first.attribution
+        pid = first.pid or None
+        if pid is None:
+            who = attribution.container_name or attribution.model or attribution.app
+            label = f"{who or UNATTRIBUTED} (pid not known)"
+        else:
+            label = f"{first.name or 'process'} (pid {pid})"
         rows.append(
             ConsumerRow(
                 consumer=f"{host}: {label}" if several_hosts else label,
@@ -175,9 +191,9 @@ def _group_rows(
         ConsumerRow(
             consumer=name,
             used_memory_mib=sum(_memory(p) for p in members),
-            process_count=len({(p.host, p.pid) for p in members}),
+            process_count=len({_identity(p) for p in members}),
             gpus=_gpu_labels(members),
-            details={"pids": sorted({p.pid for p in members})},
+            details={"pids": sorted({p.pid for p in members if p.pid}) or None},
         )
         for name, members in groups.items()
     ]

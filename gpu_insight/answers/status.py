@@ -62,6 +62,7 @@ class StatusAnswer:
         """Compact: only fields that are known, floats rounded to one decimal."""
         return {
             "source": self.snapshot.source,
+            "prometheus_url": self.snapshot.prometheus_url,
             "host": self.snapshot.host,
             "collected_at": self.snapshot.collected_at,
             "summary": self.summary.as_variables(),
@@ -75,7 +76,8 @@ class StatusAnswer:
 
     def text(self) -> str:
         summary = self.summary
-        origin = where(self.snapshot.host, self.snapshot.source)
+        snapshot = self.snapshot
+        origin = where(snapshot.host, snapshot.source, snapshot.prometheus_url)
         gaps = missing_note(self.missing)
         if summary.gpu_count == 0:
             return f"{origin}: no GPUs reported.{gaps}"
@@ -136,6 +138,7 @@ def active_alerts(alerts: Sequence[Alert], gpus: Sequence[Gpu]) -> list[Alert]:
 def _gpu_json(gpu: Gpu) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "host": gpu.host,
+        "exporter": gpu.exporter,
         "index": gpu.index,
         "uuid": gpu.uuid,
         "name": gpu.name,

@@ -17,9 +17,9 @@ from typing import Any
 from gpu_insight.answers.answer import Variable, missing_note, where
 from gpu_insight.answers.usage_query import UsageQuery, parse_usage_query
 from gpu_insight.schemas import Source, UsageReport
-from gpu_insight.sources.fleet import CollectorFleet, Gathered, MissingCollector, missing_json
+from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 from gpu_insight.sources.merge import SECONDS_PER_HOUR
-from gpu_insight.sources.settings import CollectorSettings
+from gpu_insight.sources.source import GpuSource
 
 MIB_PER_GIB = 1024.0
 JOULES_PER_KWH = 3.6e6
@@ -62,6 +62,7 @@ class UsageTableRow:
 class UsageAnswer:
     host: str
     source: Source
+    prometheus_url: str | None  # read through this Prometheus; None: from the collectors
     query: UsageQuery
     from_t: float  # the span the collectors' minute books actually cover
     to_t: float
@@ -88,6 +89,7 @@ class UsageAnswer:
         return {
             "host": self.host,
             "source": self.source,
+            "prometheus_url": self.prometheus_url,
             "from": _iso(self.from_t),
             "to": _iso(self.to_t),
             "window": self.query.window,
@@ -106,15 +108,12 @@ class UsageAnswer:
 
 
 def gather_usage(
-    params: Mapping[str, Any], settings: CollectorSettings, price_name: str
+    params: Mapping[str, Any], source: GpuSource, default_price: float | None, price_name: str
 ) -> tuple[UsageQuery, Gathered[UsageReport]]:
-    """The query in `params` (priced by the settings unless `price_name` names a price), and
-    every collector's report for it."""
-    query = parse_usage_query(
-        params, default_price=settings.price_per_gpu_hour, price_name=price_name
-    )
-    fleet = CollectorFleet.from_settings(settings)
-    return query, fleet.usage(query.from_t, query.to_t, query.group_by, query.bucket_s)
+    """The query in `params` (priced at `default_price` unless `price_name` names a price),
+    and the source's report for it, in steps when the query asks."""
+    query = parse_usage_query(params, default_price=default_price, price_name=price_name)
+    return query, source.usage(query.from_t, query.to_t, query.group_by, query.bucket_s)
 
 
 def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAnswer:
@@ -137,6 +136,7 @@ def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAns
         missing=gathered.missing,
         host=report.host,
         source=report.source,
+        prometheus_url=report.prometheus_url,
         query=query,
         from_t=report.from_t,
         to_t=report.to_t,
@@ -162,7 +162,7 @@ def usage_steps_json(query: UsageQuery, gathered: Gathered[UsageReport]) -> dict
 
 def _usage_line(table: UsageAnswer) -> str:
     """One sentence for agents: range, total, cost and the top group."""
-    origin = where(table.host, table.source)
+    origin = where(table.host, table.source, table.prometheus_url)
     span = (
         f"last {table.query.window}"
         if table.query.window is not None

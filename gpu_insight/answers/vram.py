@@ -7,6 +7,7 @@ come from a snapshot callable so that a missing collector only removes the live 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +122,16 @@ def answer_vram(
         return VramAnswer(answer)
     answer = check_fit(request, live.value.gpus, model)
     answer.notes[:0] = [f"live GPU data missing for a collector: {m.reason}" for m in live.missing]
+    if live.value.prometheus_url is not None:
+        answer.notes.insert(0, _read_through(live.value))
     return VramAnswer(answer)
+
+
+def _read_through(snapshot: Snapshot) -> str:
+    """Which exporters' series the live GPUs came from, read through which Prometheus."""
+    counts = Counter(g.exporter for g in snapshot.gpus if g.exporter is not None)
+    parts = ", ".join(f"{n} from {exporter}" for exporter, n in sorted(counts.items()))
+    return f"live GPU data read through Prometheus at {snapshot.prometheus_url}: {parts}"
 
 
 def _summary_text(answer: VramEstimate) -> str:

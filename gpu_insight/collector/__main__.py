@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import signal
@@ -14,6 +13,7 @@ from gpu_insight.collector.config import (
     CollectorConfig,
     ConfigError,
     build_config,
+    is_loopback,
     load_config_file,
 )
 
@@ -39,15 +39,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--record", metavar="FILE", help="append every snapshot to this trace")
     parser.add_argument("--config", metavar="FILE", help="YAML configuration file")
     return parser.parse_args(argv)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
 
 
 def load_config(args: argparse.Namespace) -> CollectorConfig:

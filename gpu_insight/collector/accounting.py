@@ -31,6 +31,7 @@ from typing import get_args
 from gpu_insight.collector.config import AccountingConfig
 from gpu_insight.collector.gpu_books import GpuBooks
 from gpu_insight.collector.usage_split import Share, UsageKey, split_interval
+from gpu_insight.collector.usage_totals import UsageTotal, UsageTotals
 from gpu_insight.schemas import (
     MAX_USAGE_BUCKETS,
     GpuProcess,
@@ -208,6 +209,7 @@ class UsageLedger:
         self._gpus = GpuBooks(self._db)
         self._price = config.price_per_gpu_hour
         self._open: dict[int, OpenMinute] = {}
+        self._totals = UsageTotals()  # the same shares, as counters for /metrics
         self._last_t: float | None = None
         self._host = socket.gethostname()
         self._source: Source = "nvml"
@@ -223,6 +225,7 @@ class UsageLedger:
             if previous is not None and 0 < t - previous <= MAX_INTERVAL_S:
                 shares = _shares(snapshot, t - previous)
                 self._gpus.add(snapshot, shares, t - previous, minute_pieces(previous, t))
+                self._totals.add(shares, t)
                 for minute, fraction in minute_pieces(previous, t):
                     books = self._open.setdefault(minute, defaultdict(_Amounts))
                     for share in shares:
@@ -326,6 +329,10 @@ class UsageLedger:
             (newest,) = self._db.execute("SELECT MAX(minute) FROM usage_minute").fetchone()
             minutes = [m for m in (newest, *self._open) if m is not None]
         return max(minutes) + MINUTE_S if minutes else None
+
+    def totals(self) -> list[UsageTotal]:
+        """Usage since the collector started, per GPU × app × team × container × model."""
+        return self._totals.totals()
 
     def close(self) -> None:
         """Writes the minute in progress too, and closes the database."""

@@ -7,7 +7,7 @@ ship as `deploy/prometheus/gpu-insight-rules.yaml`; keep the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -28,7 +28,7 @@ THROTTLE_REASONS = (
 # `increase(x[10m]) > 0`; the alert resolves by itself once the window holds no new errors.
 COUNTER_WINDOW_S = 600.0
 
-RuleKind = Literal["gpu", "counter", "lost", "stale"]
+RuleKind = Literal["gpu", "counter", "went_down", "lost", "stale"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class Reading:
 # (GPU, threshold, the engines' memory reservations on that GPU) → reading when it holds
 GpuCheck = Callable[[Gpu, float | None, Sequence[Reservation]], Reading | None]
 CounterRead = Callable[[Gpu], int | None]
+# Several counters of one GPU by series (e.g. per NVLink and error type): each has its own
+# window, and the rule sees their increases summed (PromQL's `sum(increase(...))`).
+CountersRead = Callable[[Gpu], Mapping[str, int | None]]
+# Parts of one GPU (e.g. its NVLinks) → up or down; None: not known this sample.
+PartsRead = Callable[[Gpu], Mapping[int, bool] | None]
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,17 @@ class AlertRule:
     resolve_after_s: float
     enabled: bool = True
     check: GpuCheck | None = None  # kind "gpu"
-    counter: CounterRead | None = None  # kind "counter"
+    counter: CounterRead | None = None  # kind "counter": one counter…
+    counters: CountersRead | None = None  # …or several
     counter_name: str = ""
+    parts: PartsRead | None = None  # kind "went_down": alerts on parts seen up that are down
+    part_name: str = ""
+
+    def counter_values(self, gpu: Gpu) -> Mapping[str, int | None]:
+        if self.counters is not None:
+            return self.counters(gpu)
+        assert self.counter is not None
+        return {"": self.counter(gpu)}
 
 
 def _utilization_high(
@@ -139,6 +153,33 @@ def _throttling(
     return Reading(None, None, f"GPU {gpu.index} clocks slowed down: {', '.join(reasons)}")
 
 
+def _nvlink_states(gpu: Gpu) -> Mapping[int, bool] | None:
+    if gpu.nvlinks is None:
+        return None
+    return {link.link: link.active for link in gpu.nvlinks}
+
+
+def _nvlink_errors(gpu: Gpu) -> Mapping[str, int | None]:
+    return {
+        f"{link.link}/{error_type}": count
+        for link in gpu.nvlinks or []
+        for error_type, count in link.error_counts().items()
+    }
+
+
+def _while_set(flag: str, says: str) -> GpuCheck:
+    """A check that holds while the GPU's boolean field `flag` is true (None: unknown)."""
+
+    def check(
+        gpu: Gpu, _threshold: float | None, _reservations: Sequence[Reservation]
+    ) -> Reading | None:
+        if not getattr(gpu, flag):
+            return None
+        return Reading(None, None, f"GPU {gpu.index}: {says}")
+
+    return check
+
+
 def _lost(
     gpu: Gpu, _threshold: float | None, _reservations: Sequence[Reservation]
 ) -> Reading | None:
@@ -211,6 +252,67 @@ DEFAULT_RULES: tuple[AlertRule, ...] = (
         resolve_after_s=0.0,
         counter=lambda gpu: gpu.ecc_uncorrected_volatile,
         counter_name="uncorrected ECC errors",
+    ),
+    AlertRule(
+        id="gpu_nvlink_down",
+        kind="went_down",
+        severity="critical",
+        summary="An NVLink seen active since the collector started is down",
+        threshold=None,
+        for_s=60.0,
+        resolve_after_s=0.0,
+        parts=_nvlink_states,
+        part_name="NVLink",
+    ),
+    AlertRule(
+        id="gpu_nvlink_errors",
+        kind="counter",
+        severity="warning",
+        summary="NVLink errors (replay, recovery, CRC): more than the threshold new errors "
+        "within 10 minutes, summed over the GPU's links",
+        threshold=0.0,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        counters=_nvlink_errors,
+        counter_name="NVLink errors",
+    ),
+    AlertRule(
+        id="gpu_remapped_rows_uncorrectable",
+        kind="counter",
+        severity="warning",
+        summary="Memory rows remapped after uncorrectable errors: more than the threshold new "
+        "ones within 10 minutes",
+        threshold=0.0,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        counter=lambda gpu: gpu.remapped_rows_uncorrectable,
+        counter_name="rows remapped after uncorrectable errors",
+    ),
+    AlertRule(
+        id="gpu_row_remap_pending",
+        kind="gpu",
+        severity="warning",
+        summary="A memory row remap waits for a GPU reset",
+        threshold=None,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        check=_while_set(
+            "remapped_rows_pending",
+            "a memory row remap waits for a GPU reset; reset it once its work is drained",
+        ),
+    ),
+    AlertRule(
+        id="gpu_row_remap_failure",
+        kind="gpu",
+        severity="critical",
+        summary="A memory row could not be remapped: the GPU needs service",
+        threshold=None,
+        for_s=0.0,
+        resolve_after_s=0.0,
+        check=_while_set(
+            "remapped_rows_failure",
+            "a memory row could not be remapped (no spare row left); the GPU needs service",
+        ),
     ),
     AlertRule(
         id="gpu_lost",

@@ -4,14 +4,18 @@ Time is the engine's clock, not the snapshot's timestamp, so the `samples_stale`
 judged whenever someone asks, even when the sampler has stopped publishing. A pending alert
 whose condition clears is dropped without a trace (as in Prometheus); a firing one resolves once
 its condition has been false for the rule's `resolve_after_s`, and is kept in a bounded list.
+Counter rules and `went_down` rules remember what they saw: counter windows and the parts (say,
+NVLinks) seen up since the engine started.
+Subscribers (the notifier) hear of every state change, after the engine's lock is released.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gpu_insight.collector.alert_rules import COUNTER_WINDOW_S, AlertRule, Reading, resolve_rules
@@ -19,9 +23,12 @@ from gpu_insight.collector.config import AlertsConfig
 from gpu_insight.collector.reservations import Reservation, engine_reservations
 from gpu_insight.schemas import Alert, Gpu, Snapshot
 
+log = logging.getLogger(__name__)
+
 RESOLVED_KEPT = 200
 
 TrackKey = tuple[str, str | None]  # (rule id, GPU uuid; None for collector-wide rules)
+ChangeListener = Callable[[Alert], None]
 
 
 @dataclass
@@ -53,6 +60,21 @@ class _CounterWindow:
         return sum(delta for _, delta in self._increases)
 
 
+class _SeenUp:
+    """The parts of one GPU seen up since the engine started."""
+
+    def __init__(self) -> None:
+        self._up: set[int] = set()
+
+    def observe(self, states: Mapping[int, bool] | None) -> list[int]:
+        """Parts reported down now that were seen up before, in order."""
+        if states is None:
+            return []
+        down = sorted(part for part, up in states.items() if not up and part in self._up)
+        self._up.update(part for part, up in states.items() if up)
+        return down
+
+
 class AlertEngine:
     """Implements runtime.AlertSource. Thread-safe: the sampler evaluates, the API reads."""
 
@@ -62,11 +84,20 @@ class AlertEngine:
         self._lock = threading.Lock()
         self._tracks: dict[TrackKey, _Track] = {}
         self._resolved: deque[Alert] = deque(maxlen=RESOLVED_KEPT)
-        self._counters: dict[TrackKey, _CounterWindow] = {}
+        self._counters: dict[TrackKey, dict[str, _CounterWindow]] = {}  # by series
+        self._seen_up: dict[TrackKey, _SeenUp] = {}
         self._known_gpus: dict[str, int] = {}  # uuid → index, for GPUs that vanish
         self._host: str | None = None
         self._created_at = clock()
         self._last_collected_at: float | None = None
+        self._listeners: list[ChangeListener] = []
+        self._changes: list[Alert] = []  # state changes not told yet
+        self._telling = threading.Lock()  # changes are told in the order they happened
+
+    def subscribe(self, listener: ChangeListener) -> None:
+        """`listener` gets a copy of every alert that went pending, firing or resolved, in the
+        thread that advanced the engine; it must not block."""
+        self._listeners.append(listener)
 
     def evaluate(self, snapshot: Snapshot) -> list[Alert]:
         """Advances every rule with this snapshot; returns the pending and firing alerts."""
@@ -93,7 +124,9 @@ class AlertEngine:
                         self._step(rule, uuid, index, None, now)
             self._last_collected_at = snapshot.collected_at
             self._check_stale(now)
-            return self._active()
+            active = self._active()
+        self._tell_changes()
+        return active
 
     def alerts(self, *, include_resolved: bool = False) -> list[Alert]:
         """Pending and firing alerts (oldest first), then resolved ones (newest first) if asked.
@@ -105,15 +138,30 @@ class AlertEngine:
             active = self._active()
             if include_resolved:
                 active.extend(alert.model_copy() for alert in reversed(self._resolved))
-            return active
+        self._tell_changes()
+        return active
+
+    def _tell_changes(self) -> None:
+        with self._telling:
+            with self._lock:
+                changes, self._changes = self._changes, []
+            for alert in changes:
+                for listener in self._listeners:
+                    try:
+                        listener(alert)
+                    except Exception:  # a listener's failure must not stop the evaluation
+                        log.exception("alert change listener %r failed", listener)
 
     def _read(
         self, rule: AlertRule, gpu: Gpu, reservations: list[Reservation], now: float
     ) -> Reading | None:
         if rule.kind == "counter":
-            assert rule.counter is not None
-            window = self._counters.setdefault((rule.id, gpu.uuid), _CounterWindow())
-            increase = window.observe(rule.counter(gpu), now)
+            windows = self._counters.setdefault((rule.id, gpu.uuid), {})
+            values = rule.counter_values(gpu)
+            for series in values:
+                windows.setdefault(series, _CounterWindow())
+            # A series missing from this sample keeps its window, which still ages out.
+            increase = sum(window.observe(values.get(s), now) for s, window in windows.items())
             threshold = rule.threshold or 0.0
             if increase <= threshold:
                 return None
@@ -122,6 +170,18 @@ class AlertEngine:
                 threshold,
                 f"GPU {gpu.index}: {increase} new {rule.counter_name} in the last "
                 f"{COUNTER_WINDOW_S / 60:g} min",
+            )
+        if rule.kind == "went_down":
+            assert rule.parts is not None
+            seen = self._seen_up.setdefault((rule.id, gpu.uuid), _SeenUp())
+            down = seen.observe(rule.parts(gpu))
+            if not down:
+                return None
+            names = ", ".join(str(part) for part in down)
+            return Reading(
+                float(len(down)),
+                None,
+                f"GPU {gpu.index}: {rule.part_name} {names} down after being up",
             )
         assert rule.check is not None
         return rule.check(gpu, rule.threshold, reservations)
@@ -167,6 +227,7 @@ class AlertEngine:
                     )
                 )
                 self._tracks[key] = track
+                self._changes.append(track.alert.model_copy())
             else:
                 track.alert.message = reading.message
                 track.alert.value = reading.value
@@ -175,6 +236,7 @@ class AlertEngine:
             if track.alert.state == "pending" and now - track.alert.started_at >= rule.for_s:
                 track.alert.state = "firing"
                 track.alert.fired_at = now
+                self._changes.append(track.alert.model_copy())
             return
         if track is None:
             return
@@ -187,6 +249,7 @@ class AlertEngine:
             track.alert.state = "resolved"
             track.alert.resolved_at = now
             self._resolved.append(track.alert)
+            self._changes.append(track.alert.model_copy())
             del self._tracks[key]
 
     def _active(self) -> list[Alert]:

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gpu_insight.schemas import WebhookSpec
 
 
 class Section(BaseModel):
@@ -105,15 +108,26 @@ class ServerConfig(Section):
     # Past this many requests being answered, others get 503 + Retry-After at once instead of
     # queueing; /healthz is never refused.
     max_in_flight_requests: int = Field(default=128, ge=1, le=4096)
-    max_connections: int = Field(
-        default=256, ge=1, le=65536
-    )  # past it a new one gets 503 and is closed
+    # past it a new connection gets 503 and is closed
+    max_connections: int = Field(default=256, ge=1, le=65536)
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)  # for a request's line and headers
-    idle_timeout_s: int = Field(
-        default=5, ge=1, le=3600
-    )  # a kept-alive connection between requests
+    # how long a kept-alive connection may sit between requests
+    idle_timeout_s: int = Field(default=5, ge=1, le=3600)
     # Access log: off, path (client, method, path, status; no query string) or full (with it).
     access_log: Literal["off", "path", "full"] = "path"
+
+
+class NotifyConfig(Section):
+    """Where alert state changes are POSTed, signed, and how hard the collector tries."""
+
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    dashboard_url: str | None = None  # the link in every delivery; default http://<host>:<port>/
+    # per attempt, connection and answer together
+    timeout_s: float = Field(default=10.0, gt=0, le=10)
+    backoff_initial_s: float = Field(default=1.0, gt=0, le=3600)
+    backoff_max_s: float = Field(default=300.0, gt=0, le=3600)
+    give_up_after_s: float = Field(default=86400.0, gt=0, le=86400)
+    queue_size: int = Field(default=1000, ge=1, le=100_000)  # alert changes waiting for the outbox
 
 
 class CollectorConfig(Section):
@@ -134,6 +148,7 @@ class CollectorConfig(Section):
     accounting: AccountingConfig = Field(default_factory=AccountingConfig)
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @field_validator("host")
     @classmethod
@@ -141,6 +156,15 @@ class CollectorConfig(Section):
         if not value.strip():
             raise ValueError("host must not be empty")
         return value
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 class ConfigError(Exception):

@@ -11,6 +11,7 @@ summed per app/container. Label names avoid Prometheus target labels (`container
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,9 +26,11 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
 from gpu_insight.collector.scope import Apps, scope_snapshot
+from gpu_insight.collector.usage_metrics import usage_families, usage_metrics
 from gpu_insight.schemas import (
     CLOCK_EVENT_REASONS,
     EngineMetrics,
@@ -172,6 +175,19 @@ CLOCK_EVENT = _Spec(
 )
 HEALTH = _Spec("gpu_health", "1 for the GPU's current health state (ok, degraded, lost).")
 PROCESSES = _Spec("gpu_processes", "Processes using the GPU.")
+NVLINK_ACTIVE = _Spec("gpu_nvlink_active", "1 while the NVLink is active, 0 while it is down.")
+NVLINK_ERRORS = _Spec(
+    "gpu_nvlink_errors_total",
+    "NVLink data-link errors since the driver loaded or the counters were reset, by type.",
+    counter=True,
+)
+REMAPPED_ROWS = _Spec(
+    "gpu_remapped_rows_total",
+    "Memory rows remapped to spare rows, by the error that caused it; kept across reboots.",
+    counter=True,
+)
+ROW_REMAP_PENDING = _Spec("gpu_row_remap_pending", "1 while a row remap waits for a GPU reset.")
+ROW_REMAP_FAILURE = _Spec("gpu_row_remap_failure", "1 once a row could not be remapped.")
 APP_MEMORY = _Spec(
     "gpu_app_memory_used_bytes", "GPU memory used by the processes of one app and container."
 )
@@ -273,6 +289,29 @@ LISTENER_ERRORS = _Spec(
     "Failures of snapshot listeners (history, accounting, recording) since start.",
     counter=True,
 )
+NOTIFY_DELIVERIES = _Spec(
+    "gpu_insight_notify_deliveries_total",
+    "Alert deliveries finished since start, by webhook target and result (delivered, "
+    "rejected, expired, target_removed).",
+    counter=True,
+)
+NOTIFY_FAILED_ATTEMPTS = _Spec(
+    "gpu_insight_notify_failed_attempts_total",
+    "Delivery attempts that failed and will be retried, by webhook target.",
+    counter=True,
+)
+NOTIFY_OVERFLOW = _Spec(
+    "gpu_insight_notify_queue_overflow_total",
+    "Alert changes dropped since start because the notifier's queue was full.",
+    counter=True,
+)
+NOTIFY_QUEUE_DEPTH = _Spec(
+    "gpu_insight_notify_queue_depth", "Deliveries waiting in the outbox, by webhook target."
+)
+NOTIFY_OLDEST_AGE = _Spec(
+    "gpu_insight_notify_oldest_pending_age_seconds",
+    "Age of the oldest delivery waiting in the outbox, by webhook target.",
+)
 
 
 class SnapshotCollector(Collector):
@@ -289,21 +328,28 @@ class SnapshotCollector(Collector):
             yield spec.family(GPU_LABELS)
         yield CLOCK_EVENT.family((*GPU_LABELS, "reason"))
         yield HEALTH.family((*GPU_LABELS, "state"))
+        yield from _nvlink_families()
+        yield from _remapped_row_families()
         yield PROCESSES.family(GPU_LABELS)
         yield APP_MEMORY.family(APP_LABELS)
         yield APP_SM.family(APP_LABELS)
         for family_spec in (*ENGINE_METRICS, LOADED_MODELS, *LOADED_MODEL_METRICS):
             yield family_spec.family(ENGINE_LABELS)
+        yield from usage_families()
         yield from self._self_families()
+        yield from _notify_families()
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._runtime.store.latest()
         yield from self._self_metrics(snapshot)
         if snapshot is None:
             return
+        yield from usage_metrics(self._runtime.usage.totals(), self._apps)
         snapshot = scope_snapshot(snapshot, self._apps)
         yield _gpu_info(snapshot)
         yield from _gpu_metrics(snapshot.gpus)
+        yield from _nvlink_metrics(snapshot.gpus)
+        yield from _remapped_row_metrics(snapshot.gpus)
         yield from _process_metrics(snapshot.gpus, snapshot.processes)
         yield from _engine_metrics(snapshot.engines)
 
@@ -344,6 +390,34 @@ class SnapshotCollector(Collector):
             for labels, count in sorted(active.items()):
                 alerts.add_metric(list(labels), count)
         yield from (alerts, up, last, duration, samples, listener_errors, errors)
+        yield from _notify_metrics(runtime.notifier)
+
+
+def _notify_families() -> tuple[_Family, ...]:
+    return (
+        NOTIFY_DELIVERIES.family(("target", "result")),
+        NOTIFY_FAILED_ATTEMPTS.family(("target",)),
+        NOTIFY_OVERFLOW.family(()),
+        NOTIFY_QUEUE_DEPTH.family(("target",)),
+        NOTIFY_OLDEST_AGE.family(("target",)),
+    )
+
+
+def _notify_metrics(notifier: Notifier | None) -> tuple[Metric, ...]:
+    families = _notify_families()
+    if notifier is None:
+        return families
+    stats, now = notifier.stats(), time.time()
+    deliveries, failed_attempts, overflow, depth, oldest_age = families
+    for (target, result), count in sorted(stats.deliveries.items()):
+        deliveries.add_metric([target, result], count)
+    for target, count in sorted(stats.failed_attempts.items()):
+        failed_attempts.add_metric([target], count)
+    overflow.add_metric([], stats.queue_overflow_total)
+    for target, backlog in sorted(stats.backlog.items()):
+        depth.add_metric([target], backlog.count)
+        oldest_age.add_metric([target], max(0.0, now - backlog.oldest_created_at))
+    return families
 
 
 def _gpu_labels(gpu: Gpu) -> list[str]:
@@ -385,6 +459,56 @@ def _gpu_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
             health.add_metric([*_gpu_labels(gpu), state], 1.0 if gpu.health == state else 0.0)
     yield clock_events
     yield health
+
+
+def _nvlink_families() -> tuple[_Family, _Family]:
+    return (
+        NVLINK_ACTIVE.family((*GPU_LABELS, "link")),
+        NVLINK_ERRORS.family((*GPU_LABELS, "link", "type")),
+    )
+
+
+def _nvlink_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
+    """Per link: state 0/1 and each error counter it can tell; a GPU without links has none."""
+    active, errors = _nvlink_families()
+    for gpu in gpus:
+        for link in gpu.nvlinks or []:
+            labels = [*_gpu_labels(gpu), str(link.link)]
+            active.add_metric(labels, 1.0 if link.active else 0.0)
+            for error_type, count in link.error_counts().items():
+                if count is not None:
+                    errors.add_metric([*labels, error_type], count)
+    yield active
+    yield errors
+
+
+def _remapped_row_families() -> tuple[_Family, _Family, _Family]:
+    return (
+        REMAPPED_ROWS.family((*GPU_LABELS, "cause")),
+        ROW_REMAP_PENDING.family(GPU_LABELS),
+        ROW_REMAP_FAILURE.family(GPU_LABELS),
+    )
+
+
+def _remapped_row_metrics(gpus: list[Gpu]) -> Iterator[Metric]:
+    rows, pending, failure = _remapped_row_families()
+    for gpu in gpus:
+        labels = _gpu_labels(gpu)
+        for cause, count in (
+            ("correctable", gpu.remapped_rows_correctable),
+            ("uncorrectable", gpu.remapped_rows_uncorrectable),
+        ):
+            if count is not None:
+                rows.add_metric([*labels, cause], count)
+        for family, flag in (
+            (pending, gpu.remapped_rows_pending),
+            (failure, gpu.remapped_rows_failure),
+        ):
+            if flag is not None:
+                family.add_metric(labels, 1.0 if flag else 0.0)
+    yield rows
+    yield pending
+    yield failure
 
 
 def _app_key(gpu: Gpu, process: GpuProcess) -> tuple[str, ...]:
@@ -493,6 +617,8 @@ class MetricsPage:
             runtime.self_metrics.samples_total,
             runtime.store.listener_errors_total,
             errors,
+            # deliveries happen between samples
+            runtime.notifier.stats().version if runtime.notifier is not None else 0,
         )
         body = self._cache.get(
             runtime.store.latest(), content_type, lambda: encoder(self._registry), counters

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gpu_insight.collector.config import CollectorConfig
+from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.store import SnapshotStore
+from gpu_insight.collector.usage_totals import UsageTotal
 from gpu_insight.schemas import (
     Alert,
     EngineMetrics,
@@ -58,6 +60,10 @@ class UsageSource(Protocol):
         bucket_s: int | None = None,
     ) -> UsageReport: ...
 
+    def totals(self) -> list[UsageTotal]:
+        """Usage since start per GPU × app × team × container × model (the /metrics counters)."""
+        ...
+
 
 class EngineSource(Protocol):
     def observe(self, processes: list[GpuProcess]) -> None:
@@ -100,3 +106,4 @@ class CollectorRuntime:
     engines: EngineSource
     self_metrics: SelfMetrics
     started_at: float
+    notifier: Notifier | None = None  # None only where a test serves the API without one

@@ -1,13 +1,15 @@
 """The one sampler thread: reads the backend in tiers and publishes a snapshot every fast tick.
 
 Tiers (see SamplingConfig): the fast tier (GPU state and processes) every tick; per-process
-utilization (~2 ms per GPU in NVML) every few seconds; energy, ECC and PCIe every slow tick.
+utilization (~2 ms per GPU in NVML) every few seconds; energy, ECC, remapped rows, NVLink and
+PCIe every slow tick.
 The newest slower-tier values are carried into every snapshot. Readers never call the backend:
 they read the store.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -178,11 +180,12 @@ class Sampler:
 
     def _with_slow_values(self, gpu: Gpu) -> Gpu:
         slow = self._slow.gpus.get(gpu.uuid)
-        if slow is not None and gpu.health != "lost":
-            gpu.energy_joules = slow.energy_joules
-            gpu.ecc_uncorrected_volatile = slow.ecc_uncorrected_volatile
-            gpu.pcie_tx_bytes_per_s = slow.pcie_tx_bytes_per_s
-            gpu.pcie_rx_bytes_per_s = slow.pcie_rx_bytes_per_s
+        if slow is None or gpu.health == "lost":
+            return gpu
+        for reading in dataclasses.fields(slow):  # each named as the Gpu field it fills
+            setattr(gpu, reading.name, getattr(slow, reading.name))
+        if slow.nvlinks is not None:
+            gpu.nvlink_active = any(link.active for link in slow.nvlinks)
         return gpu
 
 

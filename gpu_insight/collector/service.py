@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_insight.collector.accounting import UsageLedger
+from gpu_insight.collector.alert_rules import DEFAULT_RULES
 from gpu_insight.collector.alerts import AlertEngine
 from gpu_insight.collector.attribution import Attributor
 from gpu_insight.collector.backends.base import Backend
@@ -18,6 +19,9 @@ from gpu_insight.collector.backends.replay import ReplayBackend, load_trace
 from gpu_insight.collector.config import CollectorConfig
 from gpu_insight.collector.engines import EngineScraper
 from gpu_insight.collector.history import HistoryBuffer
+from gpu_insight.collector.notify.delivery import DeliveryContext
+from gpu_insight.collector.notify.targets import WebhookRegistry
+from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.recorder import SnapshotRecorder
 from gpu_insight.collector.runtime import CollectorRuntime, EngineSource, SelfMetrics
 from gpu_insight.collector.sampler import Sampler
@@ -34,8 +38,10 @@ class CollectorService:
     usage: UsageLedger
     scraper: EngineScraper | None  # None when replaying: the trace holds the engine metrics
     recorder: SnapshotRecorder | None
+    notifier: Notifier
 
     def start(self) -> None:
+        self.notifier.start()
         if self.scraper is not None:
             self.scraper.start()
         self.sampler.start()
@@ -45,6 +51,7 @@ class CollectorService:
         self.sampler.stop()
         if self.scraper is not None:
             self.scraper.stop()
+        self.notifier.stop()
         self.usage.close()
         if self.recorder is not None:
             self.recorder.close()
@@ -61,7 +68,8 @@ def build_service(
     """Wires backend, sampler, store and its listeners from the configuration.
 
     `nvml` replaces the pynvml module (tests pass a fake). Raises TraceError for an unreadable
-    replay trace and OSError for a recording file that cannot be opened.
+    replay trace, OSError for a recording file that cannot be opened and ConfigError for a
+    webhook target the notifier refuses.
     """
     self_metrics = SelfMetrics()
     backend: Backend
@@ -99,6 +107,21 @@ def build_service(
         for played in replay.played_before(now, seconds, span.coarse_resolution_s):
             if booked is None or played.collected_at > booked:
                 usage.add(played)
+
+    registry = WebhookRegistry(
+        config.notify, config.accounting.db_path, [rule.id for rule in DEFAULT_RULES], clock
+    )
+    dashboard_url = config.notify.dashboard_url or f"http://{hostname}:{config.port}/"
+    notifier = Notifier(
+        config.notify,
+        config.accounting.db_path,
+        registry,
+        DeliveryContext(hostname, backend.source, dashboard_url),
+        store.latest,
+        clock,
+    )
+    alerts.subscribe(notifier.alert_changed)
+
     store.subscribe(history.add)
     store.subscribe(usage.add)
     if recorder is not None:
@@ -115,6 +138,7 @@ def build_service(
         engines=engines,
         self_metrics=self_metrics,
         started_at=clock(),
+        notifier=notifier,
     )
     sampler = Sampler(
         sampling=config.sampling,
@@ -134,4 +158,5 @@ def build_service(
         usage=usage,
         scraper=scraper,
         recorder=recorder,
+        notifier=notifier,
     )

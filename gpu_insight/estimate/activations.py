@@ -4,22 +4,34 @@ Hugging Face transformers prefill (bf16), measured on an H100: tokens × (3·I +
 gated MLP's three intermediate tensors, four when one fused gate_up projection stays alive, and a
 few hidden-size buffers), plus cuBLAS's workspace. Once a sliding window cuts in, transformers
 also builds one boolean Q × K mask, and each sliding layer's SDPA call copies it to an additive
-bf16 mask per sequence (see `sliding_mask_bytes` and `masked_attention_bytes`). vLLM profiles one
-forward at `max_num_batched_tokens` and a sampler dummy run over `max_num_seqs` fp32 logits; its
-torch peak increase runs about 25 % over the larger of the two (3rd-party log, research §2.3).
-A multimodal model's profile run also encodes one largest image (`vision_encoder_bytes`).
+bf16 mask per sequence (see `sliding_mask_bytes` and `masked_attention_bytes`).
+
+vLLM 0.24 profiles one forward of `max_num_batched_tokens` and then samples one row per dummy
+request (v1/worker/gpu_model_runner.py and gpu/model_runner.py `profile_run`); after the KV cache
+is allocated it warms up again, and torch's cache keeps that warm-up's peak. Bytes per logit row
+element were measured on an H200 (bench/results/engine_validation-2026-12-01-h200.json), the
+forward and MoE terms follow the tensors the code allocates. A multimodal model's profile run
+also encodes one largest image (`vision_encoder_bytes`).
 """
 
 from __future__ import annotations
 
+from gpu_insight.engines.vllm import ModelRunner
 from gpu_insight.estimate.spec import ModelSpec
 
 CUBLAS_WORKSPACE_BYTES = 32 * 2**20  # torch's default on Hopper: 8 chunks of 4 MiB
-VLLM_PROFILE_MARGIN = 1.25
 GATED_MLP_TENSORS = 3  # gate, up and act(gate) · up are alive together
 # Phi3MLP / GlmMLP / ChatGLM's dense_h_to_4h: one gate_up projection of width 2·I, chunked into
 # views, stays alive while act(gate) and the product are computed: 4 tensors of width I.
 FUSED_GATE_UP_MODEL_TYPES = frozenset({"phi3", "glm", "glm4", "chatglm"})
+# Bytes per logit (sampled rows × vocabulary) at the peak of vLLM's profiled sampler run. V1
+# samples with top-k and top-p (`_dummy_sampler_run`: fp32 logits and the top-k/top-p pass's
+# buffers): 15.1 B, fitted from gemma-3 against Qwen2.5-0.5B. V2 copies the 16-bit logits to
+# fp32 (gpu/sample/sampler.py `apply_sampling_params`): 6 B in the code, 7.4 B measured (Llama
+# against Qwen3). V1's warm-up re-runs the same sampler; V2's warm-up samples with every
+# feature on (gpu/warmup.py), and torch's cache keeps 11.2 B.
+VLLM_PROFILE_SAMPLER_BYTES: dict[ModelRunner, float] = {"v1": 15.1, "v2": 7.4}
+VLLM_WARMUP_SAMPLER_BYTES: dict[ModelRunner, float] = {"v1": 15.1, "v2": 11.2}
 
 
 def mlp_intermediate(spec: ModelSpec, tensor_parallel: int = 1) -> int:
@@ -95,24 +107,22 @@ def vision_encoder_bytes(spec: ModelSpec) -> int:
     return (vision.patches_per_image * width + vision.tokens_per_image * spec.hidden_size) * 2
 
 
-def vllm_profile_bytes(
-    spec: ModelSpec, max_num_batched_tokens: int, max_num_seqs: int, tensor_parallel: int
-) -> tuple[int, str]:
-    forward = prefill_bytes(spec, max_num_batched_tokens, 2, tensor_parallel)
-    sampler = 2 * max_num_seqs * spec.vocab_size * 4
-    encoder = vision_encoder_bytes(spec)
-    peak = int(max(forward, sampler, encoder) * VLLM_PROFILE_MARGIN)
-    image = (
-        f", vision encoder one {spec.vision.tokens_per_image:,}-token image = "
-        f"{spec.vision.patches_per_image:,} patches × ({spec.vision.mlp_tensors}·"
-        f"{spec.vision.intermediate_size} + 4·{spec.vision.hidden_size}) × 2 B + its "
-        f"embeddings = {encoder / 2**20:,.0f} MiB"
-        if spec.vision is not None
-        else ""
-    )
-    return peak, (
-        f"{VLLM_PROFILE_MARGIN} × max(forward {max_num_batched_tokens} tokens × "
-        f"(3·{mlp_intermediate(spec, tensor_parallel)} + 4·{spec.hidden_size}) × 2 B = "
-        f"{forward / 2**20:,.0f} MiB, sampler 2 × {max_num_seqs} seqs × {spec.vocab_size} × 4 B = "
-        f"{sampler / 2**20:,.0f} MiB{image})"
-    )
+def vllm_forward_bytes(spec: ModelSpec, tokens: int, tensor_parallel: int = 1) -> int:
+    """vLLM's compiled forward peaks in one layer's MLP: the gate_up output (2·I), the
+    activation's output (I) and the residual stream (h), in the model's 16 bits."""
+    return tokens * (3 * mlp_intermediate(spec, tensor_parallel) + spec.hidden_size) * 2
+
+
+def vllm_moe_workspace_bytes(spec: ModelSpec, tokens: int, tensor_parallel: int = 1) -> int:
+    """Fused-MoE intermediates per token and routed expert (gate_up 2·I, activation I, down
+    output h, 16 bits); vLLM's workspace manager keeps them once the profile run made them
+    (v1/worker/workspace.py), so they count in its profiled peak and stay in the process."""
+    if not spec.is_moe:
+        return 0
+    width = 3 * spec.moe_intermediate_size // tensor_parallel + spec.hidden_size
+    return tokens * spec.experts_per_token * width * 2
+
+
+def vllm_sampler_bytes(spec: ModelSpec, rows: int, bytes_per_logit: float) -> int:
+    """One sampling pass over `rows` × vocabulary logits."""
+    return int(rows * spec.vocab_size * bytes_per_logit)

@@ -9,6 +9,7 @@ index_head_dim and its fp32 scale per token and layer (vLLM's indexer cache). Sl
 layers hold at most their window, Llama 4's chunked layers at most one chunk. Gated DeltaNet
 layers (Qwen3-Next) hold no KV: each sequence keeps a fixed recurrent state, the causal conv's
 last kernel − 1 inputs and one key × value matrix per value head, split over TP like the heads.
+A paged pool (vLLM) stores tokens in blocks and groups local and global layers: `PagedKv`.
 """
 
 from __future__ import annotations
@@ -154,4 +155,55 @@ def kv_layout(
         chunk,
         state,
         state_text,
+    )
+
+
+@dataclass(frozen=True)
+class PagedKv:
+    """A KV pool of fixed-size blocks (vLLM's): each block is one page in each of
+    `group_layers` layer slots; a group of global layers holds every block of a sequence, a
+    group of sliding-window layers only the blocks its window and one prefill chunk span
+    (v1/kv_cache_interface.py `max_admission_blocks_per_request`)."""
+
+    page_bytes: float  # one block of one layer
+    block_tokens: int
+    group_layers: int
+    full_groups: int
+    sliding_groups: int
+    window: int | None
+    state_bytes: float = 0.0  # the recurrent state each sequence keeps beside its blocks
+
+    @property
+    def block_bytes(self) -> float:
+        return self.page_bytes * self.group_layers
+
+    def blocks_per_sequence(self, tokens: int, chunk_tokens: int) -> int:
+        full = -(-tokens // self.block_tokens) * self.full_groups
+        if not self.sliding_groups or self.window is None:
+            return full
+        held = min(self.window - 1 + chunk_tokens, tokens)
+        # +1: the window need not start on a block boundary
+        return full + (-(-held // self.block_tokens) + 1) * self.sliding_groups
+
+
+def paged_kv(layout: KvLayout, block_tokens: int, group_spread: float) -> PagedKv:
+    """Blocks of `block_tokens`; global and local layers in groups of the smaller layer count,
+    or of the larger one when it is under `group_spread` × the smaller (the last group of a
+    kind padded). Chunked-attention layers are local layers whose window is the chunk (no
+    model has both), an estimate: vLLM's own chunked spec was not measured."""
+    full = layout.full_layers
+    sliding = layout.sliding_layers + layout.chunked_layers
+    if full and sliding:
+        small, large = sorted((full, sliding))
+        group = large if large < group_spread * small else small
+    else:
+        group = full + sliding
+    return PagedKv(
+        page_bytes=layout.bytes_per_token_layer * block_tokens,
+        block_tokens=block_tokens,
+        group_layers=group,
+        full_groups=-(-full // group) if group else 0,
+        sliding_groups=-(-sliding // group) if group else 0,
+        window=layout.window or layout.chunk,
+        state_bytes=layout.state_bytes,
     )

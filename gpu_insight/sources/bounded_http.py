@@ -1,4 +1,4 @@
-"""One HTTP GET with a deadline for the whole answer and a cap on its size.
+"""One HTTP request with a deadline for the whole answer and a cap on its size.
 
 `requests` bounds each socket read, not the answer: a server that trickles one byte every few
 seconds, or one that never stops sending, would hold a tool (and the memory of the plugin)
@@ -126,15 +126,43 @@ def bounded_get(
     deadline_s: float,
     max_bytes: int,
 ) -> BoundedResponse:
-    """GET `url`; `requests` exceptions pass through for the connection and the headers,
-    `AnswerTooSlowError` / `AnswerTooLargeError` for the body. Redirects are not followed."""
+    """GET `url`, as `bounded_request` does."""
+    return bounded_request(
+        session,
+        "GET",
+        url,
+        params=params,
+        headers=headers,
+        connect_timeout_s=connect_timeout_s,
+        deadline_s=deadline_s,
+        max_bytes=max_bytes,
+    )
+
+
+def bounded_request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str],
+    body: bytes | None = None,
+    connect_timeout_s: float,
+    deadline_s: float,
+    max_bytes: int,
+) -> BoundedResponse:
+    """`method` on `url` with `body`; `requests` exceptions pass through for the connection and
+    the headers, `AnswerTooSlowError` / `AnswerTooLargeError` for the answer's body. Redirects
+    are not followed."""
     deadline = time.monotonic() + deadline_s
     _call.at, _call.watchdogs = deadline, []
     try:
         try:
-            response = session.get(
+            response = session.request(
+                method,
                 url,
                 params=params,
+                data=body,
                 # a fresh connection per call, so the watchdog always guards it
                 headers={**headers, "Connection": "close"},
                 timeout=(connect_timeout_s, deadline_s),

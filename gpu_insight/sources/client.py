@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -24,12 +25,15 @@ from gpu_insight.schemas import (
     History,
     Snapshot,
     UsageReport,
+    Webhook,
+    WebhookList,
+    WebhookSpec,
 )
 from gpu_insight.sources.bounded_http import (
     AnswerTooLargeError,
     AnswerTooSlowError,
     BoundedResponse,
-    bounded_get,
+    bounded_request,
     connection_cause,
     deadline_session,
 )
@@ -40,6 +44,7 @@ GET_RETRIES = 2
 RETRY_BACKOFF_S = 0.25
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 MAX_ANSWER_BYTES = 32 * 1024 * 1024  # a day of history for 8 GPUs is a few MiB
+MAX_REASON_CHARS = 300
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -76,6 +81,10 @@ class CollectorUnavailableError(CollectorError):
     """HTTP 503: the collector is up but has nothing to serve yet."""
 
 
+class RequestRefusedError(CollectorError):
+    """HTTP 400 or 409: the collector refused what was sent and said why."""
+
+
 @dataclass(frozen=True)
 class MetricsText:
     """The collector's Prometheus exposition, passed on as it came."""
@@ -85,8 +94,9 @@ class MetricsText:
 
 
 class CollectorClient:
-    """Reads one collector. GETs are retried a bounded number of times on connection errors
-    and 502/503/504, never past the call's deadline: one call, every attempt and the whole
+    """Reads one collector and manages its webhook targets. GETs and DELETEs are retried a
+    bounded number of times on connection errors and 502/503/504 (a POST is not: it would
+    register twice), never past the call's deadline: one call, every attempt and the whole
     answer together, takes at most `connect_timeout_s + read_timeout_s`, and an answer over
     `MAX_ANSWER_BYTES` is refused."""
 
@@ -160,6 +170,23 @@ class CollectorClient:
             content_type=response.headers.get("Content-Type", "text/plain; version=0.0.4"),
         )
 
+    def webhooks(self) -> WebhookList:
+        """`GET /v1/webhooks` (the admin token's): the targets of alert deliveries."""
+        return self._model(
+            WebhookList, self._json(self._get("/v1/webhooks"), "/v1/webhooks"), "/v1/webhooks"
+        )
+
+    def add_webhook(self, spec: WebhookSpec) -> Webhook:
+        """Registers a target; `spec.secret` goes to the collector and is never shown again."""
+        body = spec.model_dump_json(exclude_none=True).encode()
+        response = self._call("POST", "/v1/webhooks", body=body, accept_status=(201,))
+        return self._model(Webhook, self._json(response, "/v1/webhooks"), "/v1/webhooks")
+
+    def remove_webhook(self, webhook_id: str) -> bool:
+        """Removes a target; False when the collector has no such target (any more)."""
+        path = f"/v1/webhooks/{quote(webhook_id, safe='')}"
+        return self._call("DELETE", path, accept_status=(200, 404)).status_code == 200
+
     # -- transport -------------------------------------------------------------------------
 
     def _get(
@@ -170,19 +197,38 @@ class CollectorClient:
         authenticated: bool = True,
         accept_status: tuple[int, ...] = (200,),
     ) -> BoundedResponse:
+        return self._call(
+            "GET", path, params, authenticated=authenticated, accept_status=accept_status
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: bytes | None = None,
+        authenticated: bool = True,
+        accept_status: tuple[int, ...] = (200,),
+    ) -> BoundedResponse:
         headers = {"Accept": "application/json, text/plain;q=0.9"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         if authenticated and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         url = self.base_url + path
+        retries = 0 if method == "POST" else self._retries
         deadline = time.monotonic() + self._deadline_s  # for every attempt together
         attempt = 0
         while True:
             try:
-                response = bounded_get(
+                response = bounded_request(
                     self._session,
+                    method,
                     url,
                     params=params,
                     headers=headers,
+                    body=body,
                     connect_timeout_s=self._connect_timeout_s,
                     deadline_s=max(0.1, min(self._read_timeout_s, deadline - time.monotonic())),
                     max_bytes=MAX_ANSWER_BYTES,
@@ -209,7 +255,7 @@ class CollectorClient:
                     self.base_url,
                 ) from None
             except requests.exceptions.ConnectionError as error:
-                if attempt < self._retries and time.monotonic() + self._backoff_s < deadline:
+                if attempt < retries and time.monotonic() + self._backoff_s < deadline:
                     attempt += 1
                     time.sleep(self._backoff_s * attempt)
                     continue
@@ -227,7 +273,7 @@ class CollectorClient:
                 ) from None
             if (
                 response.status_code in RETRYABLE_STATUS
-                and attempt < self._retries
+                and attempt < retries
                 and response.status_code not in accept_status
                 and time.monotonic() + self._backoff_s < deadline
             ):
@@ -265,6 +311,12 @@ class CollectorClient:
             raise NotACollectorError(
                 f"{self.base_url} answered HTTP 404 for {path}, so it is not a GPU Insight "
                 "collector; check the host and port (the collector listens on 9470 by default).",
+                self.base_url,
+            )
+        if status in (400, 409):
+            raise RequestRefusedError(
+                f"The GPU Insight collector at {self.base_url} refused {path} (HTTP {status}): "
+                f"{_error_message(response)}",
                 self.base_url,
             )
         raise CollectorError(
@@ -311,3 +363,16 @@ class CollectorClient:
                 "match.",
                 self.base_url,
             ) from None
+
+
+def _error_message(response: BoundedResponse) -> str:
+    """The sentence of the collector's error envelope, bounded; a stand-in when there is none.
+    (Collectors before the one envelope `{error, message}` put it in `detail`.)"""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    message = None
+    if isinstance(payload, dict):
+        message = payload.get("message") or payload.get("detail")
+    return message[:MAX_REASON_CHARS] if isinstance(message, str) else "no reason given"

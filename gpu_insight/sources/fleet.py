@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_insight.schemas import AlertList, GroupBy, Health, History, Snapshot, UsageReport
-from gpu_insight.sources.client import CollectorClient, CollectorError
+from gpu_insight.errors import InputError, quoted
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageReport
+from gpu_insight.sources.client import CollectorClient, CollectorError, MetricsText
 from gpu_insight.sources.merge import (
     merge_alert_lists,
     merge_histories,
@@ -24,6 +25,7 @@ from gpu_insight.sources.merge import (
 from gpu_insight.sources.settings import CollectorSettings, collector_settings
 
 MAX_PARALLEL_REQUESTS = 16
+COLLECTOR_QUERY = "collector"  # the endpoint's query parameter that picks one collector
 
 
 @dataclass(frozen=True)
@@ -69,22 +71,20 @@ class CollectorFleet:
         """From tool credentials or endpoint settings as Dify passes them."""
         return cls.from_settings(collector_settings(values))
 
-    def check(self) -> list[Health]:
+    def check(self) -> None:
         """What the settings page runs: `/healthz`, then an authenticated `/v1/snapshot`, on
         every collector; here any failure is the answer, since the settings name them all."""
 
-        def check_one(client: CollectorClient) -> Health:
-            health = client.healthz()
+        def check_one(client: CollectorClient) -> None:
+            client.healthz()
             client.snapshot()
-            return health
 
-        outcomes = self._each(check_one)
-        for outcome in outcomes:
+        for outcome in self._each(check_one):
             if isinstance(outcome, CollectorError):
                 raise outcome
-        return [o for o in outcomes if not isinstance(o, CollectorError)]
 
-    def snapshot(self) -> Gathered[Snapshot]:
+    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
+        """A collector's snapshot always holds its processes: leaving them out saves nothing."""
         return self.gather(lambda client: client.snapshot(), merge_snapshots)
 
     def history(self, seconds: int) -> Gathered[History]:
@@ -99,6 +99,25 @@ class CollectorFleet:
         return self.gather(
             lambda client: client.usage(from_t, to_t, group_by, bucket_s), merge_usage
         )
+
+    def metrics_text(self, position: str | None = None) -> MetricsText:
+        """One collector's exposition: texts of several cannot simply be concatenated (metric
+        families would repeat), so `position` (0-based, in settings order) picks one and
+        Prometheus scrapes one target per collector."""
+        return self.pick(position).metrics_text()
+
+    def pick(self, position: str | None) -> CollectorClient:
+        if position is None or not position.strip():
+            return self.clients[0]
+        last = len(self.clients) - 1
+        text = position.strip()
+        if not text.isdecimal() or len(text) > 4 or int(text) > last:  # isdigit() passes "²"
+            raise InputError(
+                f"{COLLECTOR_QUERY}: {quoted(text, 24)} is not accepted; use a position from 0 "
+                f"to {last} in the endpoint's collector_url list.",
+                COLLECTOR_QUERY,
+            )
+        return self.clients[int(text)]
 
     def gather[PartT, ValueT](
         self,

@@ -155,3 +155,15 @@ def _added_rows(rows: Iterable[UsageRow]) -> list[UsageRow]:
     ]
     added.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
     return added
+
+
+def with_rows(header: UsageReport, rows: Sequence[UsageRow]) -> UsageReport:
+    """`header` with `rows` (most GPU-seconds first) and their totals."""
+    ordered = sorted(rows, key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+    return header.model_copy(
+        update={
+            "rows": ordered,
+            "total_gpu_hours": sum(r.gpu_hours for r in ordered),
+            "total_energy_joules": sum(r.energy_joules for r in ordered),
+        }
+    )

@@ -22,6 +22,7 @@ PUBLIC_HUB = "https://huggingface.co"
 MIRROR_EXAMPLE = "https://hf-mirror.com"
 GPU_PRICES_EXAMPLE = "H100=2.5, L40S=1.1, L4=0.6"
 MAX_GPU_PRICES = 64
+PRICE_SETTING = "price_per_gpu_hour"
 _URL_SEPARATORS = re.compile(r"[,\s]+")
 _GPU_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,39}")
 

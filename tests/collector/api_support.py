@@ -21,6 +21,8 @@ from gpu_insight.collector.history import HistoryBuffer
 from gpu_insight.collector.http_server import CollectorServerConfig
 from gpu_insight.collector.runtime import CollectorRuntime, SelfMetrics
 from gpu_insight.collector.store import SnapshotStore
+from gpu_insight.collector.usage_split import UsageKey
+from gpu_insight.collector.usage_totals import UsageTotal
 from gpu_insight.schemas import (
     Alert,
     Attribution,
@@ -250,6 +252,13 @@ class TabledUsage:
             rows=rows,
             total_gpu_hours=sum(r.gpu_hours for r in rows),
         )
+
+    def totals(self) -> list[UsageTotal]:
+        """The table's hours as running totals, all on GPU 0."""
+        return [
+            UsageTotal(UsageKey(GPU0_UUID, app=app), hours * 3600, 0.0, 0.0)
+            for app, hours in sorted(self.gpu_hours_by_app.items())
+        ]
 
 
 class NoEngines:

@@ -8,7 +8,7 @@ from gpu_insight.collector.attribution.attributor import ProcessIdentity
 from gpu_insight.collector.backends.base import Backend
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
-from gpu_insight.collector.sampler import Sampler
+from gpu_insight.collector.sampler import ProcessDescriber, Sampler
 from gpu_insight.collector.store import SnapshotStore
 from gpu_insight.schemas import Alert, Attribution, EngineMetrics, GpuProcess, Snapshot
 
@@ -85,7 +85,7 @@ def make_sampler(
     backend: Backend,
     *,
     metrics: SelfMetrics | None = None,
-    describer: FixedDescriber | None = None,
+    describer: ProcessDescriber | None = None,
     sampling: SamplingConfig | None = None,
 ) -> SamplerRig:
     metrics = metrics or SelfMetrics()

@@ -375,3 +375,45 @@ def test_memory_alert_fires_when_memory_outside_the_reservation_runs_out() -> No
         100.0 * (12000.0 + 8.8) / (H200_TOTAL_MIB - VLLM_PROCESS_MIB)
     )
     assert "memory outside the reservation" in alert.message
+
+
+def test_subscribers_hear_every_state_change_in_order() -> None:
+    clock = FakeClock()
+    engine = engine_with(clock, rules={"gpu_utilization_high": {"for_s": 2, "resolve_after_s": 1}})
+    heard: list[Alert] = []
+    engine.subscribe(heard.append)
+    feed(engine, clock, 3, utilization_percent=97.0)
+    feed(engine, clock, 2, utilization_percent=20.0)
+    assert [(a.rule, a.state) for a in heard] == [
+        ("gpu_utilization_high", "pending"),
+        ("gpu_utilization_high", "firing"),
+        ("gpu_utilization_high", "resolved"),
+    ]
+    assert heard[1].fired_at == heard[0].started_at + 2 and heard[2].resolved_at is not None
+
+
+def test_a_pending_alert_that_clears_tells_nothing_more() -> None:
+    clock = FakeClock()
+    engine = engine_with(clock)
+    heard: list[Alert] = []
+    engine.subscribe(heard.append)
+    feed(engine, clock, 10, utilization_percent=97.0)
+    feed(engine, clock, 5, utilization_percent=20.0)
+    assert [a.state for a in heard] == ["pending"]
+
+
+def test_a_failing_subscriber_does_not_stop_the_evaluation() -> None:
+    clock = FakeClock()
+    engine = engine_with(clock)
+    heard: list[Alert] = []
+
+    def broken(_: Alert) -> None:
+        raise RuntimeError("the notifier broke")
+
+    engine.subscribe(broken)
+    engine.subscribe(heard.append)
+    alerts = feed(engine, clock, 1, health="lost")
+    assert states(alerts, "gpu_lost") == ["firing"] and [a.state for a in heard] == [
+        "pending",
+        "firing",
+    ]

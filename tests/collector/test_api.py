@@ -230,11 +230,9 @@ def test_openapi_lists_every_data_route_and_the_bearer_scheme(api: ServedApi) ->
 
 def test_openapi_documents_the_errors_sent_and_no_422(api: ServedApi) -> None:
     paths = api.get("/openapi.json", token=None).json()["paths"]
-    answers = {
-        path: {status for op in ops.values() for status in op["responses"]}
-        for path, ops in paths.items()
-    }
-    assert all("422" not in statuses for statuses in answers.values())
+    answers = {path: set(ops["get"]["responses"]) for path, ops in paths.items() if "get" in ops}
+    every = [set(op["responses"]) for ops in paths.values() for op in ops.values()]
+    assert all("422" not in statuses for statuses in every)
     for path in ("/v1/alerts", "/v1/history", "/v1/usage"):
         assert {"200", "400", "401", "403", "503"} <= answers[path], path
     assert {"404"} <= answers["/v1/history"] & answers["/v1/gpus/{gpu}"]

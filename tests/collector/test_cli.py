@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gpu_insight.collector.__main__ import EXIT_USAGE, is_loopback, load_config, main, parse_args
+from gpu_insight.collector.__main__ import EXIT_USAGE, load_config, main, parse_args
+from gpu_insight.collector.config import is_loopback
 from tests.support.collector_process import PLUGIN_ROOT, free_loopback_port
 from tests.support.synthetic_trace import write_synthetic_trace
 

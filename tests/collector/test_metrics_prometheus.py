@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import time
@@ -24,14 +23,13 @@ from tests.collector.api_support import (
     publish,
     sample_snapshot,
 )
-from tests.support.collector_process import PLUGIN_ROOT, free_loopback_port
+from tests.support.collector_process import PLUGIN_ROOT
+from tests.support.prometheus_server import PROMETHEUS, PrometheusServer
 
 pytestmark = pytest.mark.prometheus
 
 SCRAPE_EXAMPLE = PLUGIN_ROOT / "deploy" / "prometheus" / "prometheus-scrape.example.yaml"
-PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
-READY_TIMEOUT_S = 30.0
 SCRAPED_TIMEOUT_S = 30.0
 MIB = 1024 * 1024
 
@@ -47,27 +45,6 @@ def config_for(collector_url: str, token_file: Path) -> dict[str, Any]:
     return config
 
 
-def query(base_url: str, promql: str) -> list[dict[str, Any]]:
-    url = f"{base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def wait_for(condition: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-        except (OSError, urllib.error.URLError):
-            result = None
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
 @pytest.fixture
 def collector() -> Iterator[ServedApi]:
     runtime = make_runtime()
@@ -77,47 +54,14 @@ def collector() -> Iterator[ServedApi]:
 
 
 @pytest.fixture
-def prometheus(collector: ServedApi, tmp_path: Path) -> Iterator[str]:
+def prometheus(collector: ServedApi, tmp_path: Path) -> Iterator[PrometheusServer]:
     if PROMETHEUS is None:
         pytest.skip("the prometheus server is not installed (apt-get install prometheus)")
     token_file = tmp_path / "gpu-insight.token"
     token_file.write_text(ADMIN_TOKEN + "\n")
     token_file.chmod(0o600)
-    config_file = tmp_path / "prometheus.yaml"
-    config_file.write_text(yaml.safe_dump(config_for(collector.url, token_file)))
-    port = free_loopback_port()
-    log_file = (tmp_path / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _ready(base_url, process), READY_TIMEOUT_S, "Prometheus to be ready")
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log_file.close()
-
-
-def _ready(base_url: str, process: subprocess.Popen[bytes]) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"prometheus exited with {process.returncode}")
-    with urllib.request.urlopen(f"{base_url}/-/ready", timeout=2) as response:
-        return response.status == 200
+    with PrometheusServer(config_for(collector.url, token_file), tmp_path / "server") as server:
+        yield server
 
 
 def test_shipped_scrape_example_is_a_valid_prometheus_config() -> None:
@@ -132,24 +76,24 @@ def test_shipped_scrape_example_is_a_valid_prometheus_config() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_prometheus_scrapes_the_collector_with_its_token(prometheus: str) -> None:
-    up = wait_for(
-        lambda: [r for r in query(prometheus, 'up{job="gpu-insight"}') if r["value"][1] == "1"],
+def test_prometheus_scrapes_the_collector_with_its_token(prometheus: PrometheusServer) -> None:
+    up = prometheus.wait_for(
+        lambda: [r for r in prometheus.query('up{job="gpu-insight"}') if r["value"][1] == "1"],
         SCRAPED_TIMEOUT_S,
         "up == 1 for the collector",
     )
     assert len(up) == 1
-    memory = wait_for(
-        lambda: query(prometheus, "gpu_memory_used_bytes"), SCRAPED_TIMEOUT_S, "GPU memory"
+    memory = prometheus.wait_for(
+        lambda: prometheus.query("gpu_memory_used_bytes"), SCRAPED_TIMEOUT_S, "GPU memory"
     )
     by_uuid = {r["metric"]["uuid"]: float(r["value"][1]) for r in memory}
     assert by_uuid[GPU0_UUID] == 71512 * MIB
     assert memory[0]["metric"]["cluster"] == "inference"  # the example's target labels apply
 
 
-def test_identity_joins_onto_device_series(prometheus: str) -> None:
-    joined = wait_for(
-        lambda: query(prometheus, "gpu_memory_free_bytes * on(uuid) group_left(name) gpu_info"),
+def test_identity_joins_onto_device_series(prometheus: PrometheusServer) -> None:
+    joined = prometheus.wait_for(
+        lambda: prometheus.query("gpu_memory_free_bytes * on(uuid) group_left(name) gpu_info"),
         SCRAPED_TIMEOUT_S,
         "the gpu_info join",
     )

@@ -11,6 +11,8 @@ from gpu_insight.engines import ENGINES, REGISTRY, Launch, engine, flag
 from gpu_insight.engines.vllm import (
     LARGE_GPU_SCHEDULER,
     SMALL_GPU_SCHEDULER,
+    SchedulerDefaults,
+    model_runner,
     scheduler_defaults,
 )
 from gpu_insight.errors import InputError
@@ -104,6 +106,23 @@ def test_vllm_profiles_with_large_gpu_defaults_from_70_gib_except_on_a100(
     gpu_name: KnownEngine | None, total_mib: float | None, expected: object
 ) -> None:
     assert scheduler_defaults(gpu_name, total_mib) == expected
+
+
+@pytest.mark.parametrize(
+    ("model_type", "runner"),
+    [("llama", "v2"), ("qwen3", "v2"), ("qwen2", "v1"), ("qwen3_moe", "v1"), ("gemma3_text", "v1")],
+)
+def test_vllm_picks_model_runner_v2_only_for_its_default_architectures(
+    model_type: str, runner: str
+) -> None:
+    assert model_runner(model_type) == runner
+
+
+@pytest.mark.parametrize(("batched", "seqs", "rows"), [(8192, 1024, 1024), (512, 1024, 512)])
+def test_vllm_profiles_one_sampled_row_per_dummy_request(
+    batched: int, seqs: int, rows: int
+) -> None:
+    assert SchedulerDefaults(batched, seqs).profiled_sequences == rows
 
 
 @pytest.mark.parametrize("tool", ["vram_check", "serving_advice"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from gpu_insight.engines.vllm import LARGE_GPU_SCHEDULER
 from gpu_insight.estimate import VramRequest, check_fit
 from gpu_insight.estimate.activations import vision_encoder_bytes
 from gpu_insight.estimate.catalog import lookup
 from gpu_insight.estimate.kv_cache import kv_layout, recurrent_state_elements
-from gpu_insight.estimate.plans import plan
+from gpu_insight.estimate.plans.vllm import engine_core
 from gpu_insight.estimate.resolve import settings_for
 from gpu_insight.estimate.weights import parameter_count, weight_bytes
 from tests.support.gpus import h100
@@ -115,9 +116,8 @@ def test_the_recurrent_state_is_counted_once_per_sequence_in_what_fits() -> None
     pool_mib = next(line.mib for line in answer.breakdown if line.name == "kv_cache_pool")
     one = 24_576 * 1024 + 39_518_208
     assert answer.max_concurrency == int(pool_mib * 2**20 // one)
-    assert answer.kv_cache_tokens == pytest.approx(
-        (pool_mib * 2**20 - 64 * 39_518_208) / 24_576, abs=2
-    )
+    # as vLLM reports it: the sequences of this length it holds × their length
+    assert answer.kv_cache_tokens == pytest.approx(pool_mib * 2**20 / one * 1024, abs=2)
 
 
 def test_qwen3_next_attention_has_an_output_gate() -> None:
@@ -155,13 +155,14 @@ def test_qwen3_vl_vision_encoder_has_learnt_positions_and_deepstack_mergers() ->
     assert vision.tokens_per_image == 16_777_216 // (16 * 16) // 4 == 16_384
 
 
-def test_vllm_profiles_the_largest_image_when_it_outgrows_the_text_forward() -> None:
+def test_vllm_profiles_one_largest_image_beside_the_text_forward_and_the_sampler() -> None:
     spec = lookup("Qwen/Qwen2.5-VL-7B-Instruct").spec()
-    request = VramRequest(model="Qwen/Qwen2.5-VL-7B-Instruct")
-    lines = {line.name: line for line in plan(settings_for(request, spec, 1), None).lines}
-    # 1.25 × max(text 1,112 MiB, sampler 1,188 MiB, one image 2,034 MiB)
-    assert lines["activation_peak"].mib == pytest.approx(1.25 * 2_133_327_872 / 2**20, abs=0.1)
-    assert "16,384-token image" in lines["activation_peak"].formula
+    core = engine_core(spec, LARGE_GPU_SCHEDULER)
+    # one 16,384-token image through the vision MLP: 2,034 MiB
+    assert core.profile_encoder == 2_133_327_872
+    peaks = (core.profile_forward, core.profile_sampler, core.profile_encoder)
+    assert core.profile_peak == core.moe_workspace + max(peaks)
+    assert core.profile_encoder > core.profile_forward
 
 
 def test_decoder_embedding_models_load_no_lm_head_and_keep_no_kv() -> None:

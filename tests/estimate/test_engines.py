@@ -37,32 +37,41 @@ def kv_pool_gib(
     return next(line.mib for line in result.lines if line.name == "kv_cache_pool") / GIB_MIB
 
 
+# The worked examples budget the CUDA graphs inside gpu_memory_utilization, as Model Runner V1
+# does; vLLM 0.24 serves Llama on Model Runner V2, whose graphs (the examples' 0.4–1.0 GiB) come
+# outside the budget and leave that much more to the KV cache.
 @pytest.mark.parametrize(
-    ("model", "gpu", "quant", "tp", "expected_gib"),
+    ("model", "gpu", "quant", "tp", "expected_gib", "graphs_outside_gib"),
     [
-        ("meta-llama/Meta-Llama-3-8B-Instruct", H100, "none", 1, 54.3),
-        ("meta-llama/Meta-Llama-3-8B-Instruct", L4, "none", 1, 4.05),
-        ("meta-llama/Meta-Llama-3-8B-Instruct", L4, "awq", 1, 13.7),
-        ("Qwen/Qwen2.5-7B-Instruct", L4, "none", 1, 4.8),
-        ("Qwen/Qwen2.5-7B-Instruct", H100, "none", 1, 54.9),
-        ("meta-llama/Meta-Llama-3-70B-Instruct", H100, "none", 4, 35.8),
-        ("meta-llama/Meta-Llama-3-70B-Instruct", H100, "awq", 1, 31.1),
-        ("mistralai/Mixtral-8x7B-Instruct-v0.1", H100, "none", 2, 25.1),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", H100, "none", 1, 54.3, 0.84),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", L4, "none", 1, 4.05, 0.4),
+        ("meta-llama/Meta-Llama-3-8B-Instruct", L4, "awq", 1, 13.7, 0.4),
+        ("Qwen/Qwen2.5-7B-Instruct", L4, "none", 1, 4.8, 0),
+        ("Qwen/Qwen2.5-7B-Instruct", H100, "none", 1, 54.9, 0),
+        ("meta-llama/Meta-Llama-3-70B-Instruct", H100, "none", 4, 35.8, 1.0),
+        ("meta-llama/Meta-Llama-3-70B-Instruct", H100, "awq", 1, 31.1, 1.0),
+        ("mistralai/Mixtral-8x7B-Instruct-v0.1", H100, "none", 2, 25.1, 0),
     ],
 )
 def test_vllm_kv_budget_matches_the_worked_examples(
-    model: str, gpu: GpuTarget, quant: Quantization, tp: int, expected_gib: float
+    model: str,
+    gpu: GpuTarget,
+    quant: Quantization,
+    tp: int,
+    expected_gib: float,
+    graphs_outside_gib: float,
 ) -> None:
-    assert kv_pool_gib(model, gpu, quant, tp) == pytest.approx(expected_gib, abs=1.0)
+    expected = expected_gib + graphs_outside_gib
+    assert kv_pool_gib(model, gpu, quant, tp) == pytest.approx(expected, abs=1.0)
 
 
 def test_vllm_startup_fails_when_free_memory_is_below_the_requested_share() -> None:
     request = VramRequest(model="llama3.1:8b", gpu_memory_utilization=0.9)
     busy = GpuTarget("NVIDIA H100", 81_079, 40_000)
     result = plan(settings_for(request, lookup("llama3.1:8b").spec(), 1), busy)
-    # vLLM measures what is free once its own CUDA context exists: 40,000 − 696 MiB
+    # vLLM checks what is free once its own CUDA context (522 MiB) exists
     assert result.errors[0].startswith(
-        "ValueError: Free memory on device (38.38/79.18 GiB) on "
+        "ValueError: Free memory on device (38.55/79.18 GiB) on "
         "startup is less than desired GPU memory utilization (0.90"
     )
 
@@ -102,7 +111,7 @@ def test_placement_picks_the_gpu_with_room_and_lowers_util_to_what_is_free() -> 
     )
     assert answer.fits and answer.placement is not None
     assert answer.placement.gpu_indices == [1]
-    # (50,000 free − 1,024 margin − 696 CUDA context) / 81,079 total
+    # 50,000 MiB free less the margin and what vLLM holds beyond its fraction (context, graphs)
     assert "--gpu-memory-utilization 0.59" in answer.flags
     assert answer.placement.headroom_mib >= 0
     assert answer.gpus[0].fits_alone is False

@@ -27,7 +27,9 @@ def test_an_engine_that_starts_but_holds_fewer_tokens_than_asked_does_not_fit() 
     assert answer.kv_per_token_kib == 320
     tokens = answer.kv_cache_tokens or 0
     assert answer.max_concurrency == tokens // 16384
-    assert answer.max_context_tokens == tokens // 8
+    # vLLM hands out KV blocks of 16 tokens, so a sequence's length is counted in blocks
+    assert answer.max_context_tokens is not None
+    assert tokens // 8 - 16 < answer.max_context_tokens <= tokens // 8
 
 
 def test_the_kv_cache_tokens_are_the_pool_over_the_bytes_one_token_takes() -> None:
@@ -38,9 +40,10 @@ def test_the_kv_cache_tokens_are_the_pool_over_the_bytes_one_token_takes() -> No
 
 def test_vllm_holds_its_share_of_total_and_its_cuda_context() -> None:
     answer = check_fit(LLAMA_70B_AWQ_16K_X8, [h100()])
-    share = 0.59 * 81_079  # the fraction lowered to what is free
-    assert "--gpu-memory-utilization 0.59" in answer.flags
-    assert answer.process_mib == pytest.approx(share + TORCH_PROCESS_MIB, abs=0.1)
+    # the fraction lowered to what is free, less what vLLM holds beside it (context, graphs)
+    assert "--gpu-memory-utilization 0.56" in answer.flags
+    assert answer.process_mib == pytest.approx(sum(line.mib for line in answer.breakdown), abs=1)
+    assert answer.process_mib > 0.56 * 81_079 + TORCH_PROCESS_MIB
     assert answer.placement is not None
     assert answer.placement.headroom_mib == pytest.approx(49_878.6 - answer.process_mib, abs=0.1)
 
@@ -123,7 +126,8 @@ def test_a_named_gpu_type_is_planned_on_empty_boards_with_the_same_fields() -> N
     assert answer.live_data is False and answer.gpu_type == "NVIDIA H200 141GB"
     assert answer.starts is True and answer.fits is True and answer.placement is not None
     assert answer.kv_cache_tokens and answer.max_concurrency and answer.max_concurrency >= 1
-    assert answer.process_mib == pytest.approx(0.9 * 143_771 + TORCH_PROCESS_MIB, abs=0.1)
+    assert answer.process_mib == pytest.approx(sum(line.mib for line in answer.breakdown), abs=1)
+    assert answer.process_mib > 0.9 * 143_771 + TORCH_PROCESS_MIB
     assert "--gpu-memory-utilization 0.90" in answer.flags
 
 

@@ -9,7 +9,6 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from gpu_insight.answers.metrics import pick_collector_url
 from gpu_insight.answers.params import (
     GpuSelector,
     parse_gpu_selector,
@@ -20,7 +19,7 @@ from gpu_insight.answers.processes import answer_processes, parse_process_query
 from gpu_insight.answers.status import answer_status, parse_status_query
 from gpu_insight.errors import InputError, SettingsError
 from gpu_insight.gateway import check_api_key, unexpected_error_response
-from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.fleet import CollectorFleet, Gathered
 from gpu_insight.sources.merge import merge_snapshots
 from gpu_insight.sources.settings import (
     CollectorSettings,
@@ -200,9 +199,9 @@ def test_a_missing_key_is_401_and_a_wrong_one_403_without_echoing_the_expected_k
 
 @pytest.mark.parametrize("position", ["1", "-0", "²", "first"])
 def test_a_metrics_collector_position_outside_the_list_is_a_parameter_error(position: str) -> None:
-    settings = CollectorSettings(urls=("http://gpu:9470",), token=None)
+    fleet = CollectorFleet.from_settings(CollectorSettings(urls=("http://gpu:9470",), token=None))
     with pytest.raises(InputError, match=r"^collector: .* use a position from 0 to 0"):
-        pick_collector_url(settings, position)
+        fleet.pick(position)
 
 
 def test_an_unexpected_endpoint_failure_is_logged_and_answered_with_a_fixed_text(

@@ -18,12 +18,13 @@ from typing import Any
 
 import pytest
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
 
 from scripts.package_plugin import package_contents, requirement_lines
 from tests.support.plugin_declarations import SCHEMA_TYPES, PluginDeclarations
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_ROOTS = [ROOT]  # every plugin package the repository builds
+PACKAGE_ROOTS = [ROOT, ROOT / "trigger"]  # every plugin package the repository builds
 LANGUAGES = ("en_US", "zh_Hans", "ja_JP", "pt_BR")
 I18N_MAX_CHARS = 1023  # the daemon's I18nObject: under 1024
 VERSION = re.compile(r"^\d{1,4}(\.\d{1,4}){2}(-\w{1,16})?$")  # the daemon's manifest version
@@ -61,7 +62,11 @@ BINARY_MAGIC = {
     **dict.fromkeys(MACH_O_MAGIC, "a Mach-O binary"),
 }
 UPPER_BOUND_OPERATORS = {"<", "<=", "==", "===", "~="}
-PLUGIN_BASE_CLASSES = {"Tool", "Endpoint", "ToolProvider"}
+PLUGIN_BASE_CLASSES = {"Tool", "Endpoint", "ToolProvider", "Trigger", "Event"}
+# The daemon's ManifestValidate: a trigger, a model, an agent strategy or a datasource plugin
+# declares nothing else.
+EXCLUSIVE_KINDS = ("triggers", "models", "agent_strategies", "datasources")
+TRIGGERS_SINCE = Version("1.10.0")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
 
@@ -76,7 +81,7 @@ class PluginPackage(PluginDeclarations):
 
 
 PACKAGES = [PluginPackage(root) for root in PACKAGE_ROOTS]
-GPU_INSIGHT = PACKAGES[0]
+GPU_INSIGHT, TRIGGER = PACKAGES
 each_package = pytest.mark.parametrize(
     "package", PACKAGES, ids=[p.root.relative_to(ROOT).as_posix() or "." for p in PACKAGES]
 )
@@ -238,6 +243,72 @@ def pyproject_requirement_lists(pyproject: Mapping[str, Any]) -> dict[str, list[
     return lists
 
 
+def exclusivity_problems(manifest: Mapping[str, Any]) -> list[str]:
+    declared = {kind for kind, paths in manifest.get("plugins", {}).items() if paths}
+    return [
+        f"plugins.{kind} cannot be declared beside {', '.join(sorted(declared - {kind}))}"
+        for kind in EXCLUSIVE_KINDS
+        if kind in declared and declared - {kind}
+    ]
+
+
+def trigger_version_problems(manifest: Mapping[str, Any]) -> list[str]:
+    if not manifest.get("plugins", {}).get("triggers"):
+        return []
+    minimum = manifest["meta"].get("minimum_dify_version")
+    if minimum is None or Version(str(minimum)) < TRIGGERS_SINCE:
+        return [
+            f"minimum_dify_version {minimum!r} is older than {TRIGGERS_SINCE}, "
+            "the first with triggers"
+        ]
+    return []
+
+
+def trigger_provider_problems(provider: Mapping[str, Any]) -> list[str]:
+    """The daemon requires the icon; its tag enum and the SDK's are disjoint, so no tags."""
+    identity = provider.get("identity", {})
+    problems = [] if identity.get("icon") else ["identity.icon is not set"]
+    if "tags" in identity:
+        problems.append("identity.tags is set; leave it out (the daemon fills it in)")
+    if not provider.get("extra", {}).get("python", {}).get("source"):
+        problems.append("extra.python.source is not set")
+    return problems
+
+
+def event_problems(event: Mapping[str, Any]) -> list[str]:
+    """An event's description is one I18n text, not a tool's {human, llm}."""
+    description = event.get("description")
+    problems = []
+    if not isinstance(description, dict) or "en_US" not in description:
+        problems.append("description is not an I18n object with en_US")
+    if not event.get("extra", {}).get("python", {}).get("source"):
+        problems.append("extra.python.source is not set")
+    return problems
+
+
+def core_import_problems(members: Mapping[str, bytes]) -> list[str]:
+    """Every `gpu_insight` module a shipped Python file imports ships too."""
+    problems = []
+    for name, data in members.items():
+        if not name.endswith(".py"):
+            continue
+        for node in ast.walk(ast.parse(data)):
+            imported = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            for module in imported:
+                if module.split(".")[0] != "gpu_insight":
+                    continue
+                path = module.replace(".", "/")
+                if f"{path}.py" not in members and f"{path}/__init__.py" not in members:
+                    problems.append(f"{name} imports {module}, which the package does not hold")
+    return problems
+
+
 def dependency_problems(pyproject: Mapping[str, Any], requirements_txt: str) -> list[str]:
     lists = pyproject_requirement_lists(pyproject)
     lists["requirements.txt"] = requirement_lines(requirements_txt)
@@ -277,7 +348,8 @@ def test_every_i18n_text_is_in_the_four_languages(package: PluginPackage) -> Non
 @each_package
 def test_manifest_and_provider_icons_ship_in_assets(package: PluginPackage) -> None:
     owners = {"manifest.yaml": package.manifest} | {
-        path: provider["identity"] for path, provider in package.providers.items()
+        path: provider["identity"]
+        for path, provider in {**package.providers, **package.triggers}.items()
     }
     problems = [
         f"{path}: {problem}"
@@ -289,7 +361,8 @@ def test_manifest_and_provider_icons_ship_in_assets(package: PluginPackage) -> N
 
 @each_package
 def test_icons_are_our_own_and_differ_between_light_and_dark(package: PluginPackage) -> None:
-    owners = [package.manifest, *(p["identity"] for p in package.providers.values())]
+    providers = [*package.providers.values(), *package.triggers.values()]
+    owners = [package.manifest, *(p["identity"] for p in providers)]
     for owner in owners:
         for key in ("icon", "icon_dark"):
             svg = package.members[f"_assets/{owner[key]}"].decode()
@@ -311,11 +384,12 @@ def test_select_defaults_are_among_their_options(package: PluginPackage) -> None
 def test_output_schemas_are_objects_of_types_the_workflow_editor_knows(
     package: PluginPackage,
 ) -> None:
-    assert package.tools
+    outputs = {**package.tools, **package.events}
+    assert outputs
     problems = [
         f"{path}: {problem}"
-        for path, tool in package.tools.items()
-        for problem in output_schema_problems(tool)
+        for path, declaration in outputs.items()
+        for problem in output_schema_problems(declaration)
     ]
     assert problems == []
 
@@ -362,7 +436,8 @@ def test_author_is_lowercase_as_the_daemon_requires(package: PluginPackage) -> N
 
 @each_package
 def test_every_yaml_names_the_same_author(package: PluginPackage) -> None:
-    identities = [d["identity"] for d in [*package.providers.values(), *package.tools.values()]]
+    declarations = [package.providers, package.tools, package.triggers, package.events]
+    identities = [d["identity"] for kind in declarations for d in kind.values()]
     assert {i["author"] for i in identities} == {package.manifest["author"]}
 
 
@@ -382,6 +457,55 @@ def test_privacy_policy_is_a_real_file_not_the_template(package: PluginPackage) 
     assert "please fill in the privacy policy" not in policy.lower()
     for topic in ("What is read", "Where it goes", "What is stored", "Contact"):
         assert f"## {topic}" in policy
+
+
+@each_package
+def test_a_trigger_model_agent_strategy_or_datasource_plugin_declares_nothing_else(
+    package: PluginPackage,
+) -> None:
+    assert exclusivity_problems(package.manifest) == []
+
+
+@each_package
+def test_a_trigger_plugin_needs_dify_1_10(package: PluginPackage) -> None:
+    assert trigger_version_problems(package.manifest) == []
+
+
+@each_package
+def test_trigger_providers_set_their_icon_and_source_and_leave_tags_out(
+    package: PluginPackage,
+) -> None:
+    problems = [
+        f"{path}: {problem}"
+        for path, provider in package.triggers.items()
+        for problem in trigger_provider_problems(provider)
+    ]
+    assert problems == []
+
+
+@each_package
+def test_events_have_an_i18n_description_and_a_source(package: PluginPackage) -> None:
+    problems = [
+        f"{path}: {problem}"
+        for path, event in package.events.items()
+        for problem in event_problems(event)
+    ]
+    assert problems == []
+
+
+@each_package
+def test_every_core_module_a_shipped_file_imports_ships_too(package: PluginPackage) -> None:
+    assert core_import_problems(package.members) == []
+
+
+def test_the_trigger_is_a_package_of_its_own() -> None:
+    assert list(TRIGGER.manifest["plugins"]) == ["triggers"]
+    assert TRIGGER.manifest["meta"]["minimum_dify_version"] == "1.10.0"
+    assert {e["identity"]["name"] for e in TRIGGER.events.values()} == {
+        "alert_firing",
+        "alert_resolved",
+        "alert_pending",
+    }
 
 
 @each_package
@@ -425,13 +549,17 @@ def test_each_plugin_module_defines_exactly_one_dify_class(
     package: PluginPackage, source: str
 ) -> None:
     tree = ast.parse(package.members[source])
-    subclasses = [
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.ClassDef)
-        and any(isinstance(b, ast.Name) and b.id in PLUGIN_BASE_CLASSES for b in node.bases)
-    ]
-    assert len(subclasses) == 1, subclasses
+
+    def subclasses_of(bases: set[str]) -> list[str]:
+        return [
+            node.name
+            for node in tree.body
+            if isinstance(node, ast.ClassDef)
+            and any(isinstance(b, ast.Name) and b.id in bases for b in node.bases)
+        ]
+
+    assert len(subclasses_of(PLUGIN_BASE_CLASSES)) == 1, subclasses_of(PLUGIN_BASE_CLASSES)
+    assert len(subclasses_of({"TriggerSubscriptionConstructor"})) <= 1
 
 
 # -- each rule catches what it is for ------------------------------------------------------
@@ -545,4 +673,48 @@ def test_the_dependency_rule_refuses_open_ranges_and_urls_in_every_list() -> Non
         "project.optional-dependencies.dev: 'pytest>=8' has no upper version bound",
         "dependency-groups.lint: 'ruff' has no upper version bound",
         "requirements.txt: 'pkg @ https://example.org/pkg.whl' installs from a URL, not an index",
+    ]
+
+
+def test_the_exclusivity_rule_refuses_a_trigger_beside_tools() -> None:
+    manifest = {"plugins": {"tools": ["provider/a.yaml"], "triggers": ["provider/t.yaml"]}}
+    assert exclusivity_problems(manifest) == ["plugins.triggers cannot be declared beside tools"]
+    assert exclusivity_problems({"plugins": {"tools": ["a"], "endpoints": ["b"]}}) == []
+
+
+def test_the_trigger_version_rule_refuses_a_dify_without_triggers() -> None:
+    def manifest(minimum: str) -> dict[str, Any]:
+        return {"plugins": {"triggers": ["t.yaml"]}, "meta": {"minimum_dify_version": minimum}}
+
+    assert trigger_version_problems(manifest("1.9.2")) == [
+        "minimum_dify_version '1.9.2' is older than 1.10.0, the first with triggers"
+    ]
+    assert trigger_version_problems(manifest("1.10.1")) == []
+
+
+def test_the_trigger_provider_rule_refuses_tags_and_a_missing_icon_or_source() -> None:
+    provider = {"identity": {"name": "t", "tags": ["webhooks"]}}
+    assert trigger_provider_problems(provider) == [
+        "identity.icon is not set",
+        "identity.tags is set; leave it out (the daemon fills it in)",
+        "extra.python.source is not set",
+    ]
+
+
+def test_the_event_rule_refuses_a_tool_style_description() -> None:
+    event = {
+        "description": {"human": {"en_US": "x"}, "llm": "x"},
+        "extra": {"python": {"source": "e.py"}},
+    }
+    assert event_problems(event) == ["description is not an I18n object with en_US"]
+
+
+def test_the_import_rule_refuses_a_core_module_left_out_of_the_package() -> None:
+    members = {
+        "tools/a.py": b"from gpu_insight.answers.status import x\nimport gpu_insight.errors\n",
+        "gpu_insight/__init__.py": b"",
+        "gpu_insight/errors.py": b"",
+    }
+    assert core_import_problems(members) == [
+        "tools/a.py imports gpu_insight.answers.status, which the package does not hold"
     ]

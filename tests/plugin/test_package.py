@@ -1,5 +1,5 @@
-"""`make package` output: what the .difypkg holds, and that it installs the way the plugin daemon
-installs it and then starts."""
+"""`make package` output: what each .difypkg holds, and that it installs the way the plugin
+daemon installs it and then starts."""
 
 from __future__ import annotations
 
@@ -21,14 +21,15 @@ from scripts.package_plugin import (
     requirement_lines,
 )
 from tests.support.daemon_install import DaemonInstall, install_like_the_daemon
-from tests.support.plugin_runtime import PLUGIN_ROOT, PluginRuntime
+from tests.support.plugin_runtime import PLUGIN_ROOT, PluginRuntime, raw_http_request
 
 MAX_PACKAGE_BYTES = 50 * 1024 * 1024
 PYPI_SIMPLE = "https://pypi.org/simple"  # plays the daemon's PIP_MIRROR_URL
 
 
 @pytest.fixture(scope="module")
-def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def packages() -> dict[str, Path]:
+    """Every package `make package` builds, by file name."""
     result = subprocess.run(
         [sys.executable, "scripts/package_plugin.py"],
         cwd=PLUGIN_ROOT,
@@ -37,9 +38,23 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    path = Path(result.stdout.strip().splitlines()[-1])
-    assert path.name == "gpu_insight-0.1.0.difypkg"
-    return path
+    paths = [Path(line) for line in result.stdout.strip().splitlines()]
+    return {path.name: path for path in paths}
+
+
+@pytest.fixture(scope="module")
+def package(packages: dict[str, Path]) -> Path:
+    return packages["gpu_insight-0.1.0.difypkg"]
+
+
+@pytest.fixture(scope="module")
+def trigger_package(packages: dict[str, Path]) -> Path:
+    return packages["gpu_insight_trigger-0.1.0.difypkg"]
+
+
+def test_make_package_builds_both_plugins_side_by_side(packages: dict[str, Path]) -> None:
+    assert set(packages) == {"gpu_insight-0.1.0.difypkg", "gpu_insight_trigger-0.1.0.difypkg"}
+    assert len({path.parent for path in packages.values()}) == 1
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +84,19 @@ def test_the_package_holds_what_the_plugin_runs(names: list[str]) -> None:
         assert required in names, required
 
 
+def shipped_under(names: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """Members under any of `prefixes`, and compiled or cached Python files."""
+    return [n for n in names if n.startswith(prefixes) or "__pycache__" in n or n.endswith(".pyc")]
+
+
 def test_the_package_leaves_out_tests_collector_and_dev_files(names: list[str]) -> None:
     excluded_prefixes = (
         "tests/",
         "bench/",
         "deploy/",
         "gpu_insight/collector/",
+        "gpu_insight/triggers/",
+        "trigger/",
         "scripts/",
         ".venv/",
         "node_modules/",
@@ -82,8 +104,7 @@ def test_the_package_leaves_out_tests_collector_and_dev_files(names: list[str]) 
         ".git/",
         ".ci/",
     )
-    assert not [n for n in names if n.startswith(excluded_prefixes)]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert not shipped_under(names, excluded_prefixes)
     assert ".env" not in names and "Makefile" not in names and "uv.lock" not in names
 
 
@@ -116,6 +137,78 @@ def test_requirements_txt_lists_the_runtime_dependencies() -> None:
     listed = requirement_lines((PLUGIN_ROOT / "requirements.txt").read_text())
     assert sorted(listed) == sorted(project_table(PLUGIN_ROOT)["dependencies"])
     assert any(Requirement(r).name == "dify_plugin" for r in listed)
+
+
+@pytest.fixture(scope="module")
+def trigger_names(trigger_package: Path) -> list[str]:
+    with zipfile.ZipFile(trigger_package) as archive:
+        return archive.namelist()
+
+
+def test_the_trigger_package_holds_the_trigger_and_the_core_it_runs(
+    trigger_names: list[str],
+) -> None:
+    for required in (
+        "manifest.yaml",
+        "main.py",
+        "pyproject.toml",
+        "requirements.txt",
+        "README.md",
+        "PRIVACY.md",
+        "_assets/icon.svg",
+        "_assets/icon-dark.svg",
+        "provider/gpu_insight_trigger.yaml",
+        "provider/gpu_insight_trigger.py",
+        "events/alert_firing.yaml",
+        "events/alert_firing.py",
+        "events/alert_event.py",
+        "gpu_insight/triggers/dispatch.py",
+        "gpu_insight/sources/client.py",
+        "gpu_insight/schemas.py",
+    ):
+        assert required in trigger_names, required
+
+
+def test_the_trigger_package_leaves_out_what_only_the_collector_and_the_tools_run(
+    trigger_names: list[str],
+) -> None:
+    excluded_prefixes = (
+        "gpu_insight/collector/",
+        "gpu_insight/web/",
+        "gpu_insight/estimate/",
+        "gpu_insight/answers/",
+        "gpu_insight/advise/",
+        "tools/",
+        "endpoints/",
+        "tests/",
+        "trigger/",
+    )
+    assert not shipped_under(trigger_names, excluded_prefixes)
+
+
+def test_the_trigger_package_names_itself_and_the_runtime_dependencies(
+    trigger_package: Path,
+) -> None:
+    with zipfile.ZipFile(trigger_package) as archive:
+        packaged = tomllib.loads(archive.read("pyproject.toml").decode())
+        requirements = requirement_lines(archive.read("requirements.txt").decode())
+    dependencies = project_table(PLUGIN_ROOT)["dependencies"]
+    assert packaged["project"]["name"] == "gpu-insight-trigger"
+    assert packaged["project"]["dependencies"] == dependencies == requirements
+
+
+def test_the_unpacked_trigger_package_starts_and_checks_a_signature_on_its_own(
+    trigger_package: Path, tmp_path: Path
+) -> None:
+    with zipfile.ZipFile(trigger_package) as archive:
+        archive.extractall(tmp_path / "trigger")
+    with PluginRuntime(plugin_root=tmp_path / "trigger") as runtime:
+        body = b'{"state": "firing"}'
+        raw = raw_http_request(
+            "POST", "/t", {"Host": "dify", "X-GPU-Insight-Signature": "sha256=00"}, body
+        )
+        dispatch = runtime.dispatch_trigger_event(raw, {"webhook_secret": "s" * 32})
+    assert (runtime.manifest["name"], dispatch.response.status) == ("gpu_insight_trigger", 401)
 
 
 def write_plugin_root(root: Path, requirements: str, difyignore: str) -> Path:
@@ -209,6 +302,15 @@ def test_the_requirements_install_under_a_mirror_completes_the_handshake(
         plugin_root=from_requirements.plugin_dir, python=str(from_requirements.python)
     ) as runtime:
         assert runtime.manifest["name"] == "gpu_insight"
+
+
+@pytest.mark.install
+def test_the_trigger_package_installs_with_uv_sync_and_completes_the_handshake(
+    trigger_package: Path, tmp_path: Path
+) -> None:
+    installed = unpacked_install(trigger_package, tmp_path, mirror_url=None)
+    with PluginRuntime(plugin_root=installed.plugin_dir, python=str(installed.python)) as runtime:
+        assert runtime.manifest["name"] == "gpu_insight_trigger"
 
 
 @pytest.mark.install

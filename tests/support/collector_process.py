@@ -77,8 +77,7 @@ class CollectorProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                # One argument: a random token may start with "-", which is not a value alone.
-                f"--token={self.token}",
+                f"--token={self.token}",  # one form: a random token may begin with "-"
                 *self._extra_args,
                 *self._isolated_books_args(),
             ],

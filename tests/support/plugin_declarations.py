@@ -1,7 +1,8 @@
 """A plugin's declarations as the daemon and the SDK read them: the manifest, its tool providers
-and their tools, its endpoint groups and their endpoints; from a folder or a package's members.
+and their tools, its endpoint groups and their endpoints, its trigger providers and their
+events; from a folder or a package's members.
 
-Also what a tool's `output_schema` asks of the variables it emits.
+Also what a tool's or an event's `output_schema` asks of the variables it emits.
 """
 
 from __future__ import annotations
@@ -62,6 +63,14 @@ class PluginDeclarations:
         return self.load_all(p for group in self.groups.values() for p in group["endpoints"])
 
     @cached_property
+    def triggers(self) -> dict[str, Any]:
+        return self.load_all(self.manifest["plugins"].get("triggers", []))
+
+    @cached_property
+    def events(self) -> dict[str, Any]:
+        return self.load_all(p for trigger in self.triggers.values() for p in trigger["events"])
+
+    @cached_property
     def declarations(self) -> dict[str, Any]:
         """Every YAML the daemon reads, by path."""
         return {
@@ -70,6 +79,8 @@ class PluginDeclarations:
             **self.tools,
             **self.groups,
             **self.endpoints,
+            **self.triggers,
+            **self.events,
         }
 
     def settings_fields(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -84,6 +95,18 @@ class PluginDeclarations:
         for path, group in self.groups.items():
             for field in group.get("settings", []):
                 yield f"{path} setting {field['name']}", field
+        for path, trigger in self.triggers.items():
+            constructor = trigger.get("subscription_constructor") or {}
+            for kind, fields in (
+                ("subscription field", trigger.get("subscription_schema", [])),
+                ("credential", constructor.get("credentials_schema", [])),
+                ("subscription parameter", constructor.get("parameters", [])),
+            ):
+                for field in fields:
+                    yield f"{path} {kind} {field['name']}", field
+        for path, event in self.events.items():
+            for field in event.get("parameters", []):
+                yield f"{path} parameter {field['name']}", field
 
     def tool(self, provider: str, name: str) -> dict[str, Any]:
         """The declaration of one tool, found by its provider's and its own identity name."""
@@ -97,8 +120,25 @@ class PluginDeclarations:
 
     def output_variables(self, provider: str, tool: str) -> dict[str, str]:
         """A tool's declared output variables: name → JSON-Schema type."""
-        properties = self.tool(provider, tool)["output_schema"]["properties"]
-        return {name: schema["type"] for name, schema in properties.items()}
+        return schema_types(self.tool(provider, tool)["output_schema"])
+
+    def event(self, provider: str, name: str) -> dict[str, Any]:
+        """The declaration of one trigger event, found by its provider's and its own name."""
+        for declaration in self.triggers.values():
+            if declaration["identity"]["name"] != provider:
+                continue
+            for path in declaration["events"]:
+                if self.events[path]["identity"]["name"] == name:
+                    return dict(self.events[path])
+        raise KeyError(f"trigger provider {provider!r} declares no event {name!r}")
+
+    def event_variables(self, provider: str, event: str) -> dict[str, str]:
+        """An event's declared output variables: name → JSON-Schema type."""
+        return schema_types(self.event(provider, event)["output_schema"])
+
+
+def schema_types(output_schema: Mapping[str, Any]) -> dict[str, str]:
+    return {name: schema["type"] for name, schema in output_schema["properties"].items()}
 
 
 def is_of_schema_type(value: Any, kind: str) -> bool:
@@ -112,16 +152,20 @@ def is_of_schema_type(value: Any, kind: str) -> bool:
 
 
 def variable_problems(
-    variables: Mapping[str, Any], declared: Mapping[str, str], complete: bool
+    variables: Mapping[str, Any],
+    declared: Mapping[str, str],
+    complete: bool,
+    nullable: bool = False,
 ) -> list[str]:
     """What breaks the output_schema among emitted variables: an undeclared name, a value of
-    another JSON type, and, for a `complete` answer, a declared variable not emitted."""
+    another JSON type (null too, unless `nullable`: an event's unknown numbers), and, for a
+    `complete` answer, a declared variable not emitted."""
     problems = []
     for name, value in variables.items():
         kind = declared.get(name)
         if kind is None:
             problems.append(f"{name} is not declared in the output_schema")
-        elif not is_of_schema_type(value, kind):
+        elif not (is_of_schema_type(value, kind) or (nullable and value is None)):
             problems.append(f"{name} = {value!r} is not of the declared type {kind}")
     if complete:
         problems += [

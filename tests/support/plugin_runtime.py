@@ -1,9 +1,10 @@
-"""Drive the plugin through the Dify SDK's own stdio runtime, as the plugin daemon does.
+"""Drive a plugin through the Dify SDK's own stdio runtime, as the plugin daemon does.
 
-The plugin runs as `python -m main` with `INSTALL_METHOD=local` in the plugin root. Requests are
-JSON lines on its stdin; answers are JSON lines on its stdout, demultiplexed by `session_id`.
-Every wait is bounded and a failure shows the plugin's stderr, where the SDK reports start-up
-errors and tracebacks. Every tool answer's variables are checked against the tool's
+The plugin runs as `python -m main` with `INSTALL_METHOD=local` in the plugin root (the trigger
+plugin, run from source, finds the core library on PYTHONPATH). Requests are JSON lines on its
+stdin; answers are JSON lines on its stdout, demultiplexed by `session_id`. Every wait is
+bounded and a failure shows the plugin's stderr, where the SDK reports start-up errors and
+tracebacks. Every tool answer's and trigger event's variables are checked against its
 `output_schema`: each emitted one declared and of its JSON type, all of them on success.
 """
 
@@ -27,7 +28,10 @@ from tests.support.plugin_declarations import PluginDeclarations, variable_probl
 from tests.support.processes import terminate
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
+TRIGGER_ROOT = PLUGIN_ROOT / "trigger"
 DEFAULT_PROVIDER = "gpu_insight"
+TRIGGER_PROVIDER = "gpu_insight_trigger"
+USER_ID = "test-user"
 STARTUP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
@@ -35,6 +39,24 @@ STOP_TIMEOUT_S = 5.0
 
 class PluginRuntimeError(AssertionError):
     """The plugin did not start or did not answer; the message carries its stderr."""
+
+
+class TriggerActionError(Exception):
+    """A trigger action raised inside the plugin; `str()` is the message Dify would show."""
+
+    def __init__(self, message: str, error: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.error_type = error.get("error_type")
+
+
+def subscription(properties: Mapping[str, Any], endpoint: str = "") -> dict[str, Any]:
+    """A subscription as Dify sends it with a trigger action."""
+    return {
+        "expires_at": -1,
+        "endpoint": endpoint or "http://localhost/triggers/plugin/test-endpoint",
+        "parameters": {},
+        "properties": dict(properties),
+    }
 
 
 @dataclass
@@ -68,6 +90,45 @@ class EndpointResponse:
         return json.loads(self.body)
 
 
+def raw_http_request(
+    method: str, path: str, headers: Mapping[str, str], body: bytes = b""
+) -> bytes:
+    """An HTTP/1.1 request as bytes, the form the daemon forwards requests in."""
+    all_headers = dict(headers)
+    if body:
+        all_headers.setdefault("Content-Length", str(len(body)))
+    head = f"{method} {path} HTTP/1.1\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in all_headers.items()
+    )
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def parse_http_response(raw: bytes) -> EndpointResponse:
+    """An HTTP/1.1 response as the SDK serialises a trigger's answer."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return EndpointResponse(status=int(status_line.split(" ")[1]), headers=headers, body=body)
+
+
+@dataclass
+class TriggerDispatch:
+    """What `dispatch_trigger_event` gave back: the answer to the sender and the events."""
+
+    response: EndpointResponse
+    events: list[str]
+    payload: dict[str, Any]
+    user_id: str
+
+
+@dataclass
+class TriggerRun:
+    """What `invoke_trigger_event` gave back: a run's variables, or cancelled (no run)."""
+
+    variables: dict[str, Any]
+    cancelled: bool
+
+
 @dataclass
 class SessionAnswer:
     """The raw chunks of one request: stream payloads, and the error chunk if any."""
@@ -97,11 +158,17 @@ class PluginRuntime:
         }
         self._python = python
         self._process: subprocess.Popen[bytes] | None = None
+        self._stdin_lock = threading.Lock()  # requests may come from several threads
         self._sessions: dict[str, queue.Queue[dict[str, Any]]] = {}
         self._sessions_lock = threading.Lock()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
         self._manifest: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.manifest: dict[str, Any] = {}
+
+    @classmethod
+    def trigger_from_source(cls) -> PluginRuntime:
+        """The trigger plugin in trigger/, with the repository's core library."""
+        return cls(plugin_root=TRIGGER_ROOT, env={"PYTHONPATH": str(PLUGIN_ROOT)})
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -157,8 +224,9 @@ class PluginRuntime:
         inbox = self._inbox(session_id)
         line = json.dumps({"session_id": session_id, "event": "request", "data": dict(data)})
         assert process.stdin is not None
-        process.stdin.write(line.encode() + b"\n")
-        process.stdin.flush()
+        with self._stdin_lock:
+            process.stdin.write(line.encode() + b"\n")
+            process.stdin.flush()
 
         payloads: list[Any] = []
         error: dict[str, Any] | None = None
@@ -199,11 +267,23 @@ class PluginRuntime:
         timeout_s: float = REQUEST_TIMEOUT_S,
     ) -> tuple[bool, str | None]:
         """Save the settings page as Dify does: (True, None) or (False, the message shown)."""
+        return self._validation(
+            "tool", "validate_tool_credentials", provider, credentials, timeout_s
+        )
+
+    def _validation(
+        self,
+        kind: str,
+        action: str,
+        provider: str,
+        credentials: Mapping[str, Any],
+        timeout_s: float,
+    ) -> tuple[bool, str | None]:
         answer = self.request(
             {
-                "type": "tool",
-                "action": "validate_tool_credentials",
-                "user_id": "test-user",
+                "type": kind,
+                "action": action,
+                "user_id": USER_ID,
                 "provider": provider,
                 "credentials": dict(credentials),
             },
@@ -226,7 +306,7 @@ class PluginRuntime:
             {
                 "type": "tool",
                 "action": "invoke_tool",
-                "user_id": "test-user",
+                "user_id": USER_ID,
                 "provider": provider,
                 "tool": tool,
                 "credentials": dict(credentials),
@@ -274,12 +354,7 @@ class PluginRuntime:
             "Dify-Hook-Url": "http://localhost/e/testhook00000000",
             **(headers or {}),
         }
-        if body:
-            all_headers.setdefault("Content-Length", str(len(body)))
-        head = f"{method} {path} HTTP/1.1\r\n" + "".join(
-            f"{name}: {value}\r\n" for name, value in all_headers.items()
-        )
-        raw = head.encode("latin-1") + b"\r\n" + body
+        raw = raw_http_request(method, path, all_headers, body)
         answer = self.request(
             {
                 "type": "endpoint",
@@ -300,6 +375,130 @@ class PluginRuntime:
             headers={str(k): str(v) for k, v in (first.get("headers") or {}).items()},
             body=bytes.fromhex(hex_body),
         )
+
+    # -- trigger actions -------------------------------------------------------------------
+
+    def dispatch_trigger_event(
+        self,
+        raw_request: bytes,
+        properties: Mapping[str, Any],
+        provider: str = TRIGGER_PROVIDER,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> TriggerDispatch:
+        """A request to the subscription's callback URL, as Dify's API hands it to the plugin."""
+        answer = self._trigger_answer(
+            {
+                "action": "dispatch_trigger_event",
+                "provider": provider,
+                "subscription": subscription(properties),
+                "credentials": {},
+                "credential_type": "unauthorized",
+                "raw_http_request": binascii.hexlify(raw_request).decode(),
+            },
+            timeout_s,
+        )
+        return TriggerDispatch(
+            response=parse_http_response(bytes.fromhex(answer["response"])),
+            events=list(answer["events"]),
+            payload=dict(answer.get("payload") or {}),
+            user_id=str(answer.get("user_id", "")),
+        )
+
+    def invoke_trigger_event(
+        self,
+        event: str,
+        payload: Mapping[str, Any],
+        parameters: Mapping[str, Any],
+        raw_request: bytes,
+        properties: Mapping[str, Any],
+        provider: str = TRIGGER_PROVIDER,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> TriggerRun:
+        """One workflow's event node with these parameters, given a dispatch's payload."""
+        answer = self._trigger_answer(
+            {
+                "action": "invoke_trigger_event",
+                "provider": provider,
+                "event": event,
+                "subscription": subscription(properties),
+                "credentials": {},
+                "credential_type": "unauthorized",
+                "raw_http_request": binascii.hexlify(raw_request).decode(),
+                "parameters": dict(parameters),
+                "payload": dict(payload),
+            },
+            timeout_s,
+        )
+        run = TriggerRun(variables=dict(answer["variables"]), cancelled=bool(answer["cancelled"]))
+        declared = self.declarations.event_variables(provider, event)
+        problems = variable_problems(
+            run.variables, declared, complete=not run.cancelled, nullable=True
+        )
+        if problems:
+            raise PluginRuntimeError(f"{event} broke its output_schema: {'; '.join(problems)}")
+        return run
+
+    def validate_trigger_credentials(
+        self,
+        credentials: Mapping[str, Any],
+        provider: str = TRIGGER_PROVIDER,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> tuple[bool, str | None]:
+        """The API-key check of an automatic subscription: (True, None) or (False, message)."""
+        return self._validation(
+            "trigger", "validate_trigger_credentials", provider, credentials, timeout_s
+        )
+
+    def subscribe_trigger(
+        self,
+        endpoint: str,
+        parameters: Mapping[str, Any],
+        credentials: Mapping[str, Any],
+        provider: str = TRIGGER_PROVIDER,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """An automatic subscription: the subscription the plugin made (raises with the
+        plugin's message when it refused)."""
+        answer = self._trigger_answer(
+            {
+                "action": "subscribe_trigger",
+                "provider": provider,
+                "credentials": dict(credentials),
+                "credential_type": "api-key",
+                "endpoint": endpoint,
+                "parameters": dict(parameters),
+            },
+            timeout_s,
+        )
+        return dict(answer["subscription"])
+
+    def unsubscribe_trigger(
+        self,
+        made: Mapping[str, Any],
+        credentials: Mapping[str, Any],
+        provider: str = TRIGGER_PROVIDER,
+        timeout_s: float = REQUEST_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """Deletes a subscription `subscribe_trigger` made: the plugin's UnsubscribeResult."""
+        answer = self._trigger_answer(
+            {
+                "action": "unsubscribe_trigger",
+                "provider": provider,
+                "subscription": dict(made),
+                "credentials": dict(credentials),
+                "credential_type": "api-key",
+            },
+            timeout_s,
+        )
+        return dict(answer["subscription"])
+
+    def _trigger_answer(self, data: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
+        answer = self.request({"type": "trigger", "user_id": USER_ID, **data}, timeout_s)
+        if answer.error is not None:
+            raise TriggerActionError(str(answer.error.get("message")), answer.error)
+        if len(answer.payloads) != 1 or not isinstance(answer.payloads[0], dict):
+            raise PluginRuntimeError(f"{data['action']} answered {answer.payloads!r}")
+        return dict(answer.payloads[0])
 
     # -- internals -------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ many hosts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,11 @@ def synthetic_snapshot(step: int) -> Snapshot:
     )
 
 
-def write_synthetic_trace(path: Path, steps: int = 30) -> Path:
-    """Write `steps` snapshots, one JSON object per line, and return the path."""
-    path.write_text("".join(synthetic_snapshot(i).model_dump_json() + "\n" for i in range(steps)))
+def write_synthetic_trace(
+    path: Path, steps: int = 30, frame: Callable[[int], Snapshot] = synthetic_snapshot
+) -> Path:
+    """Write `steps` frames, one JSON snapshot per line, and return the path."""
+    path.write_text("".join(frame(i).model_dump_json() + "\n" for i in range(steps)))
     return path
 
 

@@ -2,8 +2,8 @@
 
 Routes only translate: they authenticate, read the runtime's cached objects (never NVML), apply
 the token's scope and serialise. One router per area (health, snapshot, history, alerts, usage,
-the library's advice and vram-check, metrics, dashboard); authentication is the `Authorized`
-dependency; every error is JSON (see `errors`). `/healthz`, `/`, `/static/*` and
+the library's advice and vram-check, webhooks, metrics, dashboard); authentication is the
+`Authorized` dependency; every error is JSON (see `errors`). `/healthz`, `/`, `/static/*` and
 `/openapi.json` carry no data and need no token; everything else needs one when any token is
 configured.
 """
@@ -21,6 +21,7 @@ from gpu_insight.collector.api import (
     metrics,
     snapshot,
     usage,
+    webhooks,
 )
 from gpu_insight.collector.api.access_log import AccessLog
 from gpu_insight.collector.api.context import ApiContext
@@ -63,6 +64,7 @@ def build_app(runtime: CollectorRuntime, clock: Callable[[], float] = time.time)
         alerts.router,
         usage.router,
         library.router,
+        webhooks.router,
         metrics.router,
         dashboard.router,
     ):

@@ -10,7 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from gpu_insight.answers.advice import answer_advice, parse_advice_query
+from gpu_insight.answers.advice import (
+    advice_prices,
+    answer_advice,
+    books_window,
+    parse_advice_query,
+    wants_books,
+)
 from gpu_insight.answers.vram import PARAMETERS, answer_vram, parse_vram_request
 from gpu_insight.bounded_json import parse_json_object
 from gpu_insight.collector.api.answers import json_text
@@ -66,8 +72,16 @@ async def advice(
     query = parse_advice_query(
         {"gpu": gpu, "host": host, "model": model, "engine": engine, "focus": focus}
     )
-    scoped = scope_snapshot(current_snapshot(context.runtime), who.apps)
-    return _json_object(answer_advice(query, Gathered(scoped)).as_json())
+    runtime = context.runtime
+    snapshot = Gathered(scope_snapshot(current_snapshot(runtime), who.apps))
+    books = None
+    if wants_books(query):  # focus cost: the cost rules read this collector's books
+        from_t, to_t = books_window(snapshot.value)
+        apps = None if who.apps is None else set(who.apps)
+        report = runtime.usage.report(from_t=from_t, to_t=to_t, group_by="gpu", apps=apps)
+        books = Gathered(report)
+    prices = advice_prices({}, books.value if books else None)  # the price the books carry
+    return _json_object(answer_advice(query, snapshot, books, prices).as_json())
 
 
 @router.post(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gpu_insight.schemas import Gpu, GpuProcess, Source
+from gpu_insight.schemas import Gpu, GpuProcess, NvLink, Source
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,11 @@ class GpuSlowReading:
     ecc_uncorrected_volatile: int | None = None
     pcie_tx_bytes_per_s: float | None = None
     pcie_rx_bytes_per_s: float | None = None
+    nvlinks: list[NvLink] | None = None  # None: no link NVML can tell about
+    remapped_rows_correctable: int | None = None
+    remapped_rows_uncorrectable: int | None = None
+    remapped_rows_pending: bool | None = None
+    remapped_rows_failure: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 NVML is initialised lazily on the first sample, in the sampler thread, and kept. Every call
 goes through `_call`, which turns NVML's errors into data:
 - NotSupported / FunctionNotFound / a binding older than the driver: the field is absent and
-  the call is not retried for that GPU (the error path alone costs ~0.1 ms per call);
+  the call is not retried for that GPU (the error path alone costs ~0.1 ms per call); for the
+  per-link NVLink calls also InvalidArgument, NVML's answer for a link the GPU does not have;
 - GpuIsLost: that GPU is reported `lost`, the others go on;
 - Uninitialized / DriverNotLoaded / library missing or mismatched: the backend is down and
   re-initialises with backoff (1 s doubling to 60 s);
@@ -12,6 +13,9 @@ goes through `_call`, which turns NVML's errors into data:
 XID errors arrive as NVML events, not as a value to read: every GPU that supports them is
 registered on one event set at init, and each fast tick drains what queued up without waiting.
 A GPU that cannot report them keeps `xid_errors` None (unknown), never 0.
+
+NVLink state and error counters (per link, up to NVML_NVLINK_MAX_LINKS) and remapped rows are
+slow-tier counters like ECC: a link that changes state shows within one slow interval.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from gpu_insight.schemas import (
     Gpu,
     GpuHealth,
     GpuProcess,
+    NvLink,
     ProcessKind,
     Source,
 )
@@ -47,6 +52,13 @@ MIB = 1024 * 1024
 INITIAL_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
 MAX_XID_EVENTS_PER_TICK = 64  # the rest waits in NVML's queue for the next tick
+# NvLink fields ← NVML's data-link error counters (nvmlNvLinkErrorCounter_t)
+NVLINK_ERROR_COUNTERS = (
+    ("replay_errors", "NVML_NVLINK_ERROR_DL_REPLAY"),
+    ("recovery_errors", "NVML_NVLINK_ERROR_DL_RECOVERY"),
+    ("crc_flit_errors", "NVML_NVLINK_ERROR_DL_CRC_FLIT"),
+    ("crc_data_errors", "NVML_NVLINK_ERROR_DL_CRC_DATA"),
+)
 
 # Errors meaning "this call does not exist here"; remembered, never retried.
 _ABSENT_ERRORS = (
@@ -61,6 +73,12 @@ _DOWN_ERRORS = (
     "NVMLError_LibraryNotFound",
     "NVMLError_LibRmVersionMismatch",
 )
+
+
+# What tells apart calls whose support depends on their arguments: a clock, a sensor, a link,
+# a (link, counter) pair.
+_Variant = int | tuple[int, int] | None
+_CallKey = tuple[int | None, str, _Variant]
 
 
 class _GpuLostError(Exception):
@@ -139,10 +157,11 @@ class NvmlBackend:
         self._lost_error = _error_classes(self._nvml, ("NVMLError_GpuIsLost",))
         self._not_found_error = _error_classes(self._nvml, ("NVMLError_NotFound",))
         self._timeout_error = _error_classes(self._nvml, ("NVMLError_Timeout",))
+        self._no_link_error = _error_classes(self._nvml, ("NVMLError_InvalidArgument",))
         self._initialized = False
         self._devices: list[_Device] = []
-        self._absent: set[tuple[int | None, str, int | None]] = set()
-        self._warned: set[tuple[int | None, str, int | None]] = set()
+        self._absent: set[_CallKey] = set()
+        self._warned: set[_CallKey] = set()
         self._down_reason: str | None = None
         self._retry_at = float("-inf")
         self._backoff_s = INITIAL_BACKOFF_S
@@ -228,14 +247,16 @@ class NvmlBackend:
         gpu: int | None,
         name: str,
         *args: Any,
-        variant: int | None = None,
+        variant: _Variant = None,
         failures: list[str] | None = None,
         no_data: tuple[type[BaseException], ...] = (),
+        also_absent: tuple[type[BaseException], ...] = (),
     ) -> Any:
         """One NVML call with its errors turned into data (see the module docstring).
 
         `variant` tells apart calls whose support depends on an argument (a clock, a sensor):
-        "not supported" is remembered per GPU, call and variant.
+        "not supported" is remembered per GPU, call and variant. `also_absent`: more errors
+        that mean "not here" for this call.
         """
         key = (gpu, name, variant)
         if key in self._absent:
@@ -248,7 +269,7 @@ class NvmlBackend:
             return function(*args)
         except no_data:
             return None
-        except self._absent_errors:
+        except self._absent_errors + also_absent:
             self._absent.add(key)
             return None
         except self._lost_error as exc:
@@ -573,12 +594,54 @@ class NvmlBackend:
             tx, rx = nvml.NVML_PCIE_UTIL_TX_BYTES, nvml.NVML_PCIE_UTIL_RX_BYTES
             tx_kb = self._call(i, "nvmlDeviceGetPcieThroughput", h, tx, variant=tx)
             rx_kb = self._call(i, "nvmlDeviceGetPcieThroughput", h, rx, variant=rx)
+        # (correctable rows, uncorrectable rows, remap pending, remap failed)
+        rows = self._call(i, "nvmlDeviceGetRemappedRows", h)
         return GpuSlowReading(
             energy_joules=energy_mj / 1000 if energy_mj is not None else None,
             ecc_uncorrected_volatile=ecc,
             pcie_tx_bytes_per_s=tx_kb * 1024 if tx_kb is not None else None,
             pcie_rx_bytes_per_s=rx_kb * 1024 if rx_kb is not None else None,
+            nvlinks=self._nvlinks(device),
+            remapped_rows_correctable=rows[0] if rows is not None else None,
+            remapped_rows_uncorrectable=rows[1] if rows is not None else None,
+            remapped_rows_pending=bool(rows[2]) if rows is not None else None,
+            remapped_rows_failure=bool(rows[3]) if rows is not None else None,
         )
+
+    def _nvlinks(self, device: _Device) -> list[NvLink] | None:
+        """Every link NVML knows on this GPU, with its error counters; None when it has none.
+
+        A link the GPU lacks answers InvalidArgument or NotSupported once and is not asked
+        again; a link whose state read fails this time is left out of this reading.
+        """
+        nvml, h, i = self._nvml, device.handle, device.index
+        links: list[NvLink] = []
+        for link in range(nvml.NVML_NVLINK_MAX_LINKS):
+            state = self._call(
+                i,
+                "nvmlDeviceGetNvLinkState",
+                h,
+                link,
+                variant=link,
+                also_absent=self._no_link_error,
+            )
+            if state is None:
+                continue
+            errors = {
+                field_name: self._call(
+                    i,
+                    "nvmlDeviceGetNvLinkErrorCounter",
+                    h,
+                    link,
+                    getattr(nvml, constant),
+                    variant=(link, getattr(nvml, constant)),
+                    also_absent=self._no_link_error,
+                )
+                for field_name, constant in NVLINK_ERROR_COUNTERS
+            }
+            active = state == nvml.NVML_FEATURE_ENABLED
+            links.append(NvLink(link=link, active=active, **errors))
+        return links or None
 
     def _versions(self) -> dict[str, str | None]:
         driver = self._call(None, "nvmlSystemGetDriverVersion")

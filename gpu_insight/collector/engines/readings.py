@@ -40,8 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpu_insight.collector.engines.exposition import Exposition, ExpositionError, Histogram
-from gpu_insight.errors import InputError
-from gpu_insight.instants import parse_instant
+from gpu_insight.instants import upstream_instant
 from gpu_insight.schemas import GgufArchitecture, LoadedModel
 
 MIB = 1024 * 1024
@@ -267,12 +266,7 @@ def _int_from(value: float | None) -> int | None:
 
 def _instant_or_none(value: object) -> float | None:
     """Epoch seconds of an RFC 3339 time; None for Go's zero time (not set) or no time."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_instant(value, "expires_at")
-    except InputError:
-        return None
+    return upstream_instant(value) if isinstance(value, str) else None
 
 
 def _float_or_none(text: str | None) -> float | None:

@@ -4,21 +4,18 @@ cache; the chunked-prefill activations, CUDA graphs and the process context sit 
 from __future__ import annotations
 
 from gpu_insight.engines.sglang import CHUNKED_PREFILL_TOKENS, DEFAULT_MEM_FRACTION_STATIC
-from gpu_insight.engines.vllm import LARGE_GPU_SCHEDULER
 from gpu_insight.estimate.activations import prefill_bytes
 from gpu_insight.estimate.overheads import MIB, TORCH_PROCESS_MIB, vllm_cuda_graphs_mib
 from gpu_insight.estimate.plans import common, startup_errors
 from gpu_insight.estimate.plans.common import GpuTarget, Plan, Settings
-
-# SGLang logs no graph size of its own; its pool is sized like vLLM's on a large GPU.
-_CUDA_GRAPHS_MIB = vllm_cuda_graphs_mib(LARGE_GPU_SCHEDULER)
 
 
 def plan(s: Settings, gpu: GpuTarget | None) -> Plan:
     layout = common.kv_for(s)
     weights, w_line = common.weights_line(s)
     act = prefill_bytes(s.spec, CHUNKED_PREFILL_TOKENS, 2, s.tensor_parallel)
-    graphs = 0 if s.enforce_eager else _CUDA_GRAPHS_MIB * MIB
+    # SGLang logs no graph size of its own; its graphs are sized like vLLM V1's per layer.
+    graphs = 0 if s.enforce_eager else vllm_cuda_graphs_mib(s.spec.num_layers, "v1") * MIB
     outside = act + graphs + TORCH_PROCESS_MIB * MIB
     kv_need, k_line = common.kv_line(layout, s.context_length, s.concurrency)
     lines = [

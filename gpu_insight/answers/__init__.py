@@ -1,0 +1,1 @@
+"""What the plugin answers: one module per question (parameters, JSON, line, variables)."""

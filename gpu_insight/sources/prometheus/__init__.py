@@ -1,0 +1,1 @@
+"""The plugin's Prometheus source: PromQL over our collectors' series or dcgm-exporter's."""

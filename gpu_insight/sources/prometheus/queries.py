@@ -1,0 +1,121 @@
+"""Every PromQL query the plugin sends: a fixed number per answer, whatever the fleet's size.
+
+Each query selects series by name for all GPUs at once (never one query per GPU or host) and
+carries the settings' selector; app-labelled series also carry the app scope. Series are picked
+with one `__name__` regex per query rather than joined with `or`: on a 1,000-GPU fleet `or`
+over tens of thousands of series costs Prometheus several times the selection itself. Where a
+query has parts, FIELD_LABEL tells them apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpu_insight.schemas import GroupBy
+from gpu_insight.sources.prometheus import dcgm_series, our_series
+from gpu_insight.sources.prometheus.promql import Matcher, field_label, names, one_of, selector
+from gpu_insight.sources.prometheus.settings import PrometheusSettings
+
+_FIRST_GPU = Matcher("gpu", "=", '"0"')
+_FIRST_GPU_OR_NONE = Matcher("gpu", "=~", '"0|"')
+# How far back a target that is down now still counts as a GPU host that should answer.
+DOWN_LOOKBACK = "1h"
+DOWN = "down"  # FIELD_LABEL of the targets that are down
+HOST = "host"  # FIELD_LABEL of the host names of targets that are not up
+USAGE_HOSTS = "hosts"
+USAGE_SOURCES = "sources"
+
+
+@dataclass(frozen=True)
+class Queries:
+    """The queries of one set of settings."""
+
+    settings: PrometheusSettings
+
+    @property
+    def _scope(self) -> tuple[Matcher, ...]:
+        return self.settings.selector
+
+    @property
+    def _apps(self) -> tuple[Matcher, ...]:
+        apps = self.settings.apps
+        return () if apps is None else (one_of("app", apps),)
+
+    def _of(self, metric_names: Sequence[str], *extra: Sequence[Matcher]) -> str:
+        return selector([names(metric_names)], self._scope, *extra)
+
+    def _one(self, metric_name: str) -> str:
+        return metric_name + selector(self._scope)
+
+    def our_devices(self) -> str:
+        """Every GPU's identity and the device series the answers read."""
+        return self._of(our_series.DEVICE_NAMES)
+
+    def our_flags(self) -> str:
+        """Every GPU's current health state and active clock-event reasons."""
+        return f"{self._of(our_series.FLAG_NAMES)} == 1"
+
+    def our_apps(self) -> str:
+        """Per-app memory and SM shares, and the serving engines (app-scoped)."""
+        return self._of(our_series.APP_NAMES, self._apps)
+
+    def our_collectors(self) -> str:
+        """Each collector's own state (up, sample time) and its pending and firing alerts."""
+        return self._of(our_series.COLLECTOR_NAMES)
+
+    def dcgm_devices(self) -> str:
+        """dcgm-exporter's device series."""
+        return self._of(tuple(dcgm_series.GPU_FIELDS))
+
+    def dcgm_scraped(self) -> str:
+        """When each dcgm-exporter GPU was last scraped."""
+        return f"timestamp({self._one(dcgm_series.FREE)})"
+
+    def down_targets(self) -> str:
+        """Targets with `up == 0` in a job that had GPU series lately, and the host names of
+        targets that are not up."""
+        # one series per target is enough: the collector's own up, an exporter's GPU 0
+        markers = self._of((our_series.COLLECTOR_UP, dcgm_series.FREE), [_FIRST_GPU_OR_NONE])
+        named = self._of((our_series.INFO, dcgm_series.FREE), [_FIRST_GPU])
+        gpu_jobs = f"group by (job) (last_over_time({markers}[{DOWN_LOOKBACK}]))"
+        hosts = (
+            "group by (job, instance, host, exported_host, Hostname, hostname) "
+            f"(last_over_time({named}[{DOWN_LOOKBACK}]))"
+        )
+        up = self._one("up")
+        not_up = f"({hosts} unless on(job, instance) ({up} == 1))"
+        return (
+            f"({field_label(f'{up} == 0', DOWN)} and on(job) {gpu_jobs})"
+            f" or {field_label(not_up, HOST)}"
+        )
+
+    def history(self) -> str:
+        """The series the history charts draw, of both exporters (a range query)."""
+        return self._of((*our_series.HISTORY_NAMES, *dcgm_series.HISTORY_NAMES))
+
+    def usage(self, window_s: float, group_by: GroupBy) -> str:
+        """What each counter of the collectors' books rose by over the window, per group."""
+        by = our_series.USAGE_GROUP_LABELS.get(group_by, group_by)
+        window = f"{max(1, round(window_s * 1000))}ms"
+        return " or ".join(
+            field_label(
+                f"sum by ({by}) (increase({self._of((counter,), self._apps)}[{window}]))", field
+            )
+            for counter, (field, _factor) in our_series.USAGE_COUNTERS.items()
+        )
+
+    def usage_hosts(self) -> str:
+        """The collectors' hosts and whether any of them replays a recorded trace."""
+        hosts = f"group by (host) ({self._one(our_series.INFO)})"
+        sources = f"group by (source) ({self._one(our_series.COLLECTOR_UP)})"
+        return f"{field_label(hosts, USAGE_HOSTS)} or {field_label(sources, USAGE_SOURCES)}"
+
+    def gpu_count(self, scoped: bool = True) -> str:
+        """How many GPUs either exporter reports (under the selector, or anywhere)."""
+        gpus = (our_series.INFO, dcgm_series.FREE)
+        return f"count({self._of(gpus) if scoped else selector([names(gpus)])})"
+
+    def exposition(self) -> str:
+        """Every GPU series of both exporters, for the `/metrics` endpoint."""
+        return selector([Matcher("__name__", "=~", '"gpu_.+|DCGM_.+"')], self._scope)

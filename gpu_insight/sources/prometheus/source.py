@@ -1,0 +1,234 @@
+"""Prometheus as the plugin's source: the same answers as the collectors give, from PromQL.
+
+Each answer sends a fixed set of queries (`queries.Queries`), all at once, and reads them into
+the wire models; hosts that are down or stale are named in `missing`, the rest answer. An
+answer takes at most ANSWER_DEADLINE_S, each query at most the client's query timeout.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gpu_insight.errors import quoted
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageBucket, UsageReport
+from gpu_insight.sources.client import MetricsText
+from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.prometheus import dcgm_series, our_series
+from gpu_insight.sources.prometheus.client import PrometheusClient, PrometheusError
+from gpu_insight.sources.prometheus.exposition import CONTENT_TYPE, exposition_text
+from gpu_insight.sources.prometheus.history import history_of, step_for
+from gpu_insight.sources.prometheus.queries import Queries
+from gpu_insight.sources.prometheus.settings import (
+    SELECTOR_SETTING,
+    PrometheusSettings,
+    prometheus_settings,
+)
+from gpu_insight.sources.prometheus.usage import usage_of
+from gpu_insight.sources.prometheus.view import (
+    STALE_AFTER_S,
+    NoGpuSeriesError,
+    down_targets,
+    fleet_view,
+    no_host_answered,
+    snapshot_of,
+)
+
+ANSWER_DEADLINE_S = 15.0
+
+
+class NoUsageCountersError(PrometheusError):
+    """No GPU Insight collector's series under the selector: nothing counts usage."""
+
+
+class PrometheusSource:
+    def __init__(
+        self,
+        settings: PrometheusSettings,
+        client: PrometheusClient | None = None,
+        *,
+        stale_after_s: float = STALE_AFTER_S,
+        answer_deadline_s: float = ANSWER_DEADLINE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.client = client or PrometheusClient(settings)
+        self.queries = Queries(settings)
+        self._stale_after_s = stale_after_s
+        self._answer_deadline_s = answer_deadline_s
+        self._clock = clock
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> PrometheusSource:
+        return cls(prometheus_settings(values))
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    def check(self) -> None:
+        """What the settings page runs: the build info, then proof that GPU series exist under
+        the selector; each failure is one sentence."""
+        deadline = self._deadline()
+        self.client.buildinfo(deadline())
+        if self._count(self.queries.gpu_count(), deadline()) > 0:
+            return
+        if self.settings.selector and self._count(self.queries.gpu_count(False), deadline()):
+            shown = ",".join(str(m) for m in self.settings.selector)
+            raise NoGpuSeriesError(
+                f"Prometheus at {self.url} holds GPU series, but none under "
+                f"{SELECTOR_SETTING} {quoted(shown)}; check its label names and values.",
+                self.url,
+            )
+        raise NoGpuSeriesError(
+            f"Prometheus at {self.url} holds no GPU series (neither GPU Insight's gpu_info nor "
+            "dcgm-exporter's DCGM_FI_DEV_FB_FREE); check that it scrapes the collectors or "
+            "dcgm-exporter (see the scrape example in the README).",
+            self.url,
+        )
+
+    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
+        """Seven queries at once; six without processes (the per-app and engine series, a
+        third of a fleet's series, are then not read)."""
+        q = self.queries
+        answers = self._instant_all(
+            [
+                q.our_devices(),
+                q.our_flags(),
+                q.our_collectors(),
+                q.dcgm_devices(),
+                q.dcgm_scraped(),
+                q.down_targets(),
+                *([q.our_apps()] if with_processes else []),
+            ]
+        )
+        devices, flags, collectors, dcgm, scraped, down = answers[:6]
+        apps = answers[6] if with_processes else []
+        now = max((s.t for part in answers for s in part), default=0)
+        settings = self.settings
+        view = fleet_view(
+            our_series.read_hosts(devices + flags, apps + collectors),
+            dcgm_series.read_hosts(dcgm, scraped, settings.app_rules, settings.apps),
+            down,
+            now or self._clock(),
+            self._stale_after_s,
+        )
+        if not view.hosts:
+            raise no_host_answered(self.url, view.missing)
+        return Gathered(snapshot_of(view, self.url, now or self._clock()), view.missing)
+
+    def history(self, seconds: int) -> Gathered[History]:
+        end = self._clock()
+        start, step_s = end - seconds, step_for(seconds)
+        deadline = self._deadline()
+
+        def charts() -> Any:
+            return self.client.range(self.queries.history(), start, end, step_s, deadline())
+
+        def down() -> Any:
+            return self.client.instant(self.queries.down_targets(), deadline_s=deadline())
+
+        series, down_samples = _all([charts, down])
+        history = history_of(series, start=start, end=end, step_s=step_s, url=self.url)
+        missing = tuple(down_targets(down_samples))
+        if not history.gpus:
+            raise no_host_answered(self.url, missing)
+        return Gathered(history, missing)
+
+    def usage(
+        self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
+    ) -> Gathered[UsageReport]:
+        """The counters' rise over the window; with `bucket_s`, also over each step of it (one
+        query per step, all at once)."""
+        q = self.queries
+        deadline = self._deadline()
+
+        def rise(start: float, end: float) -> Callable[[], Any]:
+            promql = q.usage(end - start, group_by)
+            return lambda: self.client.instant(promql, at=end, deadline_s=deadline())
+
+        def at_end(promql: str) -> Callable[[], Any]:
+            return lambda: self.client.instant(promql, at=to_t, deadline_s=deadline())
+
+        steps = _steps(from_t, to_t, bucket_s)
+        sums, hosts, down, *step_sums = _all(
+            [
+                rise(from_t, to_t),
+                at_end(q.usage_hosts()),
+                at_end(q.down_targets()),
+                *(rise(start, end) for start, end in steps),
+            ]
+        )
+        if not hosts:
+            raise NoUsageCountersError(
+                f"Prometheus at {self.url} holds no GPU Insight collector series under the "
+                "settings' selector; usage reports add up the collectors' usage counters, "
+                "which dcgm-exporter does not have.",
+                self.url,
+            )
+        report = usage_of(sums, hosts, from_t=from_t, to_t=to_t, group_by=group_by, url=self.url)
+        report.buckets = [
+            UsageBucket(
+                from_t=start,
+                to_t=end,
+                rows=usage_of(
+                    part, hosts, from_t=start, to_t=end, group_by=group_by, url=self.url
+                ).rows,
+            )
+            for (start, end), part in zip(steps, step_sums, strict=True)
+        ]
+        return Gathered(report, tuple(down_targets(down)))
+
+    def alerts(self, include_resolved: bool) -> Gathered[AlertList]:
+        """The hosts' pending and firing alerts, as their latest samples carry them: Prometheus
+        keeps none of the collectors' resolved alerts, so `include_resolved` adds nothing."""
+        gathered = self.snapshot(with_processes=False)
+        snapshot = gathered.value
+        listed = AlertList(host=snapshot.host, source=snapshot.source, alerts=snapshot.alerts)
+        return Gathered(listed, gathered.missing)
+
+    def metrics_text(self, position: str | None = None) -> MetricsText:
+        """Every GPU series under the selector and app scope (`position` picks a collector in
+        direct mode; Prometheus has them all in one)."""
+        (samples,) = self._instant_all([self.queries.exposition()])
+        settings = self.settings
+        return MetricsText(
+            exposition_text(samples, settings.apps, settings.app_rules), CONTENT_TYPE
+        )
+
+    def _instant_all(self, promql: Sequence[str]) -> list[Any]:
+        deadline = self._deadline()
+
+        def one(text: str) -> Callable[[], Any]:
+            return lambda: self.client.instant(text, deadline_s=deadline())
+
+        return _all([one(text) for text in promql])
+
+    def _count(self, promql: str, deadline_s: float) -> float:
+        result = self.client.instant(promql, deadline_s=deadline_s)
+        return sum(s.value for s in result)
+
+    def _deadline(self) -> Callable[[], float]:
+        """The seconds left of one answer's budget, each time it is asked."""
+        ends = time.monotonic() + self._answer_deadline_s
+        return lambda: ends - time.monotonic()
+
+
+def _steps(from_t: float, to_t: float, bucket_s: int | None) -> list[tuple[float, float]]:
+    """The window in steps of `bucket_s` from its start; none without a step."""
+    if bucket_s is None:
+        return []
+    count = math.ceil((to_t - from_t) / bucket_s)
+    return [(from_t + n * bucket_s, min(to_t, from_t + (n + 1) * bucket_s)) for n in range(count)]
+
+
+def _all(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Every call at once; the first failure (in the calls' order) is raised."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]

@@ -1,0 +1,300 @@
+"""The Prometheus source over canned query answers: who answers, who is named missing and why,
+and how many queries an answer costs (the same for any fleet size)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from gpu_insight.schemas import GroupBy
+from gpu_insight.sources.prometheus import our_series
+from gpu_insight.sources.prometheus.client import PrometheusClient, RangeSeries, Sample
+from gpu_insight.sources.prometheus.exposition import exposition_text
+from gpu_insight.sources.prometheus.promql import FIELD_LABEL
+from gpu_insight.sources.prometheus.queries import DOWN, HOST
+from gpu_insight.sources.prometheus.settings import parse_app_rules, prometheus_settings
+from gpu_insight.sources.prometheus.source import NoUsageCountersError, PrometheusSource
+from gpu_insight.sources.prometheus.view import NoGpuSeriesError, NoHostAnsweredError
+from tests.sources.prometheus_answers import EVALUATED_AT, scraped
+from tests.support.dcgm_exporter import DcgmGpu, exposition
+
+SETTINGS = prometheus_settings({"prometheus_url": "http://prom:9090"})
+UP = "up"
+
+
+def our_host(
+    name: str, instance: str, uuid: str, *, sampled_at: float = EVALUATED_AT - 1
+) -> list[Sample]:
+    target = {"instance": instance, "job": "gpu-insight"}
+    gpu = {"uuid": uuid, "gpu": "0", **target}
+    return [
+        Sample(
+            {"__name__": "gpu_info", "name": "NVIDIA H100 80GB HBM3", "host": name, **gpu},
+            EVALUATED_AT,
+            1,
+        ),
+        Sample({"__name__": "gpu_memory_free_bytes", **gpu}, EVALUATED_AT, 40 * 2**30),
+        Sample({"__name__": "gpu_memory_total_bytes", **gpu}, EVALUATED_AT, 80 * 2**30),
+        Sample({"__name__": our_series.COLLECTOR_UP, "source": "nvml", **target}, EVALUATED_AT, 1),
+        Sample({"__name__": our_series.LAST_SAMPLE, **target}, EVALUATED_AT, sampled_at),
+    ]
+
+
+class CannedPrometheus(PrometheusClient):
+    """Answers each query by the part of the fleet it asks for; counts the queries."""
+
+    def __init__(
+        self, series: Sequence[Sample], down: Sequence[Sample] = (), dcgm: Sequence[Sample] = ()
+    ) -> None:
+        super().__init__(SETTINGS)
+        self.series, self.down, self.dcgm = list(series), list(down), list(dcgm)
+        self.queries: list[str] = []
+
+    def instant(
+        self, promql: str, at: float | None = None, deadline_s: float | None = None
+    ) -> list[Sample]:
+        self.queries.append(promql)
+        if promql.startswith("(label_replace(up"):
+            return self.down
+        if promql.startswith("timestamp(DCGM"):
+            return [s for s in self.dcgm if s.labels.get(FIELD_LABEL) == "scraped_at"]
+        if "DCGM_FI_DEV_FB_RESERVED" in promql:
+            return [s for s in self.dcgm if FIELD_LABEL not in s.labels]
+        fields: set[str | None]
+        if "gpu_app_gpu_seconds_total" in promql:
+            fields = {"gpu_seconds", "memory_mib_seconds", "energy_joules"}
+        elif "group by (host)" in promql:
+            fields = {"hosts", "sources"}
+        else:
+            fields = {None}
+        return [s for s in self.series if s.labels.get(FIELD_LABEL) in fields]
+
+    def range(
+        self, promql: str, start: float, end: float, step_s: float, deadline_s: float | None = None
+    ) -> list[RangeSeries]:
+        self.queries.append(promql)
+        return [RangeSeries(s.labels, ((end, s.value),)) for s in self.series]
+
+
+def source(client: CannedPrometheus, **kwargs: Any) -> PrometheusSource:
+    return PrometheusSource(SETTINGS, client, clock=lambda: EVALUATED_AT, **kwargs)
+
+
+def down_target(instance: str, host: str | None = None) -> list[Sample]:
+    labels = {"instance": instance, "job": "gpu-insight"}
+    rows = [Sample({"__name__": UP, FIELD_LABEL: DOWN, **labels}, EVALUATED_AT, 0)]
+    if host:
+        rows.append(Sample({FIELD_LABEL: HOST, "host": host, **labels}, EVALUATED_AT, 1))
+    return rows
+
+
+def test_a_target_prometheus_reports_down_is_named_with_its_host_and_the_rest_answer() -> None:
+    client = CannedPrometheus(
+        our_host("a", "10.0.0.1:9470", "GPU-a"), down_target("10.0.0.2:9470", "b")
+    )
+    gathered = source(client).snapshot()
+    assert [g.host for g in gathered.value.gpus] == ["a"]
+    [missing] = gathered.missing
+    assert missing.url == "10.0.0.2:9470"
+    assert missing.reason.startswith(
+        "Prometheus reports the target 10.0.0.2:9470 (job gpu-insight, host b) down"
+    )
+
+
+def test_a_host_whose_newest_sample_is_past_the_staleness_limit_is_named_not_reported() -> None:
+    stale = our_host("b", "10.0.0.2:9470", "GPU-b", sampled_at=EVALUATED_AT - 300)
+    client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a") + stale)
+    gathered = source(client, stale_after_s=120).snapshot()
+    assert [g.host for g in gathered.value.gpus] == ["a"]
+    [missing] = gathered.missing
+    assert missing.reason == (
+        "The newest sample of b (10.0.0.2:9470) in Prometheus is 300 s old, past the staleness "
+        "limit of 120 s; check that Prometheus still scrapes it."
+    )
+    assert gathered.value.collected_at == EVALUATED_AT - 1  # only current data in the answer
+
+
+def test_a_collector_without_a_current_sample_of_its_own_is_named() -> None:
+    series = our_host("a", "10.0.0.1:9470", "GPU-a") + [
+        s if s.labels["__name__"] != our_series.COLLECTOR_UP else Sample(s.labels, s.t, 0)
+        for s in our_host("b", "10.0.0.2:9470", "GPU-b")
+    ]
+    gathered = source(CannedPrometheus(series)).snapshot()
+    assert "gpu_insight_up is 0" in gathered.missing[0].reason
+
+
+def test_when_every_host_is_down_the_error_gives_each_reason() -> None:
+    client = CannedPrometheus([], down_target("10.0.0.1:9470") + down_target("10.0.0.2:9470"))
+    with pytest.raises(
+        NoHostAnsweredError,
+        match=r"^No GPU host answered through Prometheus at http://prom:9090: \(1\) Prometheus",
+    ):
+        source(client).snapshot()
+
+
+def test_no_gpu_series_and_nothing_down_is_one_sentence() -> None:
+    with pytest.raises(
+        NoGpuSeriesError, match=r"^Prometheus at http://prom:9090 holds no current GPU series"
+    ):
+        source(CannedPrometheus([])).snapshot()
+
+
+def dcgm_host(hostname: str, uuid: str) -> list[Sample]:
+    series = scraped(
+        exposition(hostname, (DcgmGpu(0, uuid, 1000.0, 10.0),)),
+        {"instance": f"{hostname}:9400", "job": "dcgm"},
+    )
+    stamp = [
+        Sample(
+            {**{k: v for k, v in s.labels.items() if k != "__name__"}, FIELD_LABEL: "scraped_at"},
+            s.t,
+            EVALUATED_AT - 2,
+        )
+        for s in series
+        if s.labels["__name__"] == "DCGM_FI_DEV_FB_FREE"
+    ]
+    return series + stamp
+
+
+def test_a_host_both_exporters_report_is_answered_by_the_collector_only() -> None:
+    client = CannedPrometheus(
+        our_host("gpu-node-1", "10.0.0.1:9470", "GPU-a"),
+        dcgm=dcgm_host("GPU-NODE-1.example.com", "GPU-other") + dcgm_host("dcgm-only", "GPU-d"),
+    )
+    gpus = source(client).snapshot().value.gpus
+    assert [(g.host, g.exporter) for g in gpus] == [
+        ("dcgm-only", "dcgm-exporter"),
+        ("gpu-node-1", "gpu-insight"),
+    ]
+
+
+def test_a_gpu_both_exporters_report_under_different_host_names_counts_once() -> None:
+    client = CannedPrometheus(
+        our_host("gpu-node-1", "10.0.0.1:9470", "GPU-a"), dcgm=dcgm_host("10.0.0.1", "GPU-a")
+    )
+    assert [g.exporter for g in source(client).snapshot().value.gpus] == ["gpu-insight"]
+
+
+# what the usage answer's host query finds: one collector's host, replaying
+HOSTS_ROWS = [
+    Sample({FIELD_LABEL: "hosts", "host": "a"}, EVALUATED_AT, 1),
+    Sample({FIELD_LABEL: "sources", "source": "replay"}, EVALUATED_AT, 1),
+]
+
+
+def many_hosts(count: int) -> list[Sample]:
+    return [
+        s
+        for n in range(count)
+        for s in our_host(f"h{n}", f"10.0.{n // 250}.{n % 250}:9470", f"GPU-{n}")
+    ]
+
+
+@pytest.mark.parametrize("call", ["snapshot", "history", "usage", "metrics_text"])
+def test_an_answer_costs_the_same_queries_for_one_host_as_for_a_thousand(call: str) -> None:
+    def queries(hosts: int) -> list[str]:
+        client = CannedPrometheus(many_hosts(hosts) + HOSTS_ROWS)
+        answer = getattr(source(client), call)
+        answer(
+            *{"history": (900,), "usage": (EVALUATED_AT - 3600, EVALUATED_AT, "app")}.get(call, ())
+        )
+        return sorted(client.queries)  # sent at once: in any order
+
+    assert queries(1) == queries(1000)
+
+
+def usage_rows(group_by: GroupBy) -> list[Sample]:
+    rows = []
+    for field, app, value in (
+        ("gpu_seconds", "bot", 7200.0),
+        ("energy_joules", "bot", 3.6e6),
+        ("gpu_seconds", "unattributed", 360.0),
+        ("memory_mib_seconds", "bot", 2**20 * 3600.0),
+    ):
+        rows.append(
+            Sample(
+                {FIELD_LABEL: field, our_series.USAGE_GROUP_LABELS.get(group_by, group_by): app},
+                EVALUATED_AT,
+                value,
+            )
+        )
+    return rows
+
+
+def test_usage_rows_are_the_counters_rise_per_group_in_the_reports_units() -> None:
+    client = CannedPrometheus(usage_rows("app") + HOSTS_ROWS)
+    gathered = source(client).usage(EVALUATED_AT - 86400, EVALUATED_AT, "app")
+    report = gathered.value
+    assert [(r.group, r.gpu_hours) for r in report.rows] == [("bot", 2.0), ("unattributed", 0.1)]
+    bot = report.rows[0]
+    assert (bot.energy_joules, bot.memory_mib_seconds) == (3.6e6, 3600.0)
+    assert (report.host, report.source, report.prometheus_url) == (
+        "a",
+        "replay",
+        "http://prom:9090",
+    )
+    assert report.total_gpu_hours == pytest.approx(2.1)
+
+
+def test_usage_in_steps_asks_each_steps_rise_in_one_query_and_lists_every_step() -> None:
+    client = CannedPrometheus(usage_rows("app") + HOSTS_ROWS)
+    start = EVALUATED_AT - 3 * 3600
+    report = source(client).usage(start, EVALUATED_AT, "app", bucket_s=3600).value
+    assert [(b.from_t, b.to_t) for b in report.buckets] == [
+        (start, start + 3600),
+        (start + 3600, start + 7200),
+        (start + 7200, EVALUATED_AT),
+    ]
+    assert [[r.group for r in b.rows] for b in report.buckets] == [["bot", "unattributed"]] * 3
+    assert sum("gpu_app_gpu_seconds_total" in q for q in client.queries) == 1 + 3
+
+
+def test_alerts_are_those_the_hosts_latest_samples_carry_and_no_resolved_ones() -> None:
+    client = CannedPrometheus(our_host("a", "a:9470", "GPU-a0") + our_host("b", "b:9470", "GPU-b0"))
+    listed = source(client).alerts(include_resolved=True)
+    snapshot = source(client).snapshot(with_processes=False).value
+    assert (listed.value.host, listed.value.alerts) == (snapshot.host, snapshot.alerts)
+    assert all(a.state != "resolved" for a in listed.value.alerts)
+
+
+def test_usage_without_steps_has_none() -> None:
+    client = CannedPrometheus(usage_rows("app") + HOSTS_ROWS)
+    assert source(client).usage(EVALUATED_AT - 3600, EVALUATED_AT, "app").value.buckets == []
+
+
+def test_usage_without_any_collector_series_says_that_dcgm_exporter_does_not_count_usage() -> None:
+    with pytest.raises(NoUsageCountersError, match="which dcgm-exporter does not have"):
+        source(CannedPrometheus([])).usage(EVALUATED_AT - 60, EVALUATED_AT, "team")
+
+
+def test_the_history_of_each_gpu_is_charted_by_host() -> None:
+    client = CannedPrometheus(many_hosts(2))
+    history = source(client).history(900).value
+    assert [(g.host, g.gpu_uuid) for g in history.gpus] == [("h0", "GPU-0"), ("h1", "GPU-1")]
+    assert history.resolution_s == 4.0  # 900 s in at most 240 points
+
+
+def test_the_exposition_under_an_app_scope_hides_other_apps_and_their_pods() -> None:
+    rules = parse_app_rules("namespace=llm:bot")
+    ours = [
+        Sample(
+            {"__name__": "gpu_app_memory_used_bytes", "app": app, "uuid": "G"}, EVALUATED_AT, 1.0
+        )
+        for app in ("bot", "other")
+    ]
+    theirs = [
+        Sample(
+            {"__name__": "DCGM_FI_DEV_FB_USED", "UUID": "D", "namespace": ns, "pod": f"{ns}-0"},
+            EVALUATED_AT,
+            5.0,
+        )
+        for ns in ("llm", "research")
+    ]
+    text = exposition_text(ours + theirs, frozenset({"bot"}), rules)
+    assert text.splitlines() == [
+        'DCGM_FI_DEV_FB_USED{UUID="D",namespace="llm",pod="llm-0"} 5.0',
+        'DCGM_FI_DEV_FB_USED{UUID="D"} 5.0',
+        'gpu_app_memory_used_bytes{app="bot",uuid="G"} 1.0',
+    ]

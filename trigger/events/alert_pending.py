@@ -1,0 +1,6 @@
+from dify_plugin.interfaces.trigger import Event
+from events.alert_event import AlertEventRun
+
+
+class AlertPendingEvent(AlertEventRun, Event):
+    event_name = "alert_pending"
