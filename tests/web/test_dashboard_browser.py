@@ -686,7 +686,7 @@ def test_on_the_collector_the_fit_form_asks_its_own_vram_check(
     assert response.json()["live_data"] is True
 
 
-@pytest.mark.parametrize(("width", "height", "scheme"), [(1440, 900, "light"), (390, 844, "dark")])
+@pytest.mark.parametrize(("width", "height", "scheme"), [(390, 844, "dark")])
 def test_fit_result_screenshots_are_saved(
     endpoint_dashboard: WatchedPage,
     artifacts_dir: Path,
