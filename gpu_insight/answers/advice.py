@@ -29,6 +29,7 @@ from gpu_insight.estimate.catalog import normalize
 from gpu_insight.schemas import Engine, Snapshot, UsageReport
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 from gpu_insight.sources.settings import PRICE_SETTING, parse_gpu_prices, parse_price_per_gpu_hour
+from gpu_insight.sources.source import GpuSource
 
 BOOKS_WINDOW_S = 7 * 86400.0  # what the cost rules look back over
 
@@ -109,6 +110,16 @@ class AdviceAnswer:
             "critical_count": self.advice.critical_count,
             "top_saving_per_month": self.advice.top_saving_per_month,
         }
+
+
+def gather_advice(query: AdviceQuery, source: GpuSource, values: Mapping[str, Any]) -> AdviceAnswer:
+    """What serving_advice answers over a source: its snapshot and, with focus cost, its 7 days
+    of books, priced by `values` (tool credentials or endpoint settings)."""
+    snapshot = source.snapshot()
+    books = source.usage(*books_window(snapshot.value), "gpu") if wants_books(query) else None
+    return answer_advice(
+        query, snapshot, books, advice_prices(values, books.value if books else None)
+    )
 
 
 def answer_advice(

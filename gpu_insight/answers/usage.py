@@ -111,7 +111,7 @@ def gather_usage(
     params: Mapping[str, Any], source: GpuSource, default_price: float | None, price_name: str
 ) -> tuple[UsageQuery, Gathered[UsageReport]]:
     """The query in `params` (priced at `default_price` unless `price_name` names a price),
-    and the source's report for it."""
+    and the source's report for it, in steps when the query asks."""
     query = parse_usage_query(params, default_price=default_price, price_name=price_name)
     return query, source.usage(query.from_t, query.to_t, query.group_by, query.bucket_s)
 

@@ -37,8 +37,7 @@ class GpuSource(Protocol):
     def usage(
         self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
     ) -> Gathered[UsageReport]:
-        """Usage per group over the window; with `bucket_s`, also in steps of that length
-        where the source keeps them."""
+        """Usage per group over the window; with `bucket_s`, also in steps of it."""
         ...
 
     def metrics_text(self, position: str | None = None) -> MetricsText:

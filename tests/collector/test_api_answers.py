@@ -83,5 +83,13 @@ def test_vram_check_refuses_a_bad_body_with_one_sentence(
     assert message in response.text
 
 
+def test_vram_check_of_a_model_outside_the_catalog_asks_no_hub(api: ServedApi) -> None:
+    body = {"model": "acme-labs/never-published-7b", "engine": "vllm"}
+    response = api.post("/v1/vram-check", json.dumps(body).encode())
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_parameter"
+    assert "does not look models up on the Hugging Face Hub" in response.json()["message"]
+
+
 def test_vram_check_needs_the_token(api: ServedApi) -> None:
     assert api.post("/v1/vram-check", json.dumps(FIT).encode(), token=None).status_code == 401

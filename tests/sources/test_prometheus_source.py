@@ -238,6 +238,32 @@ def test_usage_rows_are_the_counters_rise_per_group_in_the_reports_units() -> No
     assert report.total_gpu_hours == pytest.approx(2.1)
 
 
+def test_usage_in_steps_asks_each_steps_rise_in_one_query_and_lists_every_step() -> None:
+    client = CannedPrometheus(usage_rows("app") + HOSTS_ROWS)
+    start = EVALUATED_AT - 3 * 3600
+    report = source(client).usage(start, EVALUATED_AT, "app", bucket_s=3600).value
+    assert [(b.from_t, b.to_t) for b in report.buckets] == [
+        (start, start + 3600),
+        (start + 3600, start + 7200),
+        (start + 7200, EVALUATED_AT),
+    ]
+    assert [[r.group for r in b.rows] for b in report.buckets] == [["bot", "unattributed"]] * 3
+    assert sum("gpu_app_gpu_seconds_total" in q for q in client.queries) == 1 + 3
+
+
+def test_alerts_are_those_the_hosts_latest_samples_carry_and_no_resolved_ones() -> None:
+    client = CannedPrometheus(our_host("a", "a:9470", "GPU-a0") + our_host("b", "b:9470", "GPU-b0"))
+    listed = source(client).alerts(include_resolved=True)
+    snapshot = source(client).snapshot(with_processes=False).value
+    assert (listed.value.host, listed.value.alerts) == (snapshot.host, snapshot.alerts)
+    assert all(a.state != "resolved" for a in listed.value.alerts)
+
+
+def test_usage_without_steps_has_none() -> None:
+    client = CannedPrometheus(usage_rows("app") + HOSTS_ROWS)
+    assert source(client).usage(EVALUATED_AT - 3600, EVALUATED_AT, "app").value.buckets == []
+
+
 def test_usage_without_any_collector_series_says_that_dcgm_exporter_does_not_count_usage() -> None:
     with pytest.raises(NoUsageCountersError, match="which dcgm-exporter does not have"):
         source(CannedPrometheus([])).usage(EVALUATED_AT - 60, EVALUATED_AT, "team")

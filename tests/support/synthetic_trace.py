@@ -145,7 +145,7 @@ def fleet_snapshot(step: int, host: str, processes_per_gpu: int = 1) -> Snapshot
     """One moment of an eight-GPU H100 host: the tenants above, each GPU with
     `processes_per_gpu` processes (the tenant's server, then small workers of the same app)."""
     host_number = sum(host.encode()) % 4096
-    wobble = float(step % 7)
+    wobble = float((step + 3 * host_number) % 7)  # hosts differ a little from each other
     gpus: list[Gpu] = []
     processes: list[GpuProcess] = []
     for index, tenant in enumerate(_TENANTS):
@@ -181,7 +181,7 @@ def fleet_snapshot(step: int, host: str, processes_per_gpu: int = 1) -> Snapshot
                     else "python3 worker.py",
                     user="svc",
                     used_memory_mib=tenant.memory_mib if server else 300.0,
-                    sm_utilization_percent=busy if server else 0.0,
+                    sm_utilization_percent=min(busy, 100.0) if server else 0.0,
                     attribution=Attribution(
                         container_name=f"{tenant.app}-{index}" if tenant.app else None,
                         container_runtime="docker" if tenant.app else None,

@@ -1,6 +1,8 @@
 """`/v1/advice` and `POST /v1/vram-check`: the plugin library's answers (serving_advice and
 vram_check are pure code over a snapshot), served here too, so that the collector's own
-dashboard has its advice panel and its "Will it fit?" form. Both see what the token may see."""
+dashboard has its advice panel and its "Will it fit?" form. Both see what the token may see.
+The collector resolves models from the catalog or a pasted config only: it makes no request
+outside its host, where the Dify endpoint may ask the Hugging Face Hub."""
 
 import json
 from typing import Annotated, Any
@@ -8,7 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from gpu_insight.answers.advice import answer_advice, parse_advice_query
+from gpu_insight.answers.advice import (
+    advice_prices,
+    answer_advice,
+    books_window,
+    parse_advice_query,
+    wants_books,
+)
 from gpu_insight.answers.vram import PARAMETERS, answer_vram, parse_vram_request
 from gpu_insight.bounded_json import parse_json_object
 from gpu_insight.collector.api.answers import json_text
@@ -17,6 +25,8 @@ from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import error_answers
 from gpu_insight.collector.api.snapshot import current_snapshot
 from gpu_insight.collector.scope import scope_snapshot
+from gpu_insight.errors import UnknownModelError
+from gpu_insight.estimate.resolve import resolve_local
 from gpu_insight.sources.fleet import Gathered
 
 router = APIRouter(tags=["v1"])
@@ -62,8 +72,16 @@ async def advice(
     query = parse_advice_query(
         {"gpu": gpu, "host": host, "model": model, "engine": engine, "focus": focus}
     )
-    scoped = scope_snapshot(current_snapshot(context.runtime), who.apps)
-    return _json_object(answer_advice(query, Gathered(scoped)).as_json())
+    runtime = context.runtime
+    snapshot = Gathered(scope_snapshot(current_snapshot(runtime), who.apps))
+    books = None
+    if wants_books(query):  # focus cost: the cost rules read this collector's books
+        from_t, to_t = books_window(snapshot.value)
+        apps = None if who.apps is None else set(who.apps)
+        report = runtime.usage.report(from_t=from_t, to_t=to_t, group_by="gpu", apps=apps)
+        books = Gathered(report)
+    prices = advice_prices({}, books.value if books else None)  # the price the books carry
+    return _json_object(answer_advice(query, snapshot, books, prices).as_json())
 
 
 @router.post(
@@ -73,6 +91,14 @@ async def vram_check(request: Request, who: Authorized, context: Context) -> Res
     """vram_check with a JSON object of its parameters as the body, placed on this host's GPUs;
     without a sample it still answers, without the live part."""
     asked = parse_vram_request(parse_json_object(await request.body(), "vram_check parameters"))
+    try:
+        resolve_local(asked)
+    except UnknownModelError as exc:
+        raise UnknownModelError(
+            f"{exc} This collector does not look models up on the Hugging Face Hub; ask through "
+            "the Dify endpoint, which does.",
+            "model",
+        ) from None
 
     def snapshot() -> Gathered:
         return Gathered(scope_snapshot(current_snapshot(context.runtime), who.apps))

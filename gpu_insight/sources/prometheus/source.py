@@ -7,13 +7,14 @@ answer takes at most ANSWER_DEADLINE_S, each query at most the client's query ti
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gpu_insight.errors import quoted
-from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageReport
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageBucket, UsageReport
 from gpu_insight.sources.client import MetricsText
 from gpu_insight.sources.fleet import Gathered
 from gpu_insight.sources.prometheus import dcgm_series, our_series
@@ -148,19 +149,25 @@ class PrometheusSource:
     def usage(
         self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
     ) -> Gathered[UsageReport]:
-        """Totals over the window from the counters; steps (`bucket_s`) are not cut here, so
-        the report carries none."""
+        """The counters' rise over the window; with `bucket_s`, also over each step of it (one
+        query per step, all at once)."""
         q = self.queries
         deadline = self._deadline()
+
+        def rise(start: float, end: float) -> Callable[[], Any]:
+            promql = q.usage(end - start, group_by)
+            return lambda: self.client.instant(promql, at=end, deadline_s=deadline())
 
         def at_end(promql: str) -> Callable[[], Any]:
             return lambda: self.client.instant(promql, at=to_t, deadline_s=deadline())
 
-        sums, hosts, down = _all(
+        steps = _steps(from_t, to_t, bucket_s)
+        sums, hosts, down, *step_sums = _all(
             [
-                at_end(q.usage(to_t - from_t, group_by)),
+                rise(from_t, to_t),
                 at_end(q.usage_hosts()),
                 at_end(q.down_targets()),
+                *(rise(start, end) for start, end in steps),
             ]
         )
         if not hosts:
@@ -171,6 +178,16 @@ class PrometheusSource:
                 self.url,
             )
         report = usage_of(sums, hosts, from_t=from_t, to_t=to_t, group_by=group_by, url=self.url)
+        report.buckets = [
+            UsageBucket(
+                from_t=start,
+                to_t=end,
+                rows=usage_of(
+                    part, hosts, from_t=start, to_t=end, group_by=group_by, url=self.url
+                ).rows,
+            )
+            for (start, end), part in zip(steps, step_sums, strict=True)
+        ]
         return Gathered(report, tuple(down_targets(down)))
 
     def metrics_text(self, position: str | None = None) -> MetricsText:
@@ -198,6 +215,14 @@ class PrometheusSource:
         """The seconds left of one answer's budget, each time it is asked."""
         ends = time.monotonic() + self._answer_deadline_s
         return lambda: ends - time.monotonic()
+
+
+def _steps(from_t: float, to_t: float, bucket_s: int | None) -> list[tuple[float, float]]:
+    """The window in steps of `bucket_s` from its start; none without a step."""
+    if bucket_s is None:
+        return []
+    count = math.ceil((to_t - from_t) / bucket_s)
+    return [(from_t + n * bucket_s, min(to_t, from_t + (n + 1) * bucket_s)) for n in range(count)]
 
 
 def _all(calls: Sequence[Callable[[], Any]]) -> list[Any]:
