@@ -21,6 +21,7 @@ from gpu_insight.collector.engines.readings import (
 )
 
 FIXTURES = Path(__file__).parent / "engine_fixtures"
+REAL_LLAMA_CPP = "llama.cpp-0c1e57098/metrics.txt"  # llama-server's own /metrics
 
 
 def fixture(name: str) -> str:
@@ -111,8 +112,22 @@ def test_sglang_kv_pool_cache_hit_rate_retractions_and_queue_time() -> None:
 def test_llama_cpp_slots_busy_and_deferred_are_running_and_waiting() -> None:
     reading = parse_llama_cpp(fixture("llama_cpp.txt"))
     assert (reading.requests_running, reading.requests_waiting) == (4.0, 3.0)
-    assert (reading.prompt_tokens_total, reading.generation_tokens_total) == (33065.0, 7801.0)
-    assert reading.kv_cache_usage_ratio is None  # newer builds no longer report it
+
+
+def test_a_real_llama_server_counts_the_tokens_it_served() -> None:
+    # prompts of 64, 8,128 and 64 tokens, 16 tokens generated for each
+    reading = parse_llama_cpp(fixture(REAL_LLAMA_CPP))
+    assert (reading.prompt_tokens_total, reading.generation_tokens_total) == (8256.0, 48.0)
+
+
+def test_a_real_idle_llama_server_has_no_slot_busy_and_no_request_deferred() -> None:
+    reading = parse_llama_cpp(fixture(REAL_LLAMA_CPP))
+    assert (reading.requests_running, reading.requests_waiting) == (0.0, 0.0)
+
+
+def test_a_real_llama_server_reports_no_kv_cache_usage() -> None:
+    # llama-server no longer exports llamacpp:kv_cache_usage_ratio
+    assert parse_llama_cpp(fixture(REAL_LLAMA_CPP)).kv_cache_usage_ratio is None
 
 
 def test_ollama_ps_gives_each_models_size_vram_share_context_and_expiry() -> None:

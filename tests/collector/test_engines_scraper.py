@@ -169,16 +169,14 @@ def test_ollama_without_api_show_is_still_read() -> None:
 
 
 def test_llama_server_is_scraped_on_metrics() -> None:
-    with CannedServer({"/metrics": text("llama_cpp.txt")}) as server:
+    with CannedServer({"/metrics": text("llama.cpp-0c1e57098/metrics.txt")}) as server:
         scraper = EngineScraper(EnginesConfig())
         scraper.observe([process(port_of(server.url), engine="llama.cpp")])
         scraper.scrape_once()
     [metrics] = scraper.latest()
-    assert (metrics.engine, metrics.requests_running, metrics.requests_waiting) == (
-        "llama.cpp",
-        4.0,
-        3.0,
-    )
+    assert (metrics.engine, metrics.up) == ("llama.cpp", True)
+    assert (metrics.requests_running, metrics.requests_waiting) == (0.0, 0.0)
+    assert (metrics.prompt_tokens_total, metrics.generation_tokens_total) == (8256.0, 48.0)
 
 
 def test_a_real_vllm_gets_its_kv_pool_prefix_caching_and_queue_time() -> None:

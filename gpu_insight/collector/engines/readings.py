@@ -20,7 +20,8 @@ Metric names, from each engine's documentation:
   and `sglang:num_retracted_requests_total` (newer), histograms
   `sglang:time_to_first_token_seconds`, `sglang:e2e_request_latency_seconds`,
   `sglang:queue_time_seconds`.
-- llama.cpp `llama-server --metrics` (tools/server/server-task.cpp, `to_metrics`):
+- llama.cpp `llama-server --metrics` (tools/server/server-task.cpp, `to_metrics`), as
+  llama.cpp 0c1e57098 exposes it (`tests/collector/engine_fixtures/llama.cpp-0c1e57098/`):
   `llamacpp:prompt_tokens_total`, `llamacpp:tokens_predicted_total`,
   `llamacpp:requests_processing` (busy slots), `llamacpp:requests_deferred` (waiting for a
   slot); older builds also `llamacpp:kv_cache_usage_ratio` and `llamacpp:kv_cache_tokens`.
