@@ -14,6 +14,8 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from pydantic_core import to_json
+
 from gpu_insight.collector.config import HistoryConfig
 from gpu_insight.schemas import Gpu, GpuHistory, History, HistoryPoint, Snapshot, Source
 
@@ -38,6 +40,10 @@ class HistoryNotReadyError(LookupError):
     """No snapshot has been recorded yet, so there is no host or source to answer with."""
 
 
+class UnknownGpuError(LookupError):
+    """The GPU asked for by index or UUID has no history."""
+
+
 @dataclass
 class _Bucket:
     """Running sums of one time bucket; fields that were never known stay unknown."""
@@ -58,8 +64,11 @@ class _Bucket:
         return (self.index * resolution_s, *means)
 
 
+_POINT_KEYS = ("t", *_FIELDS)  # a HistoryPoint's fields, in its order
+
+
 def _point(row: _Row) -> HistoryPoint:
-    return HistoryPoint(t=row[0], **dict(zip(_FIELDS, row[1:], strict=True)))
+    return HistoryPoint.model_validate(dict(zip(_POINT_KEYS, row, strict=True)))
 
 
 class _Tier:
@@ -83,14 +92,14 @@ class _Tier:
             self.current = _Bucket(index)
         self.current.add(gpu)
 
-    def points_since(self, from_t: float) -> list[HistoryPoint]:
+    def rows_since(self, from_t: float) -> list[_Row]:
         # Newest first, stopping at the window's start: a 1-minute query of a full day stays cheap.
         rows = [self.current.row(self.resolution_s)] if self.current is not None else []
         for row in reversed(self.closed):
             if row[0] < from_t:
                 break
             rows.append(row)
-        return [_point(row) for row in reversed(rows) if row[0] >= from_t]
+        return [row for row in reversed(rows) if row[0] >= from_t]
 
 
 class _GpuSeries:
@@ -151,8 +160,24 @@ class HistoryBuffer:
     def query(self, *, seconds: float, gpu: str | None = None) -> History:
         """The last `seconds` at the finest resolution that covers them.
 
-        `gpu` is an index ("0") or a UUID; a GPU never seen gives an empty list of GPUs.
+        `gpu` is an index ("0") or a UUID; a GPU never seen raises UnknownGpuError.
         """
+        answer, rows = self._window(seconds, gpu)
+        for history, points in zip(answer.gpus, rows, strict=True):
+            history.points = [_point(row) for row in points]
+        return answer
+
+    def query_json(self, *, seconds: float, gpu: str | None = None) -> str:
+        """`query(...)`'s answer as JSON text, the same bytes without a model per point: a full
+        window is thousands of points, and validating each held the GIL for milliseconds."""
+        answer, rows = self._window(seconds, gpu)
+        body = answer.model_dump(mode="json")
+        for history, points in zip(body["gpus"], rows, strict=True):
+            history["points"] = [dict(zip(_POINT_KEYS, row, strict=True)) for row in points]
+        return to_json(body).decode()
+
+    def _window(self, seconds: float, gpu: str | None) -> tuple[History, list[list[_Row]]]:
+        """The answer without its points, and each of its GPUs' rows in the window."""
         if not 0 < seconds <= self.max_seconds:
             raise ValueError(f"seconds must be in (0, {self.max_seconds:g}], got {seconds:g}")
         with self._lock:
@@ -164,25 +189,24 @@ class HistoryBuffer:
             )
             to_t = self._last_t
             from_t = to_t - seconds
-            gpus = []
+            found = []
             for uuid, series in self._series.items():
                 if gpu is not None and gpu not in (uuid, str(series.index)):
                     continue
                 tier = series.fine if use_fine else series.coarse
-                gpus.append(
-                    GpuHistory(
-                        gpu_index=series.index, gpu_uuid=uuid, points=tier.points_since(from_t)
-                    )
-                )
-            gpus.sort(key=lambda g: g.gpu_index)
-            return History(
+                found.append((series.index, uuid, tier.rows_since(from_t)))
+            if gpu is not None and not found:
+                raise UnknownGpuError(gpu)
+            found.sort(key=lambda item: item[0])
+            answer = History(
                 host=self._host,
                 source=self._source,
                 resolution_s=resolution_s,
                 from_t=from_t,
                 to_t=to_t,
-                gpus=gpus,
+                gpus=[GpuHistory(gpu_index=index, gpu_uuid=uuid) for index, uuid, _ in found],
             )
+            return answer, [rows for _, _, rows in found]
 
     def sizes(self) -> dict[str, tuple[int, int]]:
         """Closed buckets held per GPU UUID as (fine, coarse): what bounds this buffer's memory."""

@@ -38,6 +38,10 @@ class HistorySource(Protocol):
 
     def query(self, *, seconds: float, gpu: str | None = None) -> History: ...
 
+    def query_json(self, *, seconds: float, gpu: str | None = None) -> str:
+        """The same answer as JSON text."""
+        ...
+
 
 class AlertSource(Protocol):
     def evaluate(self, snapshot: Snapshot) -> list[Alert]:

@@ -23,9 +23,9 @@ class CountedHistory(HistoryBuffer):
 
     queries = 0
 
-    def query(self, *, seconds: float, gpu: str | None = None) -> History:
+    def query_json(self, *, seconds: float, gpu: str | None = None) -> str:
         self.queries += 1
-        return super().query(seconds=seconds, gpu=gpu)
+        return super().query_json(seconds=seconds, gpu=gpu)
 
 
 class HeldUsage(TabledUsage):

@@ -11,6 +11,7 @@ from gpu_insight.collector.history import (
     MAX_TRACKED_GPUS,
     HistoryBuffer,
     HistoryNotReadyError,
+    UnknownGpuError,
 )
 from gpu_insight.schemas import Gpu, Snapshot
 from tests.support.h100 import h100_gpu
@@ -110,7 +111,7 @@ def test_lengths_stay_at_maxlen_after_many_more_samples_than_capacity() -> None:
     buffer = HistoryBuffer(config)
     assert buffer.capacities() == (30, 12)
     for i in range(10_000):
-        buffer.add(snapshot(T0 + i, gpu(0), gpu(1)))
+        buffer.add(snapshot(T0 + i, gpu(0), gpu(1, utilization=None)))
     assert buffer.sizes() == {"GPU-0": (30, 12), "GPU-1": (30, 12)}
 
 
@@ -133,7 +134,22 @@ def test_gpu_filter_accepts_index_or_uuid() -> None:
     buffer.add(snapshot(T0, gpu(0), gpu(1)))
     assert [g.gpu_uuid for g in buffer.query(seconds=60, gpu="1").gpus] == ["GPU-1"]
     assert [g.gpu_index for g in buffer.query(seconds=60, gpu="GPU-0").gpus] == [0]
-    assert buffer.query(seconds=60, gpu="7").gpus == []
+
+
+def test_a_gpu_without_history_is_an_unknown_gpu() -> None:
+    buffer = HistoryBuffer(HistoryConfig())
+    buffer.add(snapshot(T0, gpu(0)))
+    with pytest.raises(UnknownGpuError):
+        buffer.query_json(seconds=60, gpu="7")
+
+
+def test_the_json_answer_is_the_models_json_byte_for_byte() -> None:
+    buffer = HistoryBuffer(HistoryConfig())
+    for i in range(1200):  # past the fine tier's 15 minutes, into closed coarse buckets
+        buffer.add(snapshot(T0 + i, gpu(0), gpu(1, utilization=None)))
+    for seconds, gpu_asked in ((60, None), (900, "1"), (3600, None), (86_400, "GPU-0")):
+        model = buffer.query(seconds=seconds, gpu=gpu_asked)
+        assert buffer.query_json(seconds=seconds, gpu=gpu_asked) == model.model_dump_json()
 
 
 def test_answer_names_host_and_source_of_the_samples() -> None:
@@ -179,7 +195,7 @@ def test_concurrent_adds_and_queries_keep_the_buffer_consistent() -> None:
     for thread in readers:
         thread.start()
     for i in range(1, 3000):
-        buffer.add(snapshot(T0 + i, gpu(0), gpu(1)))
+        buffer.add(snapshot(T0 + i, gpu(0), gpu(1, utilization=None)))
     for thread in readers:
         thread.join(timeout=30)
     assert errors == []

@@ -16,7 +16,7 @@ from gpu_insight.collector.api.answers import json_text
 from gpu_insight.collector.api.auth import Authorized
 from gpu_insight.collector.api.context import Context
 from gpu_insight.collector.api.errors import ApiError, error_answers
-from gpu_insight.collector.history import HistoryNotReadyError
+from gpu_insight.collector.history import HistoryNotReadyError, UnknownGpuError
 from gpu_insight.collector.runtime import HistorySource
 from gpu_insight.errors import quoted
 from gpu_insight.schemas import History
@@ -24,14 +24,15 @@ from gpu_insight.schemas import History
 
 def _rendered(history: HistorySource, seconds: float, gpu: str | None) -> str:
     try:
-        answer = history.query(seconds=seconds, gpu=gpu)
+        return history.query_json(seconds=seconds, gpu=gpu)
     except HistoryNotReadyError:
         raise ApiError(
             503, "no_data_yet", "no sample has been recorded yet; retry shortly"
         ) from None
-    if gpu is not None and not answer.gpus:
-        raise ApiError(404, "unknown_gpu", f"no history for a GPU with index or UUID {quoted(gpu)}")
-    return answer.model_dump_json()
+    except UnknownGpuError:
+        raise ApiError(
+            404, "unknown_gpu", f"no history for a GPU with index or UUID {quoted(gpu)}"
+        ) from None
 
 
 def history_router(max_seconds: float) -> APIRouter:
