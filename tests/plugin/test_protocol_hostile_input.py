@@ -138,3 +138,19 @@ def test_a_usage_report_ending_before_its_window_can_start_is_refused_by_the_plu
     assert result.error is not None
     assert result.error.startswith("to: with window 24h the report would start before 1970")
     assert "collector" not in result.error
+
+
+def test_a_usage_csv_ending_before_its_window_can_start_is_a_400_naming_to(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET",
+        "/usage.csv?to=1000",
+        headers={"X-Api-Key": API_KEY},
+        settings={**credentials, "api_key": API_KEY},
+    )
+    assert response.status == 400
+    payload = response.json()
+    assert payload["error"] == "bad_request"
+    assert payload["message"].startswith("to: with window 24h the report would start before 1970")
+    assert "collector" not in payload["message"]
