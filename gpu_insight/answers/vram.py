@@ -19,7 +19,11 @@ from gpu_insight.answers.models import resolve_model
 from gpu_insight.answers.params import parse_optional_text
 from gpu_insight.errors import InputError, SettingsError, quoted
 from gpu_insight.estimate import VramEstimate, check_fit, estimate
-from gpu_insight.estimate.request import VramRequest, request_error_text
+from gpu_insight.estimate.request import (
+    VramRequest,
+    request_error_parameter,
+    request_error_text,
+)
 from gpu_insight.estimate.result import Placement
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.client import CollectorError
@@ -73,7 +77,7 @@ def parse_vram_request(params: Mapping[str, Any]) -> VramRequest:
     try:
         return VramRequest(**values)
     except ValidationError as exc:
-        raise InputError(request_error_text(exc)) from None
+        raise InputError(request_error_text(exc), request_error_parameter(exc)) from None
 
 
 def _whole(value: Any, name: str) -> int:

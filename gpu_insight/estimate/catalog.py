@@ -1,4 +1,4 @@
-"""The built-in catalog: popular open models with their official config.json fields.
+"""The built-in catalog: popular open models with their config.json fields.
 
 `catalog.json` keeps each model's architecture fields as published in its config.json (source
 URL per entry, and `read_from` where the values were read from a copy or the model card) and

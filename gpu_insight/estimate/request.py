@@ -3,11 +3,11 @@ and the accepted range."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from gpu_insight.bounded_json import parse_json_text
 from gpu_insight.engines import DEFAULT_ENGINE
 from gpu_insight.estimate.kv_cache import KvCacheDtype
 from gpu_insight.estimate.spec import MAX_CONTEXT_TOKENS
@@ -42,13 +42,7 @@ class VramRequest(BaseModel):
         if isinstance(value, str):
             if not value.strip():
                 return None
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"model_config is not valid JSON ({exc.msg} at line "
-                    f"{exc.lineno}); paste the model's config.json"
-                ) from exc
+            return parse_json_text(value, "model_config", "the model's config.json", "model_config")
         if value is not None and not isinstance(value, dict):
             raise ValueError("model_config must be a JSON object (a config.json)")
         return value
@@ -95,10 +89,20 @@ def request_error_text(error: Exception) -> str:
         return str(error)
     parts = []
     for item in errors():
-        where = ".".join(str(p) for p in item.get("loc", ()) if p != "__root__")
-        where = "model_config" if where == "model_config_json" else where
+        where = ".".join(_parameter_name(p) for p in item.get("loc", ()) if p != "__root__")
         message = str(item.get("msg", "")).removeprefix("Value error, ")
         if item.get("type") == "literal_error":
             message = f"must be one of {item.get('ctx', {}).get('expected', '')}"
         parts.append(f"{where}: {message}" if where and not message.startswith(where) else message)
     return "; ".join(parts)
+
+
+def request_error_parameter(error: ValidationError) -> str | None:
+    """The one parameter a ValidationError is about; None when it is about several or none."""
+    named = {_parameter_name(item["loc"][0]) for item in error.errors() if item["loc"]}
+    return named.pop() if len(named) == 1 else None
+
+
+def _parameter_name(field: int | str) -> str:
+    """The name a caller gives the field (`model_config_json` is given as `model_config`)."""
+    return "model_config" if field == "model_config_json" else str(field)

@@ -188,7 +188,7 @@ def from_hf_config(config: Mapping[str, Any], name: str = "model_config") -> Mod
     text = top.get("text_config")
     merged: dict[str, Any] = {**top, **text} if isinstance(text, Mapping) else top
     model_type = str(merged.get("model_type") or top.get("model_type") or "")
-    architectures = [str(a) for a in top.get("architectures") or []]
+    architectures = _architectures(top, name)
     encoder = model_type in ENCODER_MODEL_TYPES
     kind: ModelKind = "causal"
     if any(a.endswith("ForSequenceClassification") for a in architectures):
@@ -328,6 +328,20 @@ def _whole(
             f"{high:,}, got {quoted(value)}"
         )
     return int(value)
+
+
+def _architectures(config: Mapping[str, Any], name: str) -> list[str]:
+    """The model class names (`["LlamaForCausalLM"]`); absent: none."""
+    value = config.get("architectures")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+        raise InputError(
+            f"{name}: 'architectures' must be a list of class names such as "
+            f'["LlamaForCausalLM"], got {quoted(value)}',
+            parameter="architectures",
+        )
+    return value
 
 
 def _count(config: Mapping[str, Any], field: str, name: str, where: str = "") -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from importlib import resources
+
 import pytest
 
 from gpu_insight.errors import UnknownModelError
@@ -17,6 +20,14 @@ def test_the_catalog_holds_at_least_thirty_models_each_with_a_source() -> None:
 def test_an_entry_read_from_a_copy_or_a_model_card_says_so() -> None:
     added = entries()[[e.id for e in entries()].index("openai/gpt-oss-20b") :]
     assert all(e.read_from for e in added)
+
+
+def test_the_catalog_about_text_excepts_the_entries_read_from_elsewhere() -> None:
+    text = resources.files("gpu_insight.estimate").joinpath("catalog.json").read_text()
+    about = json.loads(text)["about"]
+    assert any(e.read_from for e in entries())
+    assert "except where `read_from`" in about
+    assert about.count(". ") == 0 and about.endswith(".")  # one sentence
 
 
 @pytest.mark.parametrize(

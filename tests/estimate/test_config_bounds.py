@@ -1,6 +1,6 @@
 """A pasted config.json: every number is bounded by what real models have, a number out of its
-range or not a number is refused naming the field and the range, and the spec's cost does not
-grow with the layer count."""
+range or not a number is refused naming the field and the range, `architectures` must be a list
+of class names, and the spec's cost does not grow with the layer count."""
 
 from __future__ import annotations
 
@@ -72,6 +72,22 @@ def test_a_config_number_that_is_not_a_whole_number_is_refused_naming_it(
 ) -> None:
     with pytest.raises(InputError, match=f"'{field}' must be a whole number"):
         from_hf_config({**DEEPSEEK_MLA, field: value})
+
+
+@pytest.mark.parametrize(
+    "architectures",
+    [5, "LlamaForCausalLM", ["LlamaForCausalLM", 5], {"LlamaForCausalLM": True}],
+    ids=["number", "text", "list-holding-a-number", "object"],
+)
+def test_architectures_that_are_not_a_list_of_names_are_refused_naming_it(
+    architectures: Any,
+) -> None:
+    with pytest.raises(InputError) as refused:
+        from_hf_config({**LLAMA_8B, "architectures": architectures})
+    assert str(refused.value).startswith(
+        "model_config: 'architectures' must be a list of class names"
+    )
+    assert refused.value.parameter == "architectures"
 
 
 def test_the_refusal_reaches_vram_check_as_a_parameter_error_quoting_a_short_value() -> None:

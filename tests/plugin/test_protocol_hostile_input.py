@@ -74,8 +74,18 @@ def test_a_trickling_collector_fails_the_settings_check_within_the_deadline(
         ({"model": "qwen2.5:7b", "context_length": 10**400}, "context_length must be"),
         ({"model": "qwen2.5:7b", "context_length": True}, "context_length must be"),
         ({"model": "x" * 2_000_000}, "model"),
+        ({"model_config": "[" * 10_000 + "]" * 10_000}, "model_config nests deeper than 32"),
+        ({"model_config": '{"vocab_size": ' + "9" * 5000 + "}"}, "model_config holds a number"),
+        ({"model_config": json.dumps({"model_type": "m" * 10**7})}, "model_config is over 256 KiB"),
     ],
-    ids=["400-digit-context", "boolean-context", "2-MB-model-name"],
+    ids=[
+        "400-digit-context",
+        "boolean-context",
+        "2-MB-model-name",
+        "10000-deep-config",
+        "5000-digit-config",
+        "10-MB-config",
+    ],
 )
 def test_vram_check_refuses_hostile_parameters_with_a_short_sentence(
     plugin_runtime: PluginRuntime,
@@ -103,7 +113,7 @@ def test_gpu_status_refuses_an_absurd_gpu_index_naming_the_range(
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (b'{"model": "qwen2.5:7b", "concurrency": ' + b"9" * 5000 + b"}", "JSON object"),
+        (b'{"model": "qwen2.5:7b", "concurrency": ' + b"9" * 5000 + b"}", "more than 32 digits"),
         (b"[" * 10_000 + b"]" * 10_000, "nests deeper than 32 levels"),
         (json.dumps({"model": "m" * 10_000_000}).encode(), "over 256 KiB"),
         (b"\xff\xfe{}", "UTF-8 JSON"),
@@ -128,3 +138,19 @@ def test_a_usage_report_ending_before_its_window_can_start_is_refused_by_the_plu
     assert result.error is not None
     assert result.error.startswith("to: with window 24h the report would start before 1970")
     assert "collector" not in result.error
+
+
+def test_a_usage_csv_ending_before_its_window_can_start_is_a_400_naming_to(
+    plugin_runtime: PluginRuntime, credentials: dict[str, Any]
+) -> None:
+    response = plugin_runtime.invoke_endpoint(
+        "GET",
+        "/usage.csv?to=1000",
+        headers={"X-Api-Key": API_KEY},
+        settings={**credentials, "api_key": API_KEY},
+    )
+    assert response.status == 400
+    payload = response.json()
+    assert payload["error"] == "bad_request"
+    assert payload["message"].startswith("to: with window 24h the report would start before 1970")
+    assert "collector" not in payload["message"]
