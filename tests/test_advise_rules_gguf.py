@@ -145,7 +145,12 @@ def test_a_model_loaded_once_is_not_churning() -> None:
 # --- parallel-slots-full ----------------------------------------------------------------------
 
 
-def llama_server(free_mib: float, deferred: bool = True) -> Situation:
+def llama_server(
+    free_mib: float,
+    deferred: bool = True,
+    model: str = "Qwen/Qwen2.5-7B-Instruct",
+    max_model_len: int | None = 4096,
+) -> Situation:
     """llama-server's own /metrics: 4 slots busy, 3 requests deferred."""
     reading = parse_llama_cpp(fixture_text("llama_cpp.txt"))
     gpu = h100(memory_free_mib=free_mib)
@@ -154,8 +159,8 @@ def llama_server(free_mib: float, deferred: bool = True) -> Situation:
         url="http://127.0.0.1:8080/metrics",
         up=True,
         gpu_uuids=[gpu.uuid],
-        model="Qwen/Qwen2.5-7B-Instruct",
-        max_model_len=4096,
+        model=model,
+        max_model_len=max_model_len,
         requests_running=reading.requests_running,
         requests_waiting=reading.requests_waiting if deferred else 0.0,
     )
@@ -172,6 +177,15 @@ def test_waiting_requests_with_room_get_the_slots_that_fit() -> None:
 def test_waiting_requests_without_room_get_a_second_instance() -> None:
     [suggestion] = fired(llama_server(free_mib=500.0), "parallel-slots-full")
     assert suggestion.change.startswith("a second llama.cpp instance")
+
+
+def test_more_slots_of_an_unknown_context_raise_the_shared_total_too() -> None:
+    # a real llama-server names its model by the -m path, and its /metrics has no context
+    situation = llama_server(free_mib=10240.0, model="/models/x-Q4_K_M.gguf", max_model_len=None)
+    [suggestion] = fired(situation, "parallel-slots-full")
+    assert suggestion.change.startswith(
+        "--parallel 7 and --ctx-size <7 × the context each slot needs>, which the slots share"
+    )
 
 
 def test_busy_slots_with_nothing_waiting_are_fine() -> None:

@@ -286,7 +286,12 @@ def parallel_slots_full(s: Situation) -> Iterator[Suggestion]:
                 change = f"a second {served.label} instance on a GPU with room, behind one endpoint"
                 effect = "the second instance takes the queue: no slot more fits this GPU"
         else:
-            change = " ".join(_slot_flags(engine, slots + math.ceil(waiting), context))
+            wanted = slots + math.ceil(waiting)
+            change = " ".join(_slot_flags(engine, wanted, context))
+            if served.context_spans_sequences and not context:
+                # its context option is the total the slots share: more slots alone shrink each
+                total = served.flag("max_context", f"<{wanted} × the context each slot needs>")
+                change += f" and {total}, which the slots share"
             change += " (check it fits with vram_check: context × slots)"
         yield Suggestion(
             id="parallel-slots-full",
