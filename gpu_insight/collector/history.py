@@ -13,6 +13,7 @@ import math
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from gpu_insight.collector.config import HistoryConfig
 from gpu_insight.schemas import Gpu, GpuHistory, History, HistoryPoint, Snapshot, Source
@@ -83,14 +84,32 @@ class _Tier:
             self.current = _Bucket(index)
         self.current.add(gpu)
 
-    def points_since(self, from_t: float) -> list[HistoryPoint]:
+    def points_since(self, from_t: float, step_s: float) -> list[HistoryPoint]:
         # Newest first, stopping at the window's start: a 1-minute query of a full day stays cheap.
         rows = [self.current.row(self.resolution_s)] if self.current is not None else []
         for row in reversed(self.closed):
             if row[0] < from_t:
                 break
             rows.append(row)
-        return [_point(row) for row in reversed(rows) if row[0] >= from_t]
+        kept = [row for row in reversed(rows) if row[0] >= from_t]
+        if step_s > self.resolution_s:
+            kept = _averaged(kept, step_s)
+        return [_point(row) for row in kept]
+
+
+def _averaged(rows: list[_Row], step_s: float) -> list[_Row]:
+    """Rows (oldest first) averaged into steps of `step_s` from the epoch, each stamped with its
+    step's start; a field unknown in every row of a step stays unknown."""
+    averaged: list[_Row] = []
+    for index, group in groupby(rows, key=lambda row: math.floor(row[0] / step_s)):
+        columns = zip(*(row[1:] for row in group), strict=True)
+        averaged.append((index * step_s, *(_mean(column) for column in columns)))
+    return averaged
+
+
+def _mean(values: tuple[float | None, ...]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 class _GpuSeries:
@@ -148,8 +167,12 @@ class HistoryBuffer:
                 series.fine.add(snapshot.collected_at, gpu)
                 series.coarse.add(snapshot.collected_at, gpu)
 
-    def query(self, *, seconds: float, gpu: str | None = None) -> History:
-        """The last `seconds` at the finest resolution that covers them.
+    def query(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> History:
+        """The last `seconds` at the finest resolution that covers them, averaged into steps of
+        `step_s` when asked (rounded up to a whole number of the tier's points; a step finer
+        than the tier changes nothing), so that a chart gets no more points than it can show.
 
         `gpu` is an index ("0") or a UUID; a GPU never seen gives an empty list of GPUs.
         """
@@ -159,9 +182,8 @@ class HistoryBuffer:
             if self._host is None or self._source is None or self._last_t is None:
                 raise HistoryNotReadyError("no snapshot recorded yet")
             use_fine = seconds <= self.config.fine_retention_s
-            resolution_s = (
-                self.config.fine_resolution_s if use_fine else self.config.coarse_resolution_s
-            )
+            tier_s = self.config.fine_resolution_s if use_fine else self.config.coarse_resolution_s
+            resolution_s = tier_s * max(1, math.ceil((step_s or tier_s) / tier_s))
             to_t = self._last_t
             from_t = to_t - seconds
             gpus = []
@@ -171,7 +193,9 @@ class HistoryBuffer:
                 tier = series.fine if use_fine else series.coarse
                 gpus.append(
                     GpuHistory(
-                        gpu_index=series.index, gpu_uuid=uuid, points=tier.points_since(from_t)
+                        gpu_index=series.index,
+                        gpu_uuid=uuid,
+                        points=tier.points_since(from_t, resolution_s),
                     )
                 )
             gpus.sort(key=lambda g: g.gpu_index)

@@ -36,7 +36,9 @@ class HistorySource(Protocol):
         """Changes with every snapshot added, so answers can be kept until it does."""
         ...
 
-    def query(self, *, seconds: float, gpu: str | None = None) -> History: ...
+    def query(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> History: ...
 
 
 class AlertSource(Protocol):

@@ -23,9 +23,11 @@ class CountedHistory(HistoryBuffer):
 
     queries = 0
 
-    def query(self, *, seconds: float, gpu: str | None = None) -> History:
+    def query(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> History:
         self.queries += 1
-        return super().query(seconds=seconds, gpu=gpu)
+        return super().query(seconds=seconds, gpu=gpu, step_s=step_s)
 
 
 class HeldUsage(TabledUsage):
