@@ -13,6 +13,7 @@ import math
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from pydantic_core import to_json
 
@@ -92,14 +93,30 @@ class _Tier:
             self.current = _Bucket(index)
         self.current.add(gpu)
 
-    def rows_since(self, from_t: float) -> list[_Row]:
+    def rows_since(self, from_t: float, step_s: float) -> list[_Row]:
         # Newest first, stopping at the window's start: a 1-minute query of a full day stays cheap.
         rows = [self.current.row(self.resolution_s)] if self.current is not None else []
         for row in reversed(self.closed):
             if row[0] < from_t:
                 break
             rows.append(row)
-        return [row for row in reversed(rows) if row[0] >= from_t]
+        kept = [row for row in reversed(rows) if row[0] >= from_t]
+        return _averaged(kept, step_s) if step_s > self.resolution_s else kept
+
+
+def _averaged(rows: list[_Row], step_s: float) -> list[_Row]:
+    """Rows (oldest first) averaged into steps of `step_s` from the epoch, each stamped with its
+    step's start; a field unknown in every row of a step stays unknown."""
+    averaged: list[_Row] = []
+    for index, group in groupby(rows, key=lambda row: math.floor(row[0] / step_s)):
+        columns = zip(*(row[1:] for row in group), strict=True)
+        averaged.append((index * step_s, *(_mean(column) for column in columns)))
+    return averaged
+
+
+def _mean(values: tuple[float | None, ...]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 class _GpuSeries:
@@ -157,26 +174,34 @@ class HistoryBuffer:
                 series.fine.add(snapshot.collected_at, gpu)
                 series.coarse.add(snapshot.collected_at, gpu)
 
-    def query(self, *, seconds: float, gpu: str | None = None) -> History:
-        """The last `seconds` at the finest resolution that covers them.
+    def query(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> History:
+        """The last `seconds` at the finest resolution that covers them, averaged into steps of
+        `step_s` when asked (rounded up to a whole number of the tier's points; a step finer
+        than the tier changes nothing), so that a chart gets no more points than it can show.
 
         `gpu` is an index ("0") or a UUID; a GPU never seen raises UnknownGpuError.
         """
-        answer, rows = self._window(seconds, gpu)
+        answer, rows = self._window(seconds, gpu, step_s)
         for history, points in zip(answer.gpus, rows, strict=True):
             history.points = [_point(row) for row in points]
         return answer
 
-    def query_json(self, *, seconds: float, gpu: str | None = None) -> str:
+    def query_json(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> str:
         """`query(...)`'s answer as JSON text, the same bytes without a model per point: a full
         window is thousands of points, and validating each held the GIL for milliseconds."""
-        answer, rows = self._window(seconds, gpu)
+        answer, rows = self._window(seconds, gpu, step_s)
         body = answer.model_dump(mode="json")
         for history, points in zip(body["gpus"], rows, strict=True):
             history["points"] = [dict(zip(_POINT_KEYS, row, strict=True)) for row in points]
         return to_json(body).decode()
 
-    def _window(self, seconds: float, gpu: str | None) -> tuple[History, list[list[_Row]]]:
+    def _window(
+        self, seconds: float, gpu: str | None, step_s: float | None
+    ) -> tuple[History, list[list[_Row]]]:
         """The answer without its points, and each of its GPUs' rows in the window."""
         if not 0 < seconds <= self.max_seconds:
             raise ValueError(f"seconds must be in (0, {self.max_seconds:g}], got {seconds:g}")
@@ -184,9 +209,8 @@ class HistoryBuffer:
             if self._host is None or self._source is None or self._last_t is None:
                 raise HistoryNotReadyError("no snapshot recorded yet")
             use_fine = seconds <= self.config.fine_retention_s
-            resolution_s = (
-                self.config.fine_resolution_s if use_fine else self.config.coarse_resolution_s
-            )
+            tier_s = self.config.fine_resolution_s if use_fine else self.config.coarse_resolution_s
+            resolution_s = tier_s * max(1, math.ceil((step_s or tier_s) / tier_s))
             to_t = self._last_t
             from_t = to_t - seconds
             found = []
@@ -194,7 +218,7 @@ class HistoryBuffer:
                 if gpu is not None and gpu not in (uuid, str(series.index)):
                     continue
                 tier = series.fine if use_fine else series.coarse
-                found.append((series.index, uuid, tier.rows_since(from_t)))
+                found.append((series.index, uuid, tier.rows_since(from_t, resolution_s)))
             if gpu is not None and not found:
                 raise UnknownGpuError(gpu)
             found.sort(key=lambda item: item[0])

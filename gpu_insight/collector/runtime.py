@@ -36,9 +36,13 @@ class HistorySource(Protocol):
         """Changes with every snapshot added, so answers can be kept until it does."""
         ...
 
-    def query(self, *, seconds: float, gpu: str | None = None) -> History: ...
+    def query(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> History: ...
 
-    def query_json(self, *, seconds: float, gpu: str | None = None) -> str:
+    def query_json(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> str:
         """The same answer as JSON text."""
         ...
 

@@ -139,10 +139,12 @@ class CollectorClient:
         self._check_identity(payload, "/v1/snapshot")
         return self._model(Snapshot, payload, "/v1/snapshot")
 
-    def history(self, seconds: int, gpu: str | None = None) -> History:
+    def history(self, seconds: int, gpu: str | None = None, step_s: int | None = None) -> History:
         params: dict[str, Any] = {"seconds": seconds}
         if gpu is not None:
             params["gpu"] = gpu
+        if step_s is not None:
+            params["step_s"] = step_s
         return self._model(
             History, self._json(self._get("/v1/history", params), "/v1/history"), "/v1/history"
         )

@@ -87,8 +87,8 @@ class CollectorFleet:
         """A collector's snapshot always holds its processes: leaving them out saves nothing."""
         return self.gather(lambda client: client.snapshot(), merge_snapshots)
 
-    def history(self, seconds: int) -> Gathered[History]:
-        return self.gather(lambda client: client.history(seconds), merge_histories)
+    def history(self, seconds: int, step_s: int | None = None) -> Gathered[History]:
+        return self.gather(lambda client: client.history(seconds, step_s=step_s), merge_histories)
 
     def alerts(self, include_resolved: bool) -> Gathered[AlertList]:
         return self.gather(lambda client: client.alerts(include_resolved), merge_alert_lists)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_insight.answers.history import DEFAULT_HISTORY_SECONDS, parse_history_seconds
+from gpu_insight.answers.history import (
+    DEFAULT_HISTORY_SECONDS,
+    parse_history_seconds,
+    parse_history_step,
+)
 from gpu_insight.errors import InputError
 from gpu_insight.schemas import GpuHistory, History, HistoryPoint, Source
 from gpu_insight.sources.merge import merge_histories
@@ -35,6 +39,16 @@ def test_seconds_accepts_whole_and_fractional_numbers_rounded_up(value: str, sec
 def test_seconds_out_of_range_names_the_parameter_and_the_range(value: str) -> None:
     with pytest.raises(InputError, match=r"^seconds: .* from 1 to 86400"):
         parse_history_seconds(value)
+
+
+@pytest.mark.parametrize(("value", "step"), [(None, None), ("", None), ("288", 288), ("2.5", 3)])
+def test_step_is_absent_or_whole_seconds_rounded_up(value: str | None, step: int | None) -> None:
+    assert parse_history_step(value) == step
+
+
+def test_step_out_of_range_names_its_parameter() -> None:
+    with pytest.raises(InputError, match=r"^step_s: 0 is out of range; use a number of seconds"):
+        parse_history_step("0")
 
 
 def test_one_collector_history_is_passed_on_unchanged() -> None:

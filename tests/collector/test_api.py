@@ -114,6 +114,20 @@ def test_history_beyond_fifteen_minutes_uses_ten_second_points(api: ServedApi) -
     assert history.resolution_s == 10.0
 
 
+def test_history_in_steps_says_the_step_it_used(api: ServedApi) -> None:
+    history = History.model_validate(api.get("/v1/history?seconds=3600&step_s=288").json())
+    assert history.resolution_s == 290.0  # whole 10 s points
+    assert all(p.t % 290 == 0 for g in history.gpus for p in g.points)
+
+
+@pytest.mark.parametrize("step", ["0", "-1", "86401", "wide"])
+def test_history_step_out_of_range_is_400_naming_the_parameter(api: ServedApi, step: str) -> None:
+    response = api.get(f"/v1/history?step_s={step}")
+    assert response.status_code == 400
+    assert_json_error(response.json(), "invalid_parameter")
+    assert response.json()["message"].startswith("step_s:")
+
+
 @pytest.mark.parametrize("seconds", ["0", "-1", "86401", "soon"])
 def test_history_window_out_of_range_is_400_naming_the_parameter(
     api: ServedApi, seconds: str

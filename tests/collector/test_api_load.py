@@ -23,9 +23,11 @@ class CountedHistory(HistoryBuffer):
 
     queries = 0
 
-    def query_json(self, *, seconds: float, gpu: str | None = None) -> str:
+    def query_json(
+        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
+    ) -> str:
         self.queries += 1
-        return super().query_json(seconds=seconds, gpu=gpu)
+        return super().query_json(seconds=seconds, gpu=gpu, step_s=step_s)
 
 
 class HeldUsage(TabledUsage):

@@ -19,7 +19,9 @@ from tests.support.h100 import h100_gpu
 T0 = 1_760_000_000.0  # a multiple of 10, so 10 s buckets start on it
 
 
-def gpu(index: int = 0, utilization: float | None = 50.0, memory_used: float = 1000.0) -> Gpu:
+def gpu(
+    index: int = 0, utilization: float | None = 50.0, memory_used: float | None = 1000.0
+) -> Gpu:
     return h100_gpu(index, utilization_percent=utilization, memory_used_mib=memory_used)
 
 
@@ -54,6 +56,34 @@ def test_window_longer_than_fine_retention_uses_ten_second_averages() -> None:
     points = history.gpus[0].points
     assert [p.t for p in points] == [T0, T0 + 10]
     assert [p.utilization_percent for p in points] == [4.5, 14.5]  # means of 0..9 and 10..19
+
+
+def test_a_step_averages_the_points_into_steps_from_the_epoch() -> None:
+    buffer = HistoryBuffer(HistoryConfig())
+    for i in range(10):
+        buffer.add(snapshot(T0 + 2 + i, gpu(utilization=float(i), memory_used=None)))
+    history = buffer.query(seconds=60, step_s=4)
+    assert history.resolution_s == 4.0
+    points = history.gpus[0].points
+    assert [p.t for p in points] == [T0, T0 + 4, T0 + 8]
+    assert [p.utilization_percent for p in points] == [0.5, 3.5, 7.5]  # 0..1, 2..5, 6..9
+    assert [p.memory_used_mib for p in points] == [None, None, None]
+
+
+def test_a_step_is_a_whole_number_of_the_tiers_points() -> None:
+    buffer = HistoryBuffer(HistoryConfig())
+    for i in range(40):
+        buffer.add(snapshot(T0 + i, gpu(utilization=float(i))))
+    history = buffer.query(seconds=3600, step_s=15)
+    assert history.resolution_s == 20.0
+    assert [p.utilization_percent for p in history.gpus[0].points] == [9.5, 29.5]
+
+
+def test_a_step_finer_than_the_tier_changes_nothing() -> None:
+    buffer = HistoryBuffer(HistoryConfig())
+    for i in range(20):
+        buffer.add(snapshot(T0 + i))
+    assert buffer.query(seconds=3600, step_s=3) == buffer.query(seconds=3600)
 
 
 def test_window_covers_only_points_inside_it() -> None:
@@ -147,9 +177,11 @@ def test_the_json_answer_is_the_models_json_byte_for_byte() -> None:
     buffer = HistoryBuffer(HistoryConfig())
     for i in range(1200):  # past the fine tier's 15 minutes, into closed coarse buckets
         buffer.add(snapshot(T0 + i, gpu(0), gpu(1, utilization=None)))
-    for seconds, gpu_asked in ((60, None), (900, "1"), (3600, None), (86_400, "GPU-0")):
-        model = buffer.query(seconds=seconds, gpu=gpu_asked)
-        assert buffer.query_json(seconds=seconds, gpu=gpu_asked) == model.model_dump_json()
+    asked = ((60, None, None), (900, "1", None), (3600, None, 60.0), (86_400, "GPU-0", None))
+    for seconds, gpu_asked, step_s in asked:
+        model = buffer.query(seconds=seconds, gpu=gpu_asked, step_s=step_s)
+        text = buffer.query_json(seconds=seconds, gpu=gpu_asked, step_s=step_s)
+        assert text == model.model_dump_json()
 
 
 def test_answer_names_host_and_source_of_the_samples() -> None:

@@ -276,6 +276,11 @@ def test_the_history_of_each_gpu_is_charted_by_host() -> None:
     assert history.resolution_s == 4.0  # 900 s in at most 240 points
 
 
+def test_history_in_coarser_steps_asks_prometheus_for_them() -> None:
+    history = source(CannedPrometheus(many_hosts(2))).history(900, step_s=60).value
+    assert history.resolution_s == 60.0
+
+
 def test_the_exposition_under_an_app_scope_hides_other_apps_and_their_pods() -> None:
     rules = parse_app_rules("namespace=llm:bot")
     ours = [

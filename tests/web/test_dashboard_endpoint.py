@@ -94,6 +94,16 @@ def test_history_returns_the_collectors_recent_history(
     assert all(g["points"] for g in answer["gpus"])
 
 
+def test_history_in_steps_passes_the_step_to_the_collectors(
+    plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
+) -> None:
+    path, headers = "/history?seconds=3600&step_s=120", {"X-Api-Key": API_KEY}
+    answer = plugin_runtime.invoke_endpoint(
+        "GET", path, headers=headers, settings=endpoint_settings
+    )
+    assert answer.json()["resolution_s"] == 120
+
+
 def test_history_without_the_key_is_refused(
     plugin_runtime: PluginRuntime, endpoint_settings: dict[str, Any]
 ) -> None:

@@ -22,9 +22,9 @@ from gpu_insight.errors import quoted
 from gpu_insight.schemas import History
 
 
-def _rendered(history: HistorySource, seconds: float, gpu: str | None) -> str:
+def _rendered(history: HistorySource, seconds: float, gpu: str | None, step_s: float | None) -> str:
     try:
-        return history.query_json(seconds=seconds, gpu=gpu)
+        return history.query_json(seconds=seconds, gpu=gpu, step_s=step_s)
     except HistoryNotReadyError:
         raise ApiError(
             503, "no_data_yet", "no sample has been recorded yet; retry shortly"
@@ -51,16 +51,25 @@ def history_router(max_seconds: float) -> APIRouter:
             Query(gt=0, le=max_seconds, description="Window ending at the latest sample"),
         ] = 900,
         gpu: Annotated[str | None, Query(description="GPU index or UUID; all when absent")] = None,
+        step_s: Annotated[
+            float | None,
+            Query(
+                gt=0,
+                le=max_seconds,
+                description="Average the points into steps of this many seconds (a chart's "
+                "width in points); the answer's resolution_s says the step used",
+            ),
+        ] = None,
     ) -> Response:
         """Per-GPU utilization, memory, temperature and power: 1 s points up to 15 min, then
-        10 s averages up to 24 h (defaults; see the history config)."""
+        10 s averages up to 24 h (defaults; see the history config), or coarser steps."""
         source, cache = context.runtime.history, context.history_bodies
-        key = (seconds, gpu)
+        key = (seconds, gpu, step_s)
         # The history has no sample object of its own: its revision marks each one.
         counters = (source.revision,)
         body = cache.peek(None, key, counters)
         if body is None:  # rendering a long window takes milliseconds: not on the event loop
-            render = partial(_rendered, source, seconds, gpu)
+            render = partial(_rendered, source, seconds, gpu, step_s)
             body = await run_in_threadpool(cache.get, None, key, render, counters)
         return json_text(body)
 

@@ -120,19 +120,20 @@ class PrometheusSource:
             raise no_host_answered(self.url, view.missing)
         return Gathered(snapshot_of(view, self.url, now or self._clock()), view.missing)
 
-    def history(self, seconds: int) -> Gathered[History]:
+    def history(self, seconds: int, step_s: int | None = None) -> Gathered[History]:
+        """One range query in steps of at most MAX_POINTS per series, or coarser (`step_s`)."""
         end = self._clock()
-        start, step_s = end - seconds, step_for(seconds)
+        start, step = end - seconds, max(step_for(seconds), float(step_s or 0))
         deadline = self._deadline()
 
         def charts() -> Any:
-            return self.client.range(self.queries.history(), start, end, step_s, deadline())
+            return self.client.range(self.queries.history(), start, end, step, deadline())
 
         def down() -> Any:
             return self.client.instant(self.queries.down_targets(), deadline_s=deadline())
 
         series, down_samples = _all([charts, down])
-        history = history_of(series, start=start, end=end, step_s=step_s, url=self.url)
+        history = history_of(series, start=start, end=end, step_s=step, url=self.url)
         missing = tuple(down_targets(down_samples))
         if not history.gpus:
             raise no_host_answered(self.url, missing)
