@@ -39,6 +39,8 @@ COMMON_GPUS: tuple[CommonGpu, ...] = (
     CommonGpu("NVIDIA H200 141GB", 143_771, "9.0", ("H200", "H200 SXM")),
 )
 MAX_COMMON_GPUS = 8
+# The `Gpu` fields a placement reads besides each GPU's identity, capability and health.
+PLACEMENT_GPU_FIELDS = frozenset({"memory_total_mib", "memory_reserved_mib", "memory_free_mib"})
 MIN_PLANNED_MIB = 1024
 MAX_PLANNED_MIB = 1024 * 1024
 
@@ -62,9 +64,11 @@ def tp_candidates(
 
 
 def verdicts(settings: Settings, gpus: list[Gpu]) -> list[GpuVerdict]:
-    """Per GPU: would it serve the request alone, now?"""
+    """Per GPU: would it serve the request alone, now? (Planned once per board and memory
+    state: a fleet's idle GPUs of one kind are alike.)"""
     out = []
     single = settings if settings.gpus == 1 else None
+    plans: dict[GpuTarget, Plan] = {}
     for gpu in gpus:
         total, free = usable_total_mib(gpu), gpu.memory_free_mib
         problem = capability_problem(
@@ -77,7 +81,10 @@ def verdicts(settings: Settings, gpus: list[Gpu]) -> list[GpuVerdict]:
         elif single is None:
             verdict, ok = f"part of a {settings.gpus}-GPU placement at most", False
         else:
-            result = plan(single, GpuTarget(gpu.name, total, free))
+            target = GpuTarget(gpu.name, total, free)
+            result = plans.get(target)
+            if result is None:
+                result = plans[target] = plan(single, target)
             ok = result.serves(single.concurrency, free)
             verdict = _verdict(single, result, free)
         out.append(

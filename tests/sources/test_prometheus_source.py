@@ -3,13 +3,14 @@ and how many queries an answer costs (the same for any fleet size)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from gpu_insight.schemas import GroupBy
-from gpu_insight.sources.prometheus import our_series
+from gpu_insight.sources.prometheus import dcgm_series, our_series
 from gpu_insight.sources.prometheus.client import PrometheusClient, RangeSeries, Sample
 from gpu_insight.sources.prometheus.exposition import exposition_text
 from gpu_insight.sources.prometheus.promql import FIELD_LABEL
@@ -175,6 +176,43 @@ def test_a_gpu_both_exporters_report_under_different_host_names_counts_once() ->
         our_host("gpu-node-1", "10.0.0.1:9470", "GPU-a"), dcgm=dcgm_host("10.0.0.1", "GPU-a")
     )
     assert [g.exporter for g in source(client).snapshot().value.gpus] == ["gpu-insight"]
+
+
+def test_a_gpu_is_ok_unless_prometheus_holds_a_troubled_state_for_it() -> None:
+    sick = our_host("b", "10.0.0.2:9470", "GPU-b")
+    gpu_labels = {k: v for k, v in sick[1].labels.items() if k != "__name__"}
+    sick.append(Sample({"__name__": "gpu_health", "state": "lost", **gpu_labels}, EVALUATED_AT, 1))
+    client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a") + sick)
+    gpus = source(client).snapshot().value.gpus
+    assert [(g.host, g.health) for g in gpus] == [("a", "ok"), ("b", "lost")]
+
+
+def series_asked_for(queries: Sequence[str]) -> set[str]:
+    """The GPU series of either exporter that the queries name."""
+    names = {*our_series.GPU_FIELDS, our_series.CLOCK_EVENT, *dcgm_series.GPU_FIELDS}
+    return names.intersection(re.findall(r"[A-Za-z_]+", " ".join(queries)))
+
+
+def test_an_answer_that_shows_few_gpu_fields_asks_prometheus_for_their_series_only() -> None:
+    client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a"))
+    fields = frozenset({"memory_free_mib", "power_watts"})
+    source(client).snapshot(with_processes=False, gpu_fields=fields)
+    assert series_asked_for(client.queries) == {
+        "gpu_memory_free_bytes",
+        "gpu_power_usage_watts",
+        "DCGM_FI_DEV_POWER_USAGE",
+        *dcgm_series.MEMORY_NAMES,  # dcgm-exporter's total is the sum of its three
+    }
+
+
+def test_clock_event_reasons_are_asked_for_only_by_answers_that_show_them() -> None:
+    def clock_events_asked(fields: frozenset[str] | None) -> bool:
+        client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a"))
+        source(client).snapshot(gpu_fields=fields)
+        return our_series.CLOCK_EVENT in series_asked_for(client.queries)
+
+    assert clock_events_asked(None) and clock_events_asked(frozenset({"clock_event_reasons"}))
+    assert not clock_events_asked(frozenset({"memory_free_mib"}))
 
 
 # what the usage answer's host query finds: one collector's host, replaying

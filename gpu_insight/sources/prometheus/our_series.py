@@ -77,6 +77,10 @@ USAGE_GROUP_LABELS: dict[GroupBy, str] = {"container": "app_container", "gpu": "
 
 DEVICE_NAMES = (*GPU_FIELDS, INFO)
 FLAG_NAMES = (HEALTH, CLOCK_EVENT)
+CLOCK_EVENT_FIELD = "clock_event_reasons"  # the Gpu field CLOCK_EVENT fills
+# The states besides "ok" (a Gpu's default): only these are read, so a healthy fleet's health
+# query answers nothing.
+TROUBLED_STATES: tuple[GpuHealth, ...] = tuple(h for h in get_args(GpuHealth) if h != "ok")
 APP_NAMES = (APP_MEMORY, APP_SM, *ENGINE_FIELDS)
 COLLECTOR_NAMES = (COLLECTOR_UP, LAST_SAMPLE, ALERTS)
 HISTORY_NAMES = (
@@ -121,6 +125,12 @@ _SEVERITIES: dict[str, Severity] = {s: s for s in get_args(Severity)}
 _ALERT_STATES: dict[str, AlertState] = {s: s for s in get_args(AlertState)}
 
 TargetKey = frozenset[tuple[str, str]]
+
+
+def device_names(gpu_fields: frozenset[str] | None) -> tuple[str, ...]:
+    """`gpu_info` and the device series of the `Gpu` fields asked for (None: all of them)."""
+    wanted = (n for n, (a, _) in GPU_FIELDS.items() if gpu_fields is None or a in gpu_fields)
+    return (*wanted, INFO)
 
 
 def target_key(labels: Mapping[str, str]) -> TargetKey:

@@ -48,13 +48,19 @@ class Queries:
     def _one(self, metric_name: str) -> str:
         return metric_name + selector(self._scope)
 
-    def our_devices(self) -> str:
-        """Every GPU's identity and the device series the answers read."""
-        return self._of(our_series.DEVICE_NAMES)
+    def our_devices(self, gpu_fields: frozenset[str] | None = None) -> str:
+        """Every GPU's identity and the device series of the `Gpu` fields an answer reads
+        (None: all that a snapshot holds)."""
+        return self._of(our_series.device_names(gpu_fields))
 
-    def our_flags(self) -> str:
-        """Every GPU's current health state and active clock-event reasons."""
-        return f"{self._of(our_series.FLAG_NAMES)} == 1"
+    def our_flags(self, gpu_fields: frozenset[str] | None = None) -> str:
+        """The GPUs whose health is not ok, and their active clock-event reasons when the
+        answer reads them: on a 1,000-GPU fleet those are 9,000 series to look at."""
+        states = our_series.TROUBLED_STATES
+        if gpu_fields is None or our_series.CLOCK_EVENT_FIELD in gpu_fields:
+            # the clock events have no state label: the empty value lets them through
+            return f"{self._of(our_series.FLAG_NAMES, [one_of('state', ('', *states))])} == 1"
+        return f"{self._of((our_series.HEALTH,), [one_of('state', states)])} == 1"
 
     def our_apps(self) -> str:
         """Per-app memory and SM shares, and the serving engines (app-scoped)."""
@@ -64,9 +70,9 @@ class Queries:
         """Each collector's own state (up, sample time) and its pending and firing alerts."""
         return self._of(our_series.COLLECTOR_NAMES)
 
-    def dcgm_devices(self) -> str:
-        """dcgm-exporter's device series."""
-        return self._of(tuple(dcgm_series.GPU_FIELDS))
+    def dcgm_devices(self, gpu_fields: frozenset[str] | None = None) -> str:
+        """dcgm-exporter's device series of the `Gpu` fields an answer reads."""
+        return self._of(dcgm_series.device_names(gpu_fields))
 
     def dcgm_scraped(self) -> str:
         """When each dcgm-exporter GPU was last scraped."""

@@ -89,16 +89,19 @@ class PrometheusSource:
             self.url,
         )
 
-    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
+    def snapshot(
+        self, with_processes: bool = True, gpu_fields: frozenset[str] | None = None
+    ) -> Gathered[Snapshot]:
         """Seven queries at once; six without processes (the per-app and engine series, a
-        third of a fleet's series, are then not read)."""
+        third of a fleet's series, are then not read). With `gpu_fields`, only the device
+        series of those fields are read: the answers' cost is the series they send."""
         q = self.queries
         answers = self._instant_all(
             [
-                q.our_devices(),
-                q.our_flags(),
+                q.our_devices(gpu_fields),
+                q.our_flags(gpu_fields),
                 q.our_collectors(),
-                q.dcgm_devices(),
+                q.dcgm_devices(gpu_fields),
                 q.dcgm_scraped(),
                 q.down_targets(),
                 *([q.our_apps()] if with_processes else []),
@@ -140,7 +143,7 @@ class PrometheusSource:
     def alerts(self, include_resolved: bool) -> Gathered[AlertList]:
         """The alerts in the series now; Prometheus keeps no resolved ones, so
         `include_resolved` adds none."""
-        gathered = self.snapshot(with_processes=False)
+        gathered = self.snapshot(with_processes=False, gpu_fields=frozenset())
         snapshot = gathered.value
         found = AlertList(host=snapshot.host, source=snapshot.source, alerts=snapshot.alerts)
         return Gathered(found, gathered.missing)
