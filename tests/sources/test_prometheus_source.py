@@ -64,8 +64,9 @@ class CannedPrometheus(PrometheusClient):
         if "DCGM_FI_DEV_FB_RESERVED" in promql:
             return [s for s in self.dcgm if FIELD_LABEL not in s.labels]
         fields: set[str | None]
-        if "gpu_app_gpu_seconds_total" in promql:
-            fields = {"gpu_seconds", "memory_mib_seconds", "energy_joules"}
+        counted = {f for c, (f, _) in our_series.USAGE_COUNTERS.items() if c in promql}
+        if counted:
+            fields = set(counted)
         elif "group by (host)" in promql:
             fields = {"hosts", "sources"}
         else:
@@ -274,6 +275,52 @@ def test_usage_rows_are_the_counters_rise_per_group_in_the_reports_units() -> No
         "http://prom:9090",
     )
     assert report.total_gpu_hours == pytest.approx(2.1)
+
+
+class SteppedUsage(CannedPrometheus):
+    """A fleet whose busy GPU-seconds rose by `rises[t]` in the step that ends at t."""
+
+    def __init__(self, rises: dict[float, float]) -> None:
+        super().__init__(HOSTS_ROWS)
+        self.rises = rises
+
+    def _rise(self, t: float) -> Sample:
+        return Sample({FIELD_LABEL: "gpu_seconds", "app": "bot"}, t, self.rises[t])
+
+    def instant(
+        self, promql: str, at: float | None = None, deadline_s: float | None = None
+    ) -> list[Sample]:
+        if "gpu_app_gpu_seconds_total" not in promql or at is None:
+            return super().instant(promql, at, deadline_s)
+        self.queries.append(promql)
+        return [self._rise(at)]
+
+    def range(
+        self, promql: str, start: float, end: float, step_s: float, deadline_s: float | None = None
+    ) -> list[RangeSeries]:
+        self.queries.append(promql)
+        if "gpu_app_gpu_seconds_total" not in promql:
+            return []
+        rises = [self._rise(t) for t in self.rises if start <= t <= end]
+        return [RangeSeries(rises[0].labels, tuple((r.t, r.value) for r in rises))]
+
+
+def test_usage_in_steps_gives_each_steps_rise_and_totals_that_add_them_up() -> None:
+    start = EVALUATED_AT - 9000  # two whole hours and half of one
+    client = SteppedUsage({start + 3600: 3600.0, start + 7200: 1800.0, EVALUATED_AT: 900.0})
+    report = source(client).usage(start, EVALUATED_AT, "app", bucket_s=3600).value
+    assert [(b.from_t - start, b.to_t - start) for b in report.buckets] == [
+        (0, 3600),
+        (3600, 7200),
+        (7200, 9000),
+    ]
+    assert [[(r.group, r.gpu_hours) for r in b.rows] for b in report.buckets] == [
+        [("bot", 1.0)],
+        [("bot", 0.5)],
+        [("bot", 0.25)],
+    ]
+    assert [(r.group, r.gpu_hours) for r in report.rows] == [("bot", 1.75)]
+    assert any("[3600000ms]" in q for q in client.queries)  # a step's rise, not the window's
 
 
 def test_usage_without_any_collector_series_says_that_dcgm_exporter_does_not_count_usage() -> None:

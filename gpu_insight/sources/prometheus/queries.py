@@ -100,16 +100,18 @@ class Queries:
         """The series the history charts draw, of both exporters (a range query)."""
         return self._of((*our_series.HISTORY_NAMES, *dcgm_series.HISTORY_NAMES))
 
-    def usage(self, window_s: float, group_by: GroupBy) -> str:
-        """What each counter of the collectors' books rose by over the window, per group."""
+    def usage(self, window_ms: int, group_by: GroupBy) -> list[str]:
+        """What each counter of the collectors' books rose by over the window, per group: one
+        query per counter, so that Prometheus reads the three at once (on a 1,000-GPU fleet
+        each reads 2,880 samples of 1,000 series for a day)."""
         by = our_series.USAGE_GROUP_LABELS.get(group_by, group_by)
-        window = f"{max(1, round(window_s * 1000))}ms"
-        return " or ".join(
+        window = f"{max(1, window_ms)}ms"
+        return [
             field_label(
                 f"sum by ({by}) (increase({self._of((counter,), self._apps)}[{window}]))", field
             )
             for counter, (field, _factor) in our_series.USAGE_COUNTERS.items()
-        )
+        ]
 
     def usage_hosts(self) -> str:
         """The collectors' hosts and whether any of them replays a recorded trace."""

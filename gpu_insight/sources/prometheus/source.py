@@ -8,6 +8,7 @@ answer takes at most ANSWER_DEADLINE_S, each query at most the client's query ti
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,7 +18,7 @@ from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageRepo
 from gpu_insight.sources.client import MetricsText
 from gpu_insight.sources.fleet import Gathered
 from gpu_insight.sources.prometheus import dcgm_series, our_series
-from gpu_insight.sources.prometheus.client import PrometheusClient, PrometheusError
+from gpu_insight.sources.prometheus.client import PrometheusClient, PrometheusError, Sample
 from gpu_insight.sources.prometheus.exposition import CONTENT_TYPE, exposition_text
 from gpu_insight.sources.prometheus.history import history_of, step_for
 from gpu_insight.sources.prometheus.queries import Queries
@@ -26,7 +27,14 @@ from gpu_insight.sources.prometheus.settings import (
     PrometheusSettings,
     prometheus_settings,
 )
-from gpu_insight.sources.prometheus.usage import usage_of
+from gpu_insight.sources.prometheus.usage import (
+    MS_PER_S,
+    Span,
+    UsageStep,
+    by_step_end,
+    usage_of,
+    usage_spans,
+)
 from gpu_insight.sources.prometheus.view import (
     STALE_AFTER_S,
     NoGpuSeriesError,
@@ -151,21 +159,33 @@ class PrometheusSource:
     def usage(
         self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
     ) -> Gathered[UsageReport]:
-        """Totals over the window from the counters; steps (`bucket_s`) are not cut here, so
-        the report carries none."""
+        """What the counters rose by over the window, per group; with `bucket_s`, also in
+        steps of that length from `from_t` (the last one cut at `to_t`), which the totals then
+        add up. A step counts what its samples show: one shorter than two scrape intervals
+        counts less than was used."""
         q = self.queries
         deadline = self._deadline()
+        spans = usage_spans(from_t, to_t, bucket_s)
+        whole = [s for s in spans if bucket_s is not None and s[1] - s[0] == bucket_s * MS_PER_S]
+        cut = [s for s in spans if s not in whole]  # the window, or a shorter last step
 
         def at_end(promql: str) -> Callable[[], Any]:
             return lambda: self.client.instant(promql, at=to_t, deadline_s=deadline())
 
-        sums, hosts, down = _all(
-            [
-                at_end(q.usage(to_t - from_t, group_by)),
-                at_end(q.usage_hosts()),
-                at_end(q.down_targets()),
-            ]
-        )
+        def ending(span: Span, promql: str) -> Callable[[], dict[int, list[Sample]]]:
+            at = span[1] / MS_PER_S
+            return lambda: {span[1]: self.client.instant(promql, at=at, deadline_s=deadline())}
+
+        def stepped(promql: str, step_s: int) -> Callable[[], dict[int, list[Sample]]]:
+            first, last = whole[0][1] / MS_PER_S, whole[-1][1] / MS_PER_S
+            return lambda: by_step_end(self.client.range(promql, first, last, step_s, deadline()))
+
+        sums: list[Callable[[], dict[int, list[Sample]]]] = [
+            ending(span, promql) for span in cut for promql in q.usage(span[1] - span[0], group_by)
+        ]
+        if bucket_s is not None and whole:
+            sums += [stepped(promql, bucket_s) for promql in q.usage(bucket_s * MS_PER_S, group_by)]
+        *parts, hosts, down = _all([*sums, at_end(q.usage_hosts()), at_end(q.down_targets())])
         if not hosts:
             raise NoUsageCountersError(
                 f"Prometheus at {self.url} holds no GPU Insight collector series under the "
@@ -173,7 +193,20 @@ class PrometheusSource:
                 "which dcgm-exporter does not have.",
                 self.url,
             )
-        report = usage_of(sums, hosts, from_t=from_t, to_t=to_t, group_by=group_by, url=self.url)
+        found: dict[int, list[Sample]] = defaultdict(list)
+        for part in parts:
+            for end_ms, samples in part.items():
+                found[end_ms].extend(samples)
+        steps = [UsageStep(span, found.get(span[1], [])) for span in spans]
+        report = usage_of(
+            steps,
+            hosts,
+            from_t=from_t,
+            to_t=to_t,
+            group_by=group_by,
+            url=self.url,
+            bucketed=bucket_s is not None,
+        )
         return Gathered(report, tuple(down_targets(down)))
 
     def metrics_text(self, position: str | None = None) -> MetricsText:
