@@ -359,11 +359,23 @@ def prometheus_config(hosts: int, exporter_port: int, query_log: Path) -> dict[s
     }
 
 
+def cpu_s(pid: int) -> float:
+    """The user and system CPU seconds a process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_calls(
-    runtime: PluginRuntime, credentials: dict[str, Any], calls: int, log: Path | None
+    runtime: PluginRuntime,
+    credentials: dict[str, Any],
+    calls: int,
+    log: Path | None,
+    prometheus_pid: int | None = None,
 ) -> dict[str, Any]:
     """Each tool `calls` times after two warm-up calls: latency (of every call, failed ones
-    too), answer size, failures with their sentences, the PromQL sent, the machine's load."""
+    too), answer size, failures with their sentences, the PromQL sent, the machine's load, and
+    the CPU time per call of the plugin and of Prometheus (which a loaded machine stretches
+    less than it stretches latency)."""
     results = {}
     for tool, params in CALLS.items():
         for _ in range(2):
@@ -371,6 +383,8 @@ def timed_calls(
         logged_from = log.stat().st_size if log is not None else 0
         latencies, sizes, errors = [], [], []
         load_before = os.getloadavg()[0]
+        pids = {"plugin": runtime.pid, "prometheus": prometheus_pid}
+        cpu_before = {who: cpu_s(pid) for who, pid in pids.items() if pid is not None}
         for _ in range(calls):
             started = time.perf_counter()
             result = runtime.invoke_tool(tool, params, credentials)
@@ -387,6 +401,10 @@ def timed_calls(
             "failed": len(errors),
             "errors": sorted(set(errors))[:3],
             "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            **{
+                f"{who}_cpu_ms_per_call": round(1000 * (cpu_s(pids[who] or 0) - used) / calls, 1)
+                for who, used in cpu_before.items()
+            },
             "p50_ms": round(1000 * percentile(latencies, 0.50), 1),
             "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
             "max_ms": round(1000 * latencies[-1], 1),
@@ -440,7 +458,7 @@ def prometheus_mode(hosts: int, calls: int, work: Path) -> dict[str, Any]:
             )
             credentials = {"prometheus_url": server.url, "price_per_gpu_hour": "2.5"}
             with PluginRuntime() as runtime:
-                tools = timed_calls(runtime, credentials, calls, query_log)
+                tools = timed_calls(runtime, credentials, calls, query_log, server.pid)
             return {
                 "hosts": hosts,
                 "gpus": hosts * GPUS_PER_HOST,
@@ -496,16 +514,26 @@ def main() -> int:
     args = parser.parse_args()
     calls = max(1, min(args.calls, 200))
     sizes = [max(1, min(int(n), HOSTS)) for n in args.hosts.split(",")]
+    load_at_start = os.getloadavg()
     fleets = []
     for hosts in sizes:
         with tempfile.TemporaryDirectory(prefix="prometheus-fleet-") as folder:
             fleets.append(prometheus_mode(hosts, calls, Path(folder)))
+    direct = direct_mode(calls)
     result = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            # as `uptime` shows them: over the last 1, 5 and 15 minutes
+            "load_average": {
+                "start": [round(n, 2) for n in load_at_start],
+                "end": [round(n, 2) for n in os.getloadavg()],
+            },
+        },
         "prometheus_version": _prometheus_version(),
         "prometheus": fleets,
-        "direct": direct_mode(calls),
+        "direct": direct,
     }
     text = json.dumps(result, indent=2)
     if args.json_out:
