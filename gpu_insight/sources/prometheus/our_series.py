@@ -78,9 +78,6 @@ USAGE_GROUP_LABELS: dict[GroupBy, str] = {"container": "app_container", "gpu": "
 DEVICE_NAMES = (*GPU_FIELDS, INFO)
 FLAG_NAMES = (HEALTH, CLOCK_EVENT)
 CLOCK_EVENT_FIELD = "clock_event_reasons"  # the Gpu field CLOCK_EVENT fills
-# The states besides "ok" (a Gpu's default): only these are read, so a healthy fleet's health
-# query answers nothing.
-TROUBLED_STATES: tuple[GpuHealth, ...] = tuple(h for h in get_args(GpuHealth) if h != "ok")
 APP_NAMES = (APP_MEMORY, APP_SM, *ENGINE_FIELDS)
 COLLECTOR_NAMES = (COLLECTOR_UP, LAST_SAMPLE, ALERTS)
 HISTORY_NAMES = (

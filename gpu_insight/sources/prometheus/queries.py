@@ -54,13 +54,10 @@ class Queries:
         return self._of(our_series.device_names(gpu_fields))
 
     def our_flags(self, gpu_fields: frozenset[str] | None = None) -> str:
-        """The GPUs whose health is not ok, and their active clock-event reasons when the
-        answer reads them: on a 1,000-GPU fleet those are 9,000 series to look at."""
-        states = our_series.TROUBLED_STATES
-        if gpu_fields is None or our_series.CLOCK_EVENT_FIELD in gpu_fields:
-            # the clock events have no state label: the empty value lets them through
-            return f"{self._of(our_series.FLAG_NAMES, [one_of('state', ('', *states))])} == 1"
-        return f"{self._of((our_series.HEALTH,), [one_of('state', states)])} == 1"
+        """Every GPU's current health state and, when the answer reads them, its active
+        clock-event reasons: on a 1,000-GPU fleet those are 9,000 series to look at."""
+        wanted = gpu_fields is None or our_series.CLOCK_EVENT_FIELD in gpu_fields
+        return f"{self._of(our_series.FLAG_NAMES if wanted else (our_series.HEALTH,))} == 1"
 
     def our_apps(self) -> str:
         """Per-app memory and SM shares, and the serving engines (app-scoped)."""
