@@ -7,7 +7,8 @@ A real Prometheus (Debian's package) holds 1,000 GPUs' series: 125 hosts × 8 GP
 exposing exactly what a GPU Insight collector exposes (the collector's own `/metrics` code over a
 synthetic 8-GPU snapshot; 7 GPUs serve an app through vLLM, one idles). The usage counters carry
 24 h of 30 s samples, backfilled with `promtool tsdb create-blocks-from openmetrics` in 2 h
-chunks; from then on Prometheus scrapes the 125 hosts every 30 s. Through the plugin's stdio
+chunks; from then on Prometheus scrapes the 125 hosts every 30 s, and the calls wait until it
+has compacted the backfilled blocks (as one that has run for a day has). Through the plugin's stdio
 runtime (`python -m main`, as the plugin daemon runs it), `gpu_status`, `vram_check` (placement
 over all GPUs) and `gpu_usage_report` (24 h, by team) are called `--calls` times each; Prometheus'
 query log gives the PromQL each call sent and its evaluation time. Then the direct mode: the same
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +69,13 @@ H100_MIB = 81559.0
 DIRECT_COLLECTORS = 10
 SMALL_HOSTS = 10  # a Prometheus fleet of 80 GPUs, beside the 1,000
 READY_TIMEOUT_S = 120.0
+COMPACTION_TIMEOUT_S = 300.0
+SETTLED_S = 15.0  # Prometheus' compaction state unchanged this long: done
+COMPACTION_METRICS = (
+    "prometheus_tsdb_compactions_triggered_total",
+    "prometheus_tsdb_compactions_total",
+    "prometheus_tsdb_blocks_loaded",
+)
 CALLS: dict[str, dict[str, Any]] = {
     "gpu_status": {},
     "vram_check": {"model": "meta-llama/Llama-3.1-8B-Instruct"},
@@ -434,6 +443,30 @@ def logged_queries(log: Path, offset: int, calls: int) -> dict[str, Any]:
     }
 
 
+def compaction_state(server: PrometheusServer) -> tuple[float, ...]:
+    """Prometheus' own counts of compaction cycles begun, compactions done and blocks loaded."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    lines = (line.split(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+    values = {name: value for name, value in lines}
+    return tuple(float(values.get(name, 0.0)) for name in COMPACTION_METRICS)
+
+
+def wait_for_compaction(server: PrometheusServer, data: Path) -> float:
+    """Prometheus merges the backfilled two-hour blocks in its first compaction cycle, a
+    minute after it starts, which takes it a while; a Prometheus that has run for a day did so
+    long ago, so the measured calls wait for it. The seconds waited."""
+    began, last = time.monotonic(), None
+    while time.monotonic() - began < COMPACTION_TIMEOUT_S:
+        triggered, done, blocks = compaction_state(server)
+        writing = any(".tmp" in path.name for path in data.iterdir())
+        if triggered >= 1 and not writing and (done, blocks) == last:
+            return round(time.monotonic() - began, 1)
+        last = None if writing else (done, blocks)
+        time.sleep(SETTLED_S)
+    raise TimeoutError(f"Prometheus still compacts after {COMPACTION_TIMEOUT_S:.0f} s")
+
+
 def series_count(server: PrometheusServer) -> int:
     return int(server.get("/api/v1/status/tsdb")["data"]["headStats"]["numSeries"])
 
@@ -456,6 +489,8 @@ def prometheus_mode(hosts: int, calls: int, work: Path) -> dict[str, Any]:
                 READY_TIMEOUT_S,
                 "every host scraped once",
             )
+            print("waiting for the backfilled blocks' compaction ...", flush=True)
+            compaction_wait_s = wait_for_compaction(server, data)
             credentials = {"prometheus_url": server.url, "price_per_gpu_hour": "2.5"}
             with PluginRuntime() as runtime:
                 tools = timed_calls(runtime, credentials, calls, query_log, server.pid)
@@ -464,6 +499,7 @@ def prometheus_mode(hosts: int, calls: int, work: Path) -> dict[str, Any]:
                 "gpus": hosts * GPUS_PER_HOST,
                 "head_series": series_count(server),
                 "backfill": filled,
+                "compaction_wait_s": compaction_wait_s,
                 "scrape_interval_s": STEP_S,
                 # what gpu_usage_report must find: every workload's busy ratio × 24 h
                 "expected_gpu_hours_24h": round(
