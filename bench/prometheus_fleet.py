@@ -7,7 +7,8 @@ A real Prometheus (Debian's package) holds 1,000 GPUs' series: 125 hosts × 8 GP
 exposing exactly what a GPU Insight collector exposes (the collector's own `/metrics` code over a
 synthetic 8-GPU snapshot; 7 GPUs serve an app through vLLM, one idles). The usage counters carry
 24 h of 30 s samples, backfilled with `promtool tsdb create-blocks-from openmetrics` in 2 h
-chunks; from then on Prometheus scrapes the 125 hosts every 30 s. Through the plugin's stdio
+chunks; from then on Prometheus scrapes the 125 hosts every 30 s, and the calls wait until it
+has compacted the backfilled blocks (as one that has run for a day has). Through the plugin's stdio
 runtime (`python -m main`, as the plugin daemon runs it), `gpu_status`, `vram_check` (placement
 over all GPUs) and `gpu_usage_report` (24 h, by team) are called `--calls` times each; Prometheus'
 query log gives the PromQL each call sent and its evaluation time. Then the direct mode: the same
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +69,13 @@ H100_MIB = 81559.0
 DIRECT_COLLECTORS = 10
 SMALL_HOSTS = 10  # a Prometheus fleet of 80 GPUs, beside the 1,000
 READY_TIMEOUT_S = 120.0
+COMPACTION_TIMEOUT_S = 300.0
+SETTLED_S = 15.0  # Prometheus' compaction state unchanged this long: done
+COMPACTION_METRICS = (
+    "prometheus_tsdb_compactions_triggered_total",
+    "prometheus_tsdb_compactions_total",
+    "prometheus_tsdb_blocks_loaded",
+)
 CALLS: dict[str, dict[str, Any]] = {
     "gpu_status": {},
     "vram_check": {"model": "meta-llama/Llama-3.1-8B-Instruct"},
@@ -359,11 +368,23 @@ def prometheus_config(hosts: int, exporter_port: int, query_log: Path) -> dict[s
     }
 
 
+def cpu_s(pid: int) -> float:
+    """The user and system CPU seconds a process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_calls(
-    runtime: PluginRuntime, credentials: dict[str, Any], calls: int, log: Path | None
+    runtime: PluginRuntime,
+    credentials: dict[str, Any],
+    calls: int,
+    log: Path | None,
+    prometheus_pid: int | None = None,
 ) -> dict[str, Any]:
     """Each tool `calls` times after two warm-up calls: latency (of every call, failed ones
-    too), answer size, failures with their sentences, the PromQL sent, the machine's load."""
+    too), answer size, failures with their sentences, the PromQL sent, the machine's load, and
+    the CPU time per call of the plugin and of Prometheus (which a loaded machine stretches
+    less than it stretches latency)."""
     results = {}
     for tool, params in CALLS.items():
         for _ in range(2):
@@ -371,6 +392,8 @@ def timed_calls(
         logged_from = log.stat().st_size if log is not None else 0
         latencies, sizes, errors = [], [], []
         load_before = os.getloadavg()[0]
+        pids = {"plugin": runtime.pid, "prometheus": prometheus_pid}
+        cpu_before = {who: cpu_s(pid) for who, pid in pids.items() if pid is not None}
         for _ in range(calls):
             started = time.perf_counter()
             result = runtime.invoke_tool(tool, params, credentials)
@@ -387,6 +410,10 @@ def timed_calls(
             "failed": len(errors),
             "errors": sorted(set(errors))[:3],
             "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            **{
+                f"{who}_cpu_ms_per_call": round(1000 * (cpu_s(pids[who] or 0) - used) / calls, 1)
+                for who, used in cpu_before.items()
+            },
             "p50_ms": round(1000 * percentile(latencies, 0.50), 1),
             "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
             "max_ms": round(1000 * latencies[-1], 1),
@@ -416,6 +443,30 @@ def logged_queries(log: Path, offset: int, calls: int) -> dict[str, Any]:
     }
 
 
+def compaction_state(server: PrometheusServer) -> tuple[float, ...]:
+    """Prometheus' own counts of compaction cycles begun, compactions done and blocks loaded."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    lines = (line.split(" ", 1) for line in text.splitlines() if line and line[0] != "#")
+    values = {name: value for name, value in lines}
+    return tuple(float(values.get(name, 0.0)) for name in COMPACTION_METRICS)
+
+
+def wait_for_compaction(server: PrometheusServer, data: Path) -> float:
+    """Prometheus merges the backfilled two-hour blocks in its first compaction cycle, a
+    minute after it starts, which takes it a while; a Prometheus that has run for a day did so
+    long ago, so the measured calls wait for it. The seconds waited."""
+    began, last = time.monotonic(), None
+    while time.monotonic() - began < COMPACTION_TIMEOUT_S:
+        triggered, done, blocks = compaction_state(server)
+        writing = any(".tmp" in path.name for path in data.iterdir())
+        if triggered >= 1 and not writing and (done, blocks) == last:
+            return round(time.monotonic() - began, 1)
+        last = None if writing else (done, blocks)
+        time.sleep(SETTLED_S)
+    raise TimeoutError(f"Prometheus still compacts after {COMPACTION_TIMEOUT_S:.0f} s")
+
+
 def series_count(server: PrometheusServer) -> int:
     return int(server.get("/api/v1/status/tsdb")["data"]["headStats"]["numSeries"])
 
@@ -438,14 +489,17 @@ def prometheus_mode(hosts: int, calls: int, work: Path) -> dict[str, Any]:
                 READY_TIMEOUT_S,
                 "every host scraped once",
             )
+            print("waiting for the backfilled blocks' compaction ...", flush=True)
+            compaction_wait_s = wait_for_compaction(server, data)
             credentials = {"prometheus_url": server.url, "price_per_gpu_hour": "2.5"}
             with PluginRuntime() as runtime:
-                tools = timed_calls(runtime, credentials, calls, query_log)
+                tools = timed_calls(runtime, credentials, calls, query_log, server.pid)
             return {
                 "hosts": hosts,
                 "gpus": hosts * GPUS_PER_HOST,
                 "head_series": series_count(server),
                 "backfill": filled,
+                "compaction_wait_s": compaction_wait_s,
                 "scrape_interval_s": STEP_S,
                 # what gpu_usage_report must find: every workload's busy ratio × 24 h
                 "expected_gpu_hours_24h": round(
@@ -496,16 +550,26 @@ def main() -> int:
     args = parser.parse_args()
     calls = max(1, min(args.calls, 200))
     sizes = [max(1, min(int(n), HOSTS)) for n in args.hosts.split(",")]
+    load_at_start = os.getloadavg()
     fleets = []
     for hosts in sizes:
         with tempfile.TemporaryDirectory(prefix="prometheus-fleet-") as folder:
             fleets.append(prometheus_mode(hosts, calls, Path(folder)))
+    direct = direct_mode(calls)
     result = {
         "date": datetime.date.today().isoformat(),
-        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            # as `uptime` shows them: over the last 1, 5 and 15 minutes
+            "load_average": {
+                "start": [round(n, 2) for n in load_at_start],
+                "end": [round(n, 2) for n in os.getloadavg()],
+            },
+        },
         "prometheus_version": _prometheus_version(),
         "prometheus": fleets,
-        "direct": direct_mode(calls),
+        "direct": direct,
     }
     text = json.dumps(result, indent=2)
     if args.json_out:

@@ -4,7 +4,7 @@ from typing import Any
 from dify_plugin import Endpoint
 from werkzeug import Request, Response
 
-from gpu_insight.answers.vram import answer_vram, parse_vram_request
+from gpu_insight.answers.vram import answer_vram, live_gpus, parse_vram_request
 from gpu_insight.gateway import json_response, read_json_object, serve
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.fleet import Gathered
@@ -19,7 +19,7 @@ class VramCheckEndpoint(Endpoint):
         self, r: Request, values: Mapping[str, Any], settings: Mapping[str, Any]
     ) -> Response:
         def snapshot() -> Gathered[Snapshot]:
-            return source_from(settings).snapshot(with_processes=False)
+            return live_gpus(source_from(settings))
 
         def check() -> Response:
             request = parse_vram_request(read_json_object(r, "vram_check parameters"))

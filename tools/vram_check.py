@@ -5,7 +5,7 @@ from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
 from gpu_insight.answers.answer import emit
-from gpu_insight.answers.vram import answer_vram, parse_vram_request
+from gpu_insight.answers.vram import answer_vram, live_gpus, parse_vram_request
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.fleet import Gathered
 from gpu_insight.sources.source import source_from
@@ -16,7 +16,7 @@ class VramCheckTool(Tool):
         # Parameter errors propagate: the node fails with their text. A source that cannot be
         # read (or is not set up) only removes the live part of the answer.
         def snapshot() -> Gathered[Snapshot]:
-            return source_from(self.runtime.credentials).snapshot(with_processes=False)
+            return live_gpus(source_from(self.runtime.credentials))
 
         request = parse_vram_request(tool_parameters)
         yield from emit(self, answer_vram(request, snapshot, self.runtime.credentials))

@@ -16,6 +16,20 @@ from gpu_insight.answers.params import (
 from gpu_insight.schemas import Alert, Gpu, Snapshot
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 
+# What the answer shows of each GPU besides its identity and health: the `Gpu` fields a source
+# must read for it.
+READINGS = (
+    "utilization_percent",
+    "memory_used_mib",
+    "memory_free_mib",
+    "memory_total_mib",
+    "temperature_celsius",
+    "power_watts",
+    "power_limit_watts",
+    "clock_event_reasons",
+)
+STATUS_GPU_FIELDS = frozenset(READINGS)
+
 
 @dataclass(frozen=True)
 class StatusQuery:
@@ -144,15 +158,9 @@ def _gpu_json(gpu: Gpu) -> dict[str, Any]:
         "name": gpu.name,
         "health": gpu.health,
         "health_reason": gpu.health_reason,
-        "utilization_percent": gpu.utilization_percent,
-        "memory_used_mib": gpu.memory_used_mib,
-        "memory_free_mib": gpu.memory_free_mib,
-        "memory_total_mib": gpu.memory_total_mib,
-        "temperature_celsius": gpu.temperature_celsius,
-        "power_watts": gpu.power_watts,
-        "power_limit_watts": gpu.power_limit_watts,
-        "clock_event_reasons": gpu.clock_event_reasons or None,
+        **{name: getattr(gpu, name) for name in READINGS},
     }
+    fields["clock_event_reasons"] = gpu.clock_event_reasons or None
     return {k: _round(v) if isinstance(v, float) else v for k, v in fields.items() if v is not None}
 
 

@@ -19,6 +19,7 @@ from gpu_insight.answers.models import resolve_model
 from gpu_insight.answers.params import parse_optional_text
 from gpu_insight.errors import InputError, SettingsError, quoted
 from gpu_insight.estimate import VramEstimate, check_fit, estimate
+from gpu_insight.estimate.placement import PLACEMENT_GPU_FIELDS
 from gpu_insight.estimate.request import (
     VramRequest,
     request_error_parameter,
@@ -28,6 +29,7 @@ from gpu_insight.estimate.result import Placement
 from gpu_insight.schemas import Snapshot
 from gpu_insight.sources.client import CollectorError
 from gpu_insight.sources.fleet import Gathered
+from gpu_insight.sources.source import GpuSource
 
 PARAMETERS = (
     "model",
@@ -106,6 +108,11 @@ class VramAnswer:
 
     def variables(self) -> dict[str, Variable]:
         return _variables(self.estimate)
+
+
+def live_gpus(source: GpuSource) -> Gathered[Snapshot]:
+    """The GPUs now, with what a placement reads of them."""
+    return source.snapshot(with_processes=False, gpu_fields=PLACEMENT_GPU_FIELDS)
 
 
 def answer_vram(

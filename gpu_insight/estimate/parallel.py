@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from gpu_insight.estimate.spec import ModelSpec
 
 
@@ -31,10 +33,12 @@ def valid_tp_sizes(spec: ModelSpec, limit: int = 16) -> list[int]:
     ]
 
 
+@functools.lru_cache(maxsize=256)
 def capability_problem(
     quantization: str, kv_dtype: str, compute_capability: str | None
 ) -> str | None:
-    """Why a GPU of this compute capability cannot run the format (None: it can)."""
+    """Why a GPU of this compute capability cannot run the format (None: it can). Asked for
+    every GPU of a fleet, which has few capabilities: remembered."""
     if not compute_capability:
         return None
     try:

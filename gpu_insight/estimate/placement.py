@@ -39,6 +39,8 @@ COMMON_GPUS: tuple[CommonGpu, ...] = (
     CommonGpu("NVIDIA H200 141GB", 143_771, "9.0", ("H200", "H200 SXM")),
 )
 MAX_COMMON_GPUS = 8
+# The `Gpu` fields a placement reads besides each GPU's identity, capability and health.
+PLACEMENT_GPU_FIELDS = frozenset({"memory_total_mib", "memory_reserved_mib", "memory_free_mib"})
 MIN_PLANNED_MIB = 1024
 MAX_PLANNED_MIB = 1024 * 1024
 
@@ -61,10 +63,29 @@ def tp_candidates(
     return [t for t in valid_tp_sizes(spec, limit) if t & (t - 1) == 0]
 
 
+Planner = Callable[[Settings, GpuTarget], Plan]
+
+
+def planner() -> Planner:
+    """`plan`, once per settings, board and memory state: a fleet of 1,000 GPUs holds far
+    fewer kinds of GPU, and its idle boards of one kind are alike."""
+    plans: dict[tuple[Settings, GpuTarget], Plan] = {}
+
+    def planned(settings: Settings, target: GpuTarget) -> Plan:
+        key = (settings, target)
+        found = plans.get(key)
+        if found is None:
+            found = plans[key] = plan(settings, target)
+        return found
+
+    return planned
+
+
 def verdicts(settings: Settings, gpus: list[Gpu]) -> list[GpuVerdict]:
     """Per GPU: would it serve the request alone, now?"""
     out = []
     single = settings if settings.gpus == 1 else None
+    planned = planner()
     for gpu in gpus:
         total, free = usable_total_mib(gpu), gpu.memory_free_mib
         problem = capability_problem(
@@ -77,7 +98,7 @@ def verdicts(settings: Settings, gpus: list[Gpu]) -> list[GpuVerdict]:
         elif single is None:
             verdict, ok = f"part of a {settings.gpus}-GPU placement at most", False
         else:
-            result = plan(single, GpuTarget(gpu.name, total, free))
+            result = planned(single, GpuTarget(gpu.name, total, free))
             ok = result.serves(single.concurrency, free)
             verdict = _verdict(single, result, free)
         out.append(
@@ -123,10 +144,11 @@ def best_placement(
         if gpu.health != "lost" and gpu.memory_free_mib is not None and usable_total_mib(gpu):
             by_host[gpu.host].append(gpu)
     candidates: list[Placement] = []
+    planned = planner()
     for host, host_gpus in by_host.items():
         ranked = sorted(host_gpus, key=lambda g: g.memory_free_mib or 0, reverse=True)
         for tp in tp_candidates(served, tensor_parallel, spec, len(ranked)):
-            candidate = _place(make_settings(tp), host, ranked)
+            candidate = _place(make_settings(tp), host, ranked, planned)
             if candidate is not None:
                 candidates.append(candidate)
                 if candidate.fits:
@@ -136,7 +158,9 @@ def best_placement(
     return min(candidates, key=lambda p: (not p.fits, len(p.gpu_indices), -p.headroom_mib))
 
 
-def _place(settings: Settings, host: str | None, ranked: list[Gpu]) -> Placement | None:
+def _place(
+    settings: Settings, host: str | None, ranked: list[Gpu], planned: Planner
+) -> Placement | None:
     """The engine on the `settings.gpus` GPUs with the most free memory, if it starts there."""
     if settings.gpus > len(ranked):
         return None
@@ -149,7 +173,7 @@ def _place(settings: Settings, host: str | None, ranked: list[Gpu]) -> Placement
     tight = min(chosen, key=lambda g: g.memory_free_mib or 0)
     free = tight.memory_free_mib
     total = min(usable_total_mib(g) or 0 for g in chosen)
-    result = plan(settings, GpuTarget(tight.name, total, free))
+    result = planned(settings, GpuTarget(tight.name, total, free))
     if not result.starts(free):
         return None
     return Placement(

@@ -83,8 +83,11 @@ class CollectorFleet:
             if isinstance(outcome, CollectorError):
                 raise outcome
 
-    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
-        """A collector's snapshot always holds its processes: leaving them out saves nothing."""
+    def snapshot(
+        self, with_processes: bool = True, gpu_fields: frozenset[str] | None = None
+    ) -> Gathered[Snapshot]:
+        """A collector's snapshot always holds its processes and every field: leaving some
+        out saves nothing."""
         return self.gather(lambda client: client.snapshot(), merge_snapshots)
 
     def history(self, seconds: int, step_s: int | None = None) -> Gathered[History]:

@@ -153,13 +153,18 @@ def _added_rows(rows: Iterable[UsageRow]) -> list[UsageRow]:
         )
         for group, (gpu_s, mib_s, joules) in totals.items()
     ]
-    added.sort(key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+    added.sort(key=row_order)
     return added
+
+
+def row_order(row: UsageRow) -> tuple[float, float, str]:
+    """How a report lists its rows: most GPU-seconds first."""
+    return (-row.gpu_seconds, -row.energy_joules, row.group)
 
 
 def with_rows(header: UsageReport, rows: Sequence[UsageRow]) -> UsageReport:
     """`header` with `rows` (most GPU-seconds first) and their totals."""
-    ordered = sorted(rows, key=lambda r: (-r.gpu_seconds, -r.energy_joules, r.group))
+    ordered = sorted(rows, key=row_order)
     return header.model_copy(
         update={
             "rows": ordered,

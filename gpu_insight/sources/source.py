@@ -25,9 +25,13 @@ class GpuSource(Protocol):
         """What the settings page runs; raises a `CollectorError` saying what is wrong."""
         ...
 
-    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
+    def snapshot(
+        self, with_processes: bool = True, gpu_fields: frozenset[str] | None = None
+    ) -> Gathered[Snapshot]:
         """Every host's GPUs, alerts and, unless `with_processes` is False (for answers that
-        read neither), its processes and serving engines."""
+        read neither), its processes and serving engines. `gpu_fields` names the `Gpu` fields
+        an answer reads besides each GPU's identity and health; a source may leave the others
+        unset (None: every field)."""
         ...
 
     def history(self, seconds: int, step_s: int | None = None) -> Gathered[History]:

@@ -310,6 +310,21 @@ def test_the_usage_csv_endpoint_reads_the_counters(
     assert {"customer-care", "research"} <= teams
 
 
+def test_the_usage_endpoint_cuts_the_window_into_steps_that_add_up_to_its_rows(
+    plugin_runtime: PluginRuntime, fleet: Fleet
+) -> None:
+    body = endpoint(plugin_runtime, fleet, "/usage?window=1h&group_by=app&bucket_s=600").json()
+    steps = body["buckets"]
+    assert [round(b["to_t"] - b["from_t"]) for b in steps] == [600] * 6
+    assert steps[-1]["rows"]  # the collectors run now
+    stepped: dict[str, float] = {}
+    for step in steps:
+        for row in step["rows"]:
+            stepped[row["group"]] = stepped.get(row["group"], 0.0) + row["gpu_seconds"]
+    totals = {row["group"]: row["gpu_seconds"] for row in body["rows"]}
+    assert stepped == pytest.approx(totals) and set(totals) == {"support-bot", "nightly-eval"}
+
+
 def test_an_app_scope_shows_its_apps_processes_and_usage_and_every_gpu(
     plugin_runtime: PluginRuntime, fleet: Fleet
 ) -> None:

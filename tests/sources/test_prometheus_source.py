@@ -3,13 +3,14 @@ and how many queries an answer costs (the same for any fleet size)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from gpu_insight.schemas import GroupBy
-from gpu_insight.sources.prometheus import our_series
+from gpu_insight.sources.prometheus import dcgm_series, our_series
 from gpu_insight.sources.prometheus.client import PrometheusClient, RangeSeries, Sample
 from gpu_insight.sources.prometheus.exposition import exposition_text
 from gpu_insight.sources.prometheus.promql import FIELD_LABEL
@@ -63,8 +64,9 @@ class CannedPrometheus(PrometheusClient):
         if "DCGM_FI_DEV_FB_RESERVED" in promql:
             return [s for s in self.dcgm if FIELD_LABEL not in s.labels]
         fields: set[str | None]
-        if "gpu_app_gpu_seconds_total" in promql:
-            fields = {"gpu_seconds", "memory_mib_seconds", "energy_joules"}
+        counted = {f for c, (f, _) in our_series.USAGE_COUNTERS.items() if c in promql}
+        if counted:
+            fields = set(counted)
         elif "group by (host)" in promql:
             fields = {"hosts", "sources"}
         else:
@@ -177,6 +179,43 @@ def test_a_gpu_both_exporters_report_under_different_host_names_counts_once() ->
     assert [g.exporter for g in source(client).snapshot().value.gpus] == ["gpu-insight"]
 
 
+def test_a_gpu_is_ok_unless_prometheus_holds_a_troubled_state_for_it() -> None:
+    sick = our_host("b", "10.0.0.2:9470", "GPU-b")
+    gpu_labels = {k: v for k, v in sick[1].labels.items() if k != "__name__"}
+    sick.append(Sample({"__name__": "gpu_health", "state": "lost", **gpu_labels}, EVALUATED_AT, 1))
+    client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a") + sick)
+    gpus = source(client).snapshot().value.gpus
+    assert [(g.host, g.health) for g in gpus] == [("a", "ok"), ("b", "lost")]
+
+
+def series_asked_for(queries: Sequence[str]) -> set[str]:
+    """The GPU series of either exporter that the queries name."""
+    names = {*our_series.GPU_FIELDS, our_series.CLOCK_EVENT, *dcgm_series.GPU_FIELDS}
+    return names.intersection(re.findall(r"[A-Za-z_]+", " ".join(queries)))
+
+
+def test_an_answer_that_shows_few_gpu_fields_asks_prometheus_for_their_series_only() -> None:
+    client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a"))
+    fields = frozenset({"memory_free_mib", "power_watts"})
+    source(client).snapshot(with_processes=False, gpu_fields=fields)
+    assert series_asked_for(client.queries) == {
+        "gpu_memory_free_bytes",
+        "gpu_power_usage_watts",
+        "DCGM_FI_DEV_POWER_USAGE",
+        *dcgm_series.MEMORY_NAMES,  # dcgm-exporter's total is the sum of its three
+    }
+
+
+def test_clock_event_reasons_are_asked_for_only_by_answers_that_show_them() -> None:
+    def clock_events_asked(fields: frozenset[str] | None) -> bool:
+        client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a"))
+        source(client).snapshot(gpu_fields=fields)
+        return our_series.CLOCK_EVENT in series_asked_for(client.queries)
+
+    assert clock_events_asked(None) and clock_events_asked(frozenset({"clock_event_reasons"}))
+    assert not clock_events_asked(frozenset({"memory_free_mib"}))
+
+
 # what the usage answer's host query finds: one collector's host, replaying
 HOSTS_ROWS = [
     Sample({FIELD_LABEL: "hosts", "host": "a"}, EVALUATED_AT, 1),
@@ -238,17 +277,50 @@ def test_usage_rows_are_the_counters_rise_per_group_in_the_reports_units() -> No
     assert report.total_gpu_hours == pytest.approx(2.1)
 
 
-def test_usage_in_steps_asks_each_steps_rise_in_one_query_and_lists_every_step() -> None:
-    client = CannedPrometheus(usage_rows("app") + HOSTS_ROWS)
-    start = EVALUATED_AT - 3 * 3600
+class SteppedUsage(CannedPrometheus):
+    """A fleet whose busy GPU-seconds rose by `rises[t]` in the step that ends at t."""
+
+    def __init__(self, rises: dict[float, float]) -> None:
+        super().__init__(HOSTS_ROWS)
+        self.rises = rises
+
+    def _rise(self, t: float) -> Sample:
+        return Sample({FIELD_LABEL: "gpu_seconds", "app": "bot"}, t, self.rises[t])
+
+    def instant(
+        self, promql: str, at: float | None = None, deadline_s: float | None = None
+    ) -> list[Sample]:
+        if "gpu_app_gpu_seconds_total" not in promql or at is None:
+            return super().instant(promql, at, deadline_s)
+        self.queries.append(promql)
+        return [self._rise(at)]
+
+    def range(
+        self, promql: str, start: float, end: float, step_s: float, deadline_s: float | None = None
+    ) -> list[RangeSeries]:
+        self.queries.append(promql)
+        if "gpu_app_gpu_seconds_total" not in promql:
+            return []
+        rises = [self._rise(t) for t in self.rises if start <= t <= end]
+        return [RangeSeries(rises[0].labels, tuple((r.t, r.value) for r in rises))]
+
+
+def test_usage_in_steps_gives_each_steps_rise_and_totals_that_add_them_up() -> None:
+    start = EVALUATED_AT - 9000  # two whole hours and half of one
+    client = SteppedUsage({start + 3600: 3600.0, start + 7200: 1800.0, EVALUATED_AT: 900.0})
     report = source(client).usage(start, EVALUATED_AT, "app", bucket_s=3600).value
-    assert [(b.from_t, b.to_t) for b in report.buckets] == [
-        (start, start + 3600),
-        (start + 3600, start + 7200),
-        (start + 7200, EVALUATED_AT),
+    assert [(b.from_t - start, b.to_t - start) for b in report.buckets] == [
+        (0, 3600),
+        (3600, 7200),
+        (7200, 9000),
     ]
-    assert [[r.group for r in b.rows] for b in report.buckets] == [["bot", "unattributed"]] * 3
-    assert sum("gpu_app_gpu_seconds_total" in q for q in client.queries) == 1 + 3
+    assert [[(r.group, r.gpu_hours) for r in b.rows] for b in report.buckets] == [
+        [("bot", 1.0)],
+        [("bot", 0.5)],
+        [("bot", 0.25)],
+    ]
+    assert [(r.group, r.gpu_hours) for r in report.rows] == [("bot", 1.75)]
+    assert any("[3600000ms]" in q for q in client.queries)  # a step's rise, not the window's
 
 
 def test_alerts_are_those_the_hosts_latest_samples_carry_and_no_resolved_ones() -> None:

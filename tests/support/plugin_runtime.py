@@ -500,6 +500,11 @@ class PluginRuntime:
             raise PluginRuntimeError(f"{data['action']} answered {answer.payloads!r}")
         return dict(answer.payloads[0])
 
+    @property
+    def pid(self) -> int:
+        """The plugin process's id (a benchmark reads its CPU time)."""
+        return self._require_running().pid
+
     # -- internals -------------------------------------------------------------------------
 
     def _require_running(self) -> subprocess.Popen[bytes]:

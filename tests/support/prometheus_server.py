@@ -76,6 +76,13 @@ class PrometheusServer:
     def stop(self) -> None:
         terminate(self._process, STOP_TIMEOUT_S)
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (a benchmark reads its CPU time)."""
+        if self._process is None:
+            raise RuntimeError("Prometheus was not started")
+        return self._process.pid
+
     def __enter__(self) -> PrometheusServer:
         return self.start()
 

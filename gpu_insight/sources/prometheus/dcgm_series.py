@@ -38,6 +38,7 @@ GPU_FIELDS: dict[str, tuple[str, float]] = {
     "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION": ("energy_joules", 1e-3),
     "DCGM_FI_DEV_XID_ERRORS": ("xid_last", 1.0),
 }
+MEMORY_NAMES = (FREE, USED, RESERVED)  # always read: a GPU's total is their sum
 HISTORY_NAMES = (UTIL, USED, FREE, RESERVED, "DCGM_FI_DEV_GPU_TEMP", "DCGM_FI_DEV_POWER_USAGE")
 # DCGM's blank values: int32 0x7ffffff0 and above, FP64 2^47 and int64 near 2^63. Energy in mJ
 # passes 2^31 within an hour at full power, so only FP64's and int64's blanks apply to it.
@@ -45,6 +46,15 @@ _INT32_BLANK = 2147483632.0
 _LARGE_BLANK = 140737488355328.0
 _SMALL_BLANK_FIELDS = frozenset(GPU_FIELDS) - {"DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION"}
 WORKLOAD_LABELS = ("namespace", "pod", "container")
+
+
+def device_names(gpu_fields: frozenset[str] | None) -> tuple[str, ...]:
+    """The memory series and those of the `Gpu` fields asked for (None: every field)."""
+    return tuple(
+        n
+        for n, (a, _) in GPU_FIELDS.items()
+        if gpu_fields is None or n in MEMORY_NAMES or a in gpu_fields
+    )
 
 
 def read_hosts(

@@ -8,7 +8,9 @@ Series of one target share its target labels (`instance`, `job` and whatever rel
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, get_args
 
 from gpu_insight.schemas import (
@@ -77,6 +79,7 @@ USAGE_GROUP_LABELS: dict[GroupBy, str] = {"container": "app_container", "gpu": "
 
 DEVICE_NAMES = (*GPU_FIELDS, INFO)
 FLAG_NAMES = (HEALTH, CLOCK_EVENT)
+CLOCK_EVENT_FIELD = "clock_event_reasons"  # the Gpu field CLOCK_EVENT fills
 APP_NAMES = (APP_MEMORY, APP_SM, *ENGINE_FIELDS)
 COLLECTOR_NAMES = (COLLECTOR_UP, LAST_SAMPLE, ALERTS)
 HISTORY_NAMES = (
@@ -120,14 +123,34 @@ _HEALTH: dict[str, GpuHealth] = {h: h for h in get_args(GpuHealth)}
 _SEVERITIES: dict[str, Severity] = {s: s for s in get_args(Severity)}
 _ALERT_STATES: dict[str, AlertState] = {s: s for s in get_args(AlertState)}
 
-TargetKey = frozenset[tuple[str, str]]
+# A series' target labels: their names, and their values as `operator.itemgetter` gives them.
+TargetKey = tuple[tuple[str, ...], object]
+
+
+def device_names(gpu_fields: frozenset[str] | None) -> tuple[str, ...]:
+    """`gpu_info` and the device series of the `Gpu` fields asked for (None: all of them)."""
+    wanted = (n for n, (a, _) in GPU_FIELDS.items() if gpu_fields is None or a in gpu_fields)
+    return (*wanted, INFO)
 
 
 def target_key(labels: Mapping[str, str]) -> TargetKey:
-    """A series' target labels; `exported_…` ones are an exporter's own, renamed."""
-    return frozenset(
-        (k, v) for k, v in labels.items() if k not in _OWN_LABELS and not k.startswith("exported_")
+    """A series' target labels; `exported_…` ones are an exporter's own, renamed. (Read for
+    every sample of a snapshot, so which names are the target's is worked out once per set
+    of label names: a fleet's series have a handful.)"""
+    names, values = _target_labels(tuple(labels))
+    return names, values(labels)
+
+
+@functools.lru_cache(maxsize=1024)
+def _target_labels(names: tuple[str, ...]) -> tuple[tuple[str, ...], Callable[[Any], object]]:
+    target = tuple(
+        sorted(n for n in names if n not in _OWN_LABELS and not n.startswith("exported_"))
     )
+    return target, operator.itemgetter(*target) if target else _no_labels
+
+
+def _no_labels(labels: Any) -> object:
+    return ()
 
 
 def read_hosts(devices: Iterable[Sample], attribution: Iterable[Sample]) -> list[HostSeries]:

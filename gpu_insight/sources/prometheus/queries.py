@@ -48,13 +48,16 @@ class Queries:
     def _one(self, metric_name: str) -> str:
         return metric_name + selector(self._scope)
 
-    def our_devices(self) -> str:
-        """Every GPU's identity and the device series the answers read."""
-        return self._of(our_series.DEVICE_NAMES)
+    def our_devices(self, gpu_fields: frozenset[str] | None = None) -> str:
+        """Every GPU's identity and the device series of the `Gpu` fields an answer reads
+        (None: all that a snapshot holds)."""
+        return self._of(our_series.device_names(gpu_fields))
 
-    def our_flags(self) -> str:
-        """Every GPU's current health state and active clock-event reasons."""
-        return f"{self._of(our_series.FLAG_NAMES)} == 1"
+    def our_flags(self, gpu_fields: frozenset[str] | None = None) -> str:
+        """Every GPU's current health state and, when the answer reads them, its active
+        clock-event reasons: on a 1,000-GPU fleet those are 9,000 series to look at."""
+        wanted = gpu_fields is None or our_series.CLOCK_EVENT_FIELD in gpu_fields
+        return f"{self._of(our_series.FLAG_NAMES if wanted else (our_series.HEALTH,))} == 1"
 
     def our_apps(self) -> str:
         """Per-app memory and SM shares, and the serving engines (app-scoped)."""
@@ -64,9 +67,9 @@ class Queries:
         """Each collector's own state (up, sample time) and its pending and firing alerts."""
         return self._of(our_series.COLLECTOR_NAMES)
 
-    def dcgm_devices(self) -> str:
-        """dcgm-exporter's device series."""
-        return self._of(tuple(dcgm_series.GPU_FIELDS))
+    def dcgm_devices(self, gpu_fields: frozenset[str] | None = None) -> str:
+        """dcgm-exporter's device series of the `Gpu` fields an answer reads."""
+        return self._of(dcgm_series.device_names(gpu_fields))
 
     def dcgm_scraped(self) -> str:
         """When each dcgm-exporter GPU was last scraped."""
@@ -94,16 +97,18 @@ class Queries:
         """The series the history charts draw, of both exporters (a range query)."""
         return self._of((*our_series.HISTORY_NAMES, *dcgm_series.HISTORY_NAMES))
 
-    def usage(self, window_s: float, group_by: GroupBy) -> str:
-        """What each counter of the collectors' books rose by over the window, per group."""
+    def usage(self, window_ms: int, group_by: GroupBy) -> list[str]:
+        """What each counter of the collectors' books rose by over the window, per group: one
+        query per counter, so that Prometheus reads the three at once (on a 1,000-GPU fleet
+        each reads 2,880 samples of 1,000 series for a day)."""
         by = our_series.USAGE_GROUP_LABELS.get(group_by, group_by)
-        window = f"{max(1, round(window_s * 1000))}ms"
-        return " or ".join(
+        window = f"{max(1, window_ms)}ms"
+        return [
             field_label(
                 f"sum by ({by}) (increase({self._of((counter,), self._apps)}[{window}]))", field
             )
             for counter, (field, _factor) in our_series.USAGE_COUNTERS.items()
-        )
+        ]
 
     def usage_hosts(self) -> str:
         """The collectors' hosts and whether any of them replays a recorded trace."""

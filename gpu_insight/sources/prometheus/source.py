@@ -7,18 +7,18 @@ answer takes at most ANSWER_DEADLINE_S, each query at most the client's query ti
 
 from __future__ import annotations
 
-import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gpu_insight.errors import quoted
-from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageBucket, UsageReport
+from gpu_insight.schemas import AlertList, GroupBy, History, Snapshot, UsageReport
 from gpu_insight.sources.client import MetricsText
 from gpu_insight.sources.fleet import Gathered
 from gpu_insight.sources.prometheus import dcgm_series, our_series
-from gpu_insight.sources.prometheus.client import PrometheusClient, PrometheusError
+from gpu_insight.sources.prometheus.client import PrometheusClient, PrometheusError, Sample
 from gpu_insight.sources.prometheus.exposition import CONTENT_TYPE, exposition_text
 from gpu_insight.sources.prometheus.history import history_of, step_for
 from gpu_insight.sources.prometheus.queries import Queries
@@ -27,7 +27,14 @@ from gpu_insight.sources.prometheus.settings import (
     PrometheusSettings,
     prometheus_settings,
 )
-from gpu_insight.sources.prometheus.usage import usage_of
+from gpu_insight.sources.prometheus.usage import (
+    MS_PER_S,
+    Span,
+    UsageStep,
+    by_step_end,
+    usage_of,
+    usage_spans,
+)
 from gpu_insight.sources.prometheus.view import (
     STALE_AFTER_S,
     NoGpuSeriesError,
@@ -90,16 +97,19 @@ class PrometheusSource:
             self.url,
         )
 
-    def snapshot(self, with_processes: bool = True) -> Gathered[Snapshot]:
+    def snapshot(
+        self, with_processes: bool = True, gpu_fields: frozenset[str] | None = None
+    ) -> Gathered[Snapshot]:
         """Seven queries at once; six without processes (the per-app and engine series, a
-        third of a fleet's series, are then not read)."""
+        third of a fleet's series, are then not read). With `gpu_fields`, only the device
+        series of those fields are read: the answers' cost is the series they send."""
         q = self.queries
         answers = self._instant_all(
             [
-                q.our_devices(),
-                q.our_flags(),
+                q.our_devices(gpu_fields),
+                q.our_flags(gpu_fields),
                 q.our_collectors(),
-                q.dcgm_devices(),
+                q.dcgm_devices(gpu_fields),
                 q.dcgm_scraped(),
                 q.down_targets(),
                 *([q.our_apps()] if with_processes else []),
@@ -142,7 +152,7 @@ class PrometheusSource:
     def alerts(self, include_resolved: bool) -> Gathered[AlertList]:
         """The alerts in the series now; Prometheus keeps no resolved ones, so
         `include_resolved` adds none."""
-        gathered = self.snapshot(with_processes=False)
+        gathered = self.snapshot(with_processes=False, gpu_fields=frozenset())
         snapshot = gathered.value
         found = AlertList(host=snapshot.host, source=snapshot.source, alerts=snapshot.alerts)
         return Gathered(found, gathered.missing)
@@ -150,27 +160,33 @@ class PrometheusSource:
     def usage(
         self, from_t: float, to_t: float, group_by: GroupBy, bucket_s: int | None = None
     ) -> Gathered[UsageReport]:
-        """The counters' rise over the window; with `bucket_s`, also over each step of it (one
-        query per step, all at once)."""
+        """What the counters rose by over the window, per group; with `bucket_s`, also in
+        steps of that length from `from_t` (the last one cut at `to_t`), which the totals then
+        add up. A step counts what its samples show: one shorter than two scrape intervals
+        counts less than was used."""
         q = self.queries
         deadline = self._deadline()
-
-        def rise(start: float, end: float) -> Callable[[], Any]:
-            promql = q.usage(end - start, group_by)
-            return lambda: self.client.instant(promql, at=end, deadline_s=deadline())
+        spans = usage_spans(from_t, to_t, bucket_s)
+        whole = [s for s in spans if bucket_s is not None and s[1] - s[0] == bucket_s * MS_PER_S]
+        cut = [s for s in spans if s not in whole]  # the window, or a shorter last step
 
         def at_end(promql: str) -> Callable[[], Any]:
             return lambda: self.client.instant(promql, at=to_t, deadline_s=deadline())
 
-        steps = _steps(from_t, to_t, bucket_s)
-        sums, hosts, down, *step_sums = _all(
-            [
-                rise(from_t, to_t),
-                at_end(q.usage_hosts()),
-                at_end(q.down_targets()),
-                *(rise(start, end) for start, end in steps),
-            ]
-        )
+        def ending(span: Span, promql: str) -> Callable[[], dict[int, list[Sample]]]:
+            at = span[1] / MS_PER_S
+            return lambda: {span[1]: self.client.instant(promql, at=at, deadline_s=deadline())}
+
+        def stepped(promql: str, step_s: int) -> Callable[[], dict[int, list[Sample]]]:
+            first, last = whole[0][1] / MS_PER_S, whole[-1][1] / MS_PER_S
+            return lambda: by_step_end(self.client.range(promql, first, last, step_s, deadline()))
+
+        sums: list[Callable[[], dict[int, list[Sample]]]] = [
+            ending(span, promql) for span in cut for promql in q.usage(span[1] - span[0], group_by)
+        ]
+        if bucket_s is not None and whole:
+            sums += [stepped(promql, bucket_s) for promql in q.usage(bucket_s * MS_PER_S, group_by)]
+        *parts, hosts, down = _all([*sums, at_end(q.usage_hosts()), at_end(q.down_targets())])
         if not hosts:
             raise NoUsageCountersError(
                 f"Prometheus at {self.url} holds no GPU Insight collector series under the "
@@ -178,17 +194,20 @@ class PrometheusSource:
                 "which dcgm-exporter does not have.",
                 self.url,
             )
-        report = usage_of(sums, hosts, from_t=from_t, to_t=to_t, group_by=group_by, url=self.url)
-        report.buckets = [
-            UsageBucket(
-                from_t=start,
-                to_t=end,
-                rows=usage_of(
-                    part, hosts, from_t=start, to_t=end, group_by=group_by, url=self.url
-                ).rows,
-            )
-            for (start, end), part in zip(steps, step_sums, strict=True)
-        ]
+        found: dict[int, list[Sample]] = defaultdict(list)
+        for part in parts:
+            for end_ms, samples in part.items():
+                found[end_ms].extend(samples)
+        steps = [UsageStep(span, found.get(span[1], [])) for span in spans]
+        report = usage_of(
+            steps,
+            hosts,
+            from_t=from_t,
+            to_t=to_t,
+            group_by=group_by,
+            url=self.url,
+            bucketed=bucket_s is not None,
+        )
         return Gathered(report, tuple(down_targets(down)))
 
     def metrics_text(self, position: str | None = None) -> MetricsText:
@@ -216,14 +235,6 @@ class PrometheusSource:
         """The seconds left of one answer's budget, each time it is asked."""
         ends = time.monotonic() + self._answer_deadline_s
         return lambda: ends - time.monotonic()
-
-
-def _steps(from_t: float, to_t: float, bucket_s: int | None) -> list[tuple[float, float]]:
-    """The window in steps of `bucket_s` from its start; none without a step."""
-    if bucket_s is None:
-        return []
-    count = math.ceil((to_t - from_t) / bucket_s)
-    return [(from_t + n * bucket_s, min(to_t, from_t + (n + 1) * bucket_s)) for n in range(count)]
 
 
 def _all(calls: Sequence[Callable[[], Any]]) -> list[Any]:
