@@ -25,7 +25,10 @@ LANGUAGES = tuple(
         if node.name.endswith(".json")
     )
 )
-# The page's ES modules, beside index.html.
+# The page's ES modules, beside index.html. Each, and the bundled ECharts, starts with V8's
+# explicit compile hint, so that its functions are compiled as it loads (off the main thread
+# while it streams in), not one by one in the middle of the page's first drawing.
+COMPILE_HINT = b"//# allFunctionsCalledOnLoad\n"
 MODULES = (
     "dashboard.js",
     "api.js",

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // The top suggestions of serving_advice: severity, what to change exactly, and the evidence.
 "use strict";
 

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // Where the page asks for its data: the collector's /v1 routes when the collector serves the
 // page, the plugin's endpoint routes when Dify does. The secret comes from the URL fragment
 // (never sent to a server) and travels as a header on data requests only.

@@ -1,14 +1,17 @@
-// ECharts, set up once per chart: the system's light or dark theme, resized with its box, no
-// animation (a 2 s refresh would restart it constantly, and a moving chart reads as flicker).
-// Each chart starts with an empty series of the type it will draw, so the library's code for
-// it is ready before the first data arrives.
+//# allFunctionsCalledOnLoad
+// ECharts, set up in one place for every chart: the system's light or dark theme, no animation
+// (a 2 s refresh would restart it constantly, and a moving chart reads as flicker), and the size
+// its box has, given to ECharts rather than measured by it, so that a chart is drawn without
+// laying the page out anew. A chart is made, and drawn, only while its box is in view: one
+// below the fold costs nothing until the reader scrolls to it, and is drawn then with what it
+// was last asked to show.
 "use strict";
 
 import { $ } from "./dom.js";
 
 const darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
 const themeName = () => (darkQuery.matches ? "dark" : "default");
-const charts = new Set();
+const charts = [];
 const themeListeners = [];
 
 export const chartsAvailable = typeof window.echarts !== "undefined";
@@ -19,60 +22,127 @@ export function onThemeChange(listener) {
 }
 
 darkQuery.addEventListener("change", () => {
-  for (const chart of charts) chart.setTheme(themeName());
+  for (const chart of charts) chart.instance?.setTheme(themeName());
   for (const listener of themeListeners) listener();
 });
 
-export function makeChart(id, option) {
-  const box = $(id);
-  const chart = window.echarts.init(box, themeName(), { renderer: "canvas" });
-  // A resize redraws the whole chart: only when the box really changed size.
-  new ResizeObserver(() => {
-    if (box.clientWidth !== chart.getWidth() || box.clientHeight !== chart.getHeight()) chart.resize();
-  }).observe(box);
-  chart.setOption({ backgroundColor: "transparent", animation: false, aria: { enabled: false }, ...option });
-  charts.add(chart);
-  return chart;
+const SETUP = { backgroundColor: "transparent", animation: false, aria: { enabled: false } };
+
+export class Chart {
+  // `name` names its measure (gpu-insight:chart:<name>); `setup` is the option it starts from.
+  constructor(id, name, setup) {
+    this.box = $(id);
+    this.name = name;
+    // Tooltips stay inside the box, which clips what a chart drawn at an older size overhangs.
+    this.setup = { ...SETUP, ...setup, tooltip: { confine: true, ...setup.tooltip } };
+    this.instance = null;
+    this.inView = false;
+    this.size = null; // {width, height} of the box, from the observers
+    this.drawnSize = null;
+    this.make = null; // (force) => the option to draw, or null when what is drawn still holds
+    this.force = false;
+    this.handlers = [];
+    charts.push(this);
+    seen.observe(this.box);
+    sized.observe(this.box);
+  }
+
+  on(event, handler) {
+    this.handlers.push([event, handler]);
+    this.instance?.on(event, handler);
+  }
+
+  // Asks for a drawing made by `make` in a frame of its own, once the chart is in view; a later
+  // request before that frame replaces this one (`force` is kept until a drawing is made).
+  draw(make, force = false) {
+    this.make = make;
+    this.force ||= force;
+    this.box.toggleAttribute("data-pending", true); // what it shows is older than what was asked
+    if (this.inView) schedule(this);
+  }
+
+  // The box's height is the page's layout: set with the data, not when the chart is drawn.
+  setHeight(height) {
+    if (this.box.style.height !== height) this.box.style.height = height;
+  }
+
+  observed(size, inView) {
+    if (size.width > 0 && size.height > 0) this.size = size;
+    if (inView !== undefined) this.inView = inView;
+    const resized = this.instance && (this.size.width !== this.drawnSize.width || this.size.height !== this.drawnSize.height);
+    if (this.inView && (this.make || resized)) schedule(this);
+  }
+
+  drawNow() {
+    if (!this.size) return;
+    const option = this.make?.(this.force) ?? null;
+    this.make = null;
+    this.force = false;
+    this.box.toggleAttribute("data-pending", false);
+    const { width, height } = this.size;
+    if (!this.instance) {
+      this.instance = window.echarts.init(this.box, themeName(), { renderer: "canvas", width, height });
+      for (const [event, handler] of this.handlers) this.instance.on(event, handler);
+      this.instance.setOption(this.setup, { lazyUpdate: true }); // drawn with the first option
+      this.drawnSize = this.size;
+    }
+    const resized = width !== this.drawnSize.width || height !== this.drawnSize.height;
+    if (option) this.instance.setOption(option, { replaceMerge: ["series"], lazyUpdate: resized });
+    if (resized) this.instance.resize({ width, height }); // one drawing of both
+    this.drawnSize = this.size;
+  }
 }
 
-// Chart redraws wait for the next frames, one chart per frame, so that a refresh never holds
-// the page for long: the cards and tables are drawn first, each chart after them in its own
-// task. A chart asked for twice before its turn is drawn once, with the later request.
-const pending = new Map(); // chart name -> draw
+const byBox = (entries, each) => {
+  for (const entry of entries) each(charts.find((chart) => chart.box === entry.target), entry);
+};
+const seen = new IntersectionObserver((entries) =>
+  byBox(entries, (chart, entry) => {
+    const { width, height } = entry.boundingClientRect;
+    chart.observed({ width: Math.round(width), height: Math.round(height) }, entry.isIntersecting);
+  }),
+);
+const sized = new ResizeObserver((entries) =>
+  byBox(entries, (chart, entry) => {
+    const { width, height } = entry.contentRect;
+    chart.observed({ width: Math.round(width), height: Math.round(height) });
+  }),
+);
+
+// Charts in view are drawn in the frames after the one that lays out what asked for them (so
+// that whether a chart is in view is known by then), one chart per frame, so that a refresh
+// never holds the page for long: the cards and tables are drawn first, each chart after them
+// in its own task.
+const pending = new Set();
 let frameAsked = false;
 
-export function scheduleDraw(name, draw) {
-  pending.set(name, draw);
+function schedule(chart) {
+  pending.add(chart);
   if (!frameAsked) {
     frameAsked = true;
-    requestAnimationFrame(drawNext);
+    requestAnimationFrame(() => requestAnimationFrame(drawNext));
   }
 }
 
 function drawNext() {
   frameAsked = false;
-  const next = pending.entries().next();
-  if (next.done) return;
-  const [name, draw] = next.value;
-  pending.delete(name);
-  performance.mark("gpu-insight:chart-start");
-  draw();
-  performance.measure(`gpu-insight:chart:${name}`, "gpu-insight:chart-start");
+  const [chart] = pending;
+  if (!chart) return;
+  pending.delete(chart);
+  // The observer's word may be late (its callbacks wait behind other tasks): the box's place,
+  // laid out by now, decides.
+  const box = chart.box.getBoundingClientRect();
+  chart.inView = box.bottom > 0 && box.top < innerHeight && box.right > 0 && box.left < innerWidth;
+  if (box.width > 0 && box.height > 0) chart.size = { width: Math.round(box.width), height: Math.round(box.height) };
+  if (chart.inView) {
+    performance.mark("gpu-insight:chart-start");
+    chart.drawNow();
+    performance.measure(`gpu-insight:chart:${chart.name}`, "gpu-insight:chart-start");
+  }
   if (pending.size && !frameAsked) {
     frameAsked = true;
     requestAnimationFrame(drawNext);
   }
-}
-
-// Sets a chart's option and, when its box must change height, both in one redraw.
-export function drawAt(chart, box, height, option) {
-  if (box.style.height === height) {
-    chart.setOption(option, { replaceMerge: ["series"] });
-    return;
-  }
-  box.style.height = height;
-  chart.setOption(option, { replaceMerge: ["series"], lazyUpdate: true });
-  chart.resize();
 }
 
 export const escapeHtml = (text) => window.echarts.format.encodeHTML(String(text));

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // GPU Insight dashboard: every GPU, every process, cost per app and team, advice, history and
 // alerts, refreshed every 2 s. The page carries no data and no secret; see api.js.
 "use strict";
@@ -6,7 +7,7 @@ import { $, fromTemplate, isNum, ratio, reconcile, setAttr, setHidden, setLevel,
 import { LANGUAGES, languageName, loadMessages, pickLanguage } from "./i18n.js";
 import { keepChoice, readChoice } from "./prefs.js";
 import { RequestError, base, query, request, rereadSecret, routes, server } from "./api.js";
-import { COLORS, chartsAvailable, drawAt, makeChart, onThemeChange, scheduleDraw } from "./charts.js";
+import { COLORS, Chart, chartsAvailable, onThemeChange } from "./charts.js";
 import { HistoryCharts, RANGES_S } from "./history.js";
 import { UsagePanel } from "./usage.js";
 import { renderAdvice } from "./advice.js";
@@ -59,9 +60,27 @@ function viewOf(snapshot) {
   const gpus = snapshot.gpus
     .filter((g) => host === null || (g.host ?? snapshot.host) === host)
     .map((g) => ({ ...g, key: gpuKey(g), label: gpuLabel(g, manyHosts) }));
-  const keys = new Set(gpus.map((g) => g.key));
-  const processes = snapshot.processes.filter((p) => keys.has(processGpuKey(p)));
-  return { hosts, manyHosts, host, gpus, processes };
+  // Each GPU's processes: keyed once here, read by every panel.
+  const processesOf = new Map(gpus.map((g) => [g.key, []]));
+  for (const p of snapshot.processes) processesOf.get(processGpuKey(p))?.push(p);
+  return { hosts, manyHosts, host, gpus, processesOf };
+}
+
+const largerFirst = (a, b) => (b.used_memory_mib ?? -1) - (a.used_memory_mib ?? -1) || a.pid - b.pid;
+
+// The `count` processes holding the most memory, largest first, without sorting all of them:
+// a GPU lists its first few of hundreds on every refresh.
+function largest(processes, count) {
+  if (count >= processes.length) return [...processes].sort(largerFirst);
+  const top = [];
+  for (const p of processes) {
+    if (top.length === count && largerFirst(p, top[count - 1]) >= 0) continue; // not among them
+    let i = top.length;
+    while (i > 0 && largerFirst(p, top[i - 1]) < 0) i--;
+    top.splice(i, 0, p);
+    if (top.length > count) top.pop();
+  }
+  return top;
 }
 
 function gpuLabel(gpu, manyHosts) {
@@ -144,15 +163,15 @@ function askForSecret(status) {
 // --- GPU cards -------------------------------------------------------------------------------
 
 function createCard() {
-  const card = fromTemplate("gpu-card-template");
-  m.translate(card);
+  const card = fromTemplate("gpu-card-template"); // translated with the page (useLanguage)
   // The button is what keyboards reach; a click anywhere on the card does the same.
   card.addEventListener("click", () => select(card.dataset.key));
   return card;
 }
 
 function updateCard(card, { gpu, processCount }) {
-  const q = (selector) => card.querySelector(selector);
+  card.parts ??= new Map(); // the card's elements, found once
+  const q = (selector) => card.parts.get(selector) ?? card.parts.set(selector, card.querySelector(selector)).get(selector);
   card.dataset.gpuUuid = gpu.uuid;
   const pressed = String(state.selected === gpu.key);
   setAttr(q(".gpu-select"), "aria-pressed", pressed);
@@ -213,13 +232,11 @@ function updateCard(card, { gpu, processCount }) {
 }
 
 function renderGpus(view) {
-  const counts = new Map();
-  for (const p of view.processes) counts.set(processGpuKey(p), (counts.get(processGpuKey(p)) ?? 0) + 1);
   const byHost = new Map();
   for (const gpu of view.gpus) {
     const host = gpu.host ?? "";
     if (!byHost.has(host)) byHost.set(host, []);
-    byHost.get(host).push({ gpu, processCount: counts.get(gpu.key) ?? 0 });
+    byHost.get(host).push({ gpu, processCount: view.processesOf.get(gpu.key).length });
   }
   const root = $("gpus");
   root.classList.toggle("compact", view.gpus.length >= COMPACT_FROM_GPUS);
@@ -287,20 +304,30 @@ function createProcessRow(item) {
     });
     return row;
   }
+  if (processRow?.language !== m.language) processRow = { language: m.language, row: newProcessRow() };
+  const row = processRow.row.cloneNode(true);
+  row.labelledIn = m.language;
+  return row;
+}
+
+// The first process row of a language, whose copies are the others: a cell per column, classed
+// as its heading and labelled with it (a narrow screen shows the label beside each cell).
+let processRow = null;
+
+function newProcessRow() {
   const row = document.createElement("tr");
-  const headings = $("processes").tHead.rows[0].cells;
-  processColumns.forEach((_, i) => {
+  for (const heading of $("processes").tHead.rows[0].cells) {
     const cell = document.createElement("td");
-    cell.className = headings[i].className;
+    cell.className = heading.className;
+    cell.dataset.label = heading.textContent;
     row.append(cell);
-  });
+  }
   const value = Object.assign(document.createElement("span"), { className: "memory-value" });
   row.cells[MEMORY_COLUMN].append(value, " ", fromTemplate("reserved-mark-template"));
   return row;
 }
 
 function updateProcessRow(row, item) {
-  const headings = $("processes").tHead.rows[0].cells;
   if (item.kind === "head") {
     const { gpu, processes } = item;
     const held = processes.reduce((sum, p) => sum + (p.used_memory_mib ?? 0), 0);
@@ -318,12 +345,16 @@ function updateProcessRow(row, item) {
   }
   const p = item.process;
   row.dataset.pid = String(p.pid);
+  const cells = row.cells;
+  if (row.labelledIn !== m.language) {
+    const headings = $("processes").tHead.rows[0].cells;
+    for (let i = 0; i < cells.length; i++) cells[i].dataset.label = headings[i].textContent;
+    row.labelledIn = m.language;
+  }
   processColumns.forEach((column, i) => {
-    const cell = row.cells[i];
-    if (cell.dataset.label !== headings[i].textContent) cell.dataset.label = headings[i].textContent;
-    if (i !== MEMORY_COLUMN) setText(cell, column(p));
+    if (i !== MEMORY_COLUMN) setText(cells[i], column(p));
   });
-  const memory = row.cells[MEMORY_COLUMN];
+  const memory = cells[MEMORY_COLUMN];
   setText(memory.querySelector(".memory-value"), processColumns[MEMORY_COLUMN](p));
   const mark = memory.lastElementChild;
   setHidden(mark, p.reserved_by_engine !== true);
@@ -333,8 +364,6 @@ function updateProcessRow(row, item) {
 }
 
 function renderProcesses(view) {
-  const byGpu = new Map(view.gpus.map((gpu) => [gpu.key, []]));
-  for (const p of view.processes) byGpu.get(processGpuKey(p))?.push(p);
   const shownGpus = view.gpus.filter((gpu) => state.selected === null || gpu.key === state.selected);
   let reserved = false;
   reconcile(
@@ -344,12 +373,10 @@ function renderProcesses(view) {
     () => document.createElement("tbody"),
     (body, item) => {
       if (item.thead) return;
-      const processes = byGpu.get(item.gpu.key).sort(
-        (a, b) => (b.used_memory_mib ?? -1) - (a.used_memory_mib ?? -1) || a.pid - b.pid,
-      );
+      const processes = view.processesOf.get(item.gpu.key);
       reserved ||= processes.some((p) => p.reserved_by_engine === true);
       const all = state.selected === item.gpu.key || state.expanded.has(item.gpu.key);
-      const listed = all ? processes : processes.slice(0, ROWS_PER_GPU);
+      const listed = largest(processes, all ? processes.length : ROWS_PER_GPU);
       const rows = [{ kind: "head", gpu: item.gpu, processes }, ...listed.map((process) => ({ kind: "process", process }))];
       if (processes.length > ROWS_PER_GPU && state.selected !== item.gpu.key) {
         rows.push({ kind: "more", gpu: item.gpu, total: processes.length });
@@ -388,7 +415,7 @@ const splitters = {
 };
 
 const memoryChart = chartsAvailable
-  ? makeChart("memory-chart", {
+  ? new Chart("memory-chart", "memory-split", {
       tooltip: { trigger: "item" },
       legend: { type: "scroll", bottom: 0 },
       grid: { left: 8, right: 24, top: 8, bottom: 36, containLabel: true },
@@ -408,15 +435,15 @@ function renderMemory(view, force) {
   const split = splitters[state.split];
   const byGroup = new Map();
   const attributed = view.gpus.map(() => 0);
-  const index = new Map(view.gpus.map((gpu, i) => [gpu.key, i]));
-  for (const p of view.processes) {
-    const i = index.get(processGpuKey(p));
-    if (i === undefined || !isNum(p.used_memory_mib)) continue;
-    const group = split(p);
-    if (!byGroup.has(group)) byGroup.set(group, view.gpus.map(() => 0));
-    byGroup.get(group)[i] += p.used_memory_mib;
-    attributed[i] += p.used_memory_mib;
-  }
+  view.gpus.forEach((gpu, i) => {
+    for (const p of view.processesOf.get(gpu.key)) {
+      if (!isNum(p.used_memory_mib)) continue;
+      const group = split(p);
+      if (!byGroup.has(group)) byGroup.set(group, view.gpus.map(() => 0));
+      byGroup.get(group)[i] += p.used_memory_mib;
+      attributed[i] += p.used_memory_mib;
+    }
+  });
   const toGib = (mib) => Math.round((mib / 1024) * 100) / 100;
   const bar = (name, data, extra = {}) => ({
     name,
@@ -427,14 +454,14 @@ function renderMemory(view, force) {
     data: data.map(toGib),
     ...extra,
   });
-  const groups = [...byGroup.keys()].sort((a, b) => a.localeCompare(b));
+  const groups = [...byGroup.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)); // no collator to make
   const series = groups.map((group) => bar(group, byGroup.get(group)));
   // Used memory that no listed process accounts for: other users' processes, or none visible.
   const other = view.gpus.map((g, i) => Math.max(0, (g.memory_used_mib ?? 0) - attributed[i]));
   series.push(bar(m.t("memory.not_listed"), other, { itemStyle: { color: COLORS.other } }));
   series.push(bar(m.t("memory.reserved"), view.gpus.map((g) => g.memory_reserved_mib ?? 0), { itemStyle: { color: COLORS.reserved } }));
   series.push(bar(m.t("memory.free"), view.gpus.map((g) => g.memory_free_mib ?? 0), { itemStyle: { color: COLORS.free } }));
-  const height = `${Math.max(160, 70 + view.gpus.length * (view.gpus.length > 8 ? 18 : 40))}px`;
+  memoryChart.setHeight(`${Math.max(160, 70 + view.gpus.length * (view.gpus.length > 8 ? 18 : 40))}px`);
   const totals = view.gpus.map((g) => g.memory_total_mib).filter(isNum);
   const option = {
     xAxis: { max: totals.length ? Math.ceil(Math.max(...totals) / 1024) : null },
@@ -442,12 +469,12 @@ function renderMemory(view, force) {
     series,
   };
   // Memory changes seldom: the chart is redrawn only when what it shows has changed.
-  const shown = JSON.stringify([m.language, height, option]);
+  const shown = JSON.stringify([m.language, option]);
   if (!force && shown === drawnMemory) return;
   drawnMemory = shown;
   option.tooltip = { valueFormatter: (v) => m.gibValue(v) };
   option.xAxis.axisLabel = { formatter: (v) => m.gibValue(v) };
-  scheduleDraw("memory-split", () => drawAt(memoryChart, $("memory-chart"), height, option));
+  memoryChart.draw(() => option);
 }
 
 let drawnMemory = null;
@@ -534,7 +561,7 @@ async function refresh() {
     const first = state.snapshot === null;
     const [snapshot, answered, resolved, ...firstPanels] = await Promise.all([
       request(routes.snapshot),
-      request(`${routes.history}${query({ seconds: history.secondsToAsk(latest) })}`).catch((error) => error),
+      request(`${routes.history}${query(history.toAsk(latest))}`).catch((error) => error),
       wantsAlerts ? request(`${routes.alerts}${query({ include_resolved: true })}`).catch(() => null) : null,
       ...(first ? duePanels(latest, true).map(askPanel) : []),
     ]);
@@ -687,6 +714,7 @@ async function useLanguage(language) {
   document.documentElement.lang = m.language;
   document.title = m.t("app.title");
   m.translate(document.body);
+  for (const template of document.querySelectorAll("template")) m.translate(template.content);
   fillChoices();
   if (!chartsAvailable) history.showUnavailable(m);
   renderSnapshot({ forceCharts: true });

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // Small DOM helpers: write only what changed, and keep one node per key across refreshes, so a
 // 2 s refresh neither flickers nor moves the layout.
 "use strict";

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // "Will it fit?": the form's fields are POST /vram-check's parameters (empty ones are left to
 // its defaults); the answer is shown as the estimator gives it.
 "use strict";

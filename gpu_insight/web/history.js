@@ -1,10 +1,12 @@
+//# allFunctionsCalledOnLoad
 // Utilization and memory over time, one line per GPU, with alert intervals (pending, firing)
-// drawn behind the lines. The window is fetched once, then only its newest part; points are
-// averaged into at most POINTS_SHOWN steps of the window, so a day costs what 15 minutes do.
+// drawn behind the lines. The window is fetched once, then only its newest part, in at most
+// POINTS_SHOWN steps of the window (the collector averages them: a day costs what 15 minutes
+// do, on the wire and here; points of a source that sends finer ones are averaged here).
 "use strict";
 
 import { $, setText } from "./dom.js";
-import { COLORS, axisTooltip, chartsAvailable, makeChart, scheduleDraw } from "./charts.js";
+import { COLORS, Chart, axisTooltip, chartsAvailable } from "./charts.js";
 
 export const RANGES_S = [900, 3600, 86400];
 const POINTS_SHOWN = 300; // about one per two pixels of a half-width chart
@@ -83,8 +85,8 @@ export class HistoryCharts {
     this.rangeS = RANGES_S[0];
     this.clear();
     if (chartsAvailable) {
-      this.util = makeChart("util-chart", this.timeOption());
-      this.memory = makeChart("memhist-chart", this.timeOption());
+      this.util = new Chart("util-chart", "utilization-history", this.timeOption());
+      this.memory = new Chart("memhist-chart", "memory-history", this.timeOption());
     }
   }
 
@@ -109,20 +111,21 @@ export class HistoryCharts {
     this.answers = []; // answers not merged yet: merged when the charts are drawn
     this.toT = null;
     this.resolutionS = null;
-    this.drawnSteps = null;
+    this.drawnSteps = {}; // field -> the steps of the window its chart shows
   }
 
   get stepS() {
     return Math.max(this.rangeS / POINTS_SHOWN, this.resolutionS ?? 1);
   }
 
-  // The `seconds` to ask for next: the whole window first, then what is new plus an overlap
-  // that covers the collector's newest bucket, which may still be filling.
-  secondsToAsk(latestT) {
+  // What to ask /history for next: the whole window first, then what is new plus an overlap
+  // that covers the collector's newest step, which may still be filling; in the chart's steps.
+  toAsk(latestT) {
     this.mergeAnswers();
-    if (this.toT === null) return this.rangeS;
+    const step_s = Math.ceil(this.rangeS / POINTS_SHOWN);
+    if (this.toT === null) return { seconds: this.rangeS, step_s };
     const overlap = Math.max(OVERLAP_S, this.resolutionS ?? 0);
-    return Math.max(1, Math.min(this.rangeS, Math.ceil(latestT - this.toT) + overlap));
+    return { seconds: Math.max(1, Math.min(this.rangeS, Math.ceil(latestT - this.toT) + overlap)), step_s };
   }
 
   // Keeps an answer of /history; its points are merged in the chart's own frame, not while
@@ -147,20 +150,22 @@ export class HistoryCharts {
     this.toT = history.to_t;
   }
 
-  // Redraws when something shown changed: a new step of the window, or the lines, alerts or
-  // labels (`force`). A day-long window thus redraws every few minutes, not every refresh.
+  // Each chart is redrawn when something it shows changed: a new step of the window, or the
+  // lines, alerts or labels (`force`). A day-long window thus redraws every few minutes, not
+  // every refresh.
   render(view) {
-    if (this.util) scheduleDraw("history", () => this.draw(view));
+    if (!this.util) return;
+    this.util.draw((force) => this.option("util", view, force), view.force);
+    this.memory.draw((force) => this.option("memory", view, force), view.force);
   }
 
-  draw({ m, gpus, intervals, force }) {
+  option(field, { m, gpus, intervals }, force) {
     this.mergeAnswers();
-    if (this.toT === null) return;
+    if (this.toT === null) return null;
     const steps = Math.floor(this.toT / this.stepS);
-    if (!force && steps === this.drawnSteps) return;
-    this.drawnSteps = steps;
+    if (!force && steps === this.drawnSteps[field]) return null;
+    this.drawnSteps[field] = steps;
     const stepS = this.stepS;
-    const shown = gpus.filter((gpu) => this.lines.has(gpu.uuid));
     const xAxis = {
       min: (this.toT - this.rangeS) * 1000,
       max: this.toT * 1000,
@@ -172,37 +177,33 @@ export class HistoryCharts {
         { xAxis: Math.max(i.from * 1000, xAxis.min), itemStyle: { color: COLORS[i.state] } },
         { xAxis: Math.min(i.to * 1000, xAxis.max) },
       ]);
-    const option = (field, formatValue, yMax) => {
-      const lines = shown.map((gpu) => ({
+    const lines = gpus
+      .filter((gpu) => this.lines.has(gpu.uuid))
+      .map((gpu) => ({
         name: gpu.label,
         type: "line",
         showSymbol: false,
         connectNulls: false,
         data: this.lines.get(gpu.uuid).data(field, stepS),
       }));
-      lines.push({
-        name: m.t("history.alerts"),
-        type: "line",
-        data: [],
-        itemStyle: { color: COLORS.firing },
-        markArea: { silent: true, data: areas },
-      });
-      return {
-        tooltip: { formatter: axisTooltip((t) => m.time(t), formatValue) },
-        xAxis,
-        yAxis: { max: yMax, axisLabel: { formatter: formatValue } },
-        series: lines,
-      };
-    };
+    lines.push({
+      name: m.t("history.alerts"),
+      type: "line",
+      data: [],
+      itemStyle: { color: COLORS.firing },
+      markArea: { silent: true, data: areas },
+    });
     const totals = gpus.map((g) => g.memory_total_mib).filter((v) => typeof v === "number");
-    const utilOption = option("util", (v) => m.percent(v), 100);
-    const memoryOption = option(
-      "memory",
-      (v) => m.gibValue(v),
-      totals.length ? Math.ceil(Math.max(...totals) / 1024) : null,
-    );
-    this.util.setOption(utilOption, { replaceMerge: ["series"] });
-    scheduleDraw("memory-history", () => this.memory.setOption(memoryOption, { replaceMerge: ["series"] }));
+    const [formatValue, yMax] =
+      field === "util"
+        ? [(v) => m.percent(v), 100]
+        : [(v) => m.gibValue(v), totals.length ? Math.ceil(Math.max(...totals) / 1024) : null];
+    return {
+      tooltip: { formatter: axisTooltip((t) => m.time(t), formatValue) },
+      xAxis,
+      yAxis: { max: yMax, axisLabel: { formatter: formatValue } },
+      series: lines,
+    };
   }
 
   showUnavailable(m) {

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // The page's languages: which one the reader gets, its message table, and locale formatting.
 // Every visible string is in messages/<language>.json; this module holds none of its own.
 "use strict";
@@ -50,6 +51,7 @@ export class Messages {
     this.formats = new Map(
       Object.entries(FORMATS).map(([name, [Kind, options]]) => [name, new Kind(language, options)]),
     );
+    this.parts = new Map(); // message -> its text and placeholder names, split once
   }
 
   format(name) {
@@ -62,7 +64,13 @@ export class Messages {
     let message = this.table[key];
     if (message === undefined) return key;
     if (typeof message === "object") message = message[this.plurals.select(params.count ?? 0)] ?? message.other;
-    return message.replace(/\{(\w+)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
+    let parts = this.parts.get(message);
+    if (parts === undefined) this.parts.set(message, (parts = message.split(/\{(\w+)\}/)));
+    let text = parts[0];
+    for (let i = 1; i < parts.length; i += 2) {
+      text += (parts[i] in params ? String(params[parts[i]]) : `{${parts[i]}}`) + parts[i + 1];
+    }
+    return text;
   }
 
   has(key) {

@@ -1,3 +1,4 @@
+//# allFunctionsCalledOnLoad
 // The reader's choices (language, history range), kept in this browser between visits.
 "use strict";
 

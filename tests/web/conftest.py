@@ -38,6 +38,19 @@ ENDPOINT_API_KEY = "dashboard-browser-key-91c2"
 
 
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+CHART_BOXES = ("usage-chart", "util-chart", "memhist-chart", "memory-chart")
+
+
+def show_charts(page: Page, *boxes: str) -> None:
+    """Scrolls to each chart (all when none is named) and waits until it shows what it was
+    last asked to: the page draws a chart only while it is in view."""
+    for box in boxes or CHART_BOXES:
+        page.locator(f"#{box}").scroll_into_view_if_needed()
+        page.wait_for_function(
+            """(id) => { const box = document.getElementById(id);
+                return echarts.getInstanceByDom(box) && !box.hasAttribute("data-pending"); }""",
+            arg=box,
+        )
 
 
 @pytest.fixture(scope="session")

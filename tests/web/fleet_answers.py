@@ -58,8 +58,10 @@ class FleetAnswers:
         snapshot.alerts = [a for a in self._host_alerts(host, now).alerts if a.state != "resolved"]
         return snapshot
 
-    def history(self, now: float, seconds: float) -> History:
-        return merge_histories([self._host_history(host, now, seconds) for host in self.hosts])
+    def history(self, now: float, seconds: float, step_s: float | None = None) -> History:
+        return merge_histories(
+            [self._host_history(host, now, seconds, step_s) for host in self.hosts]
+        )
 
     def alerts(self, now: float) -> AlertList:
         return merge_alert_lists([self._host_alerts(host, now) for host in self.hosts])
@@ -71,8 +73,11 @@ class FleetAnswers:
             [self._host_usage(host, from_t, to_t, group_by, bucket_s) for host in self.hosts]
         )
 
-    def _host_history(self, host: str, now: float, seconds: float) -> History:
-        resolution = 1 if seconds <= FINE_RETENTION_S else COARSE_RESOLUTION_S
+    def _host_history(self, host: str, now: float, seconds: float, step_s: float | None) -> History:
+        """As the collector answers: its tier's points, in whole multiples of them when a step
+        is asked (a smooth day, so a step's first point stands for its mean)."""
+        tier = 1 if seconds <= FINE_RETENTION_S else COARSE_RESOLUTION_S
+        resolution = tier * max(1, math.ceil((step_s or tier) / tier))
         base = fleet_snapshot(0, host)
         first = math.floor((now - seconds) / resolution) * resolution
         times = [first + i * resolution for i in range(int((now - first) // resolution) + 1)]
@@ -172,7 +177,10 @@ class FleetAnswers:
         if url.path.endswith("/v1/snapshot"):
             body = self.snapshot(now)
         elif url.path.endswith("/v1/history"):
-            body = self.history(now, float(query.get("seconds", 900)))
+            step = query.get("step_s")
+            body = self.history(
+                now, float(query.get("seconds", 900)), float(step) if step is not None else None
+            )
         elif url.path.endswith("/v1/alerts"):
             body = self.alerts(now)
         elif url.path.endswith("/v1/usage"):

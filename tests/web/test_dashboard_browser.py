@@ -19,7 +19,7 @@ from gpu_insight.estimate.kv_cache import KvCacheDtype
 from gpu_insight.estimate.weights import WEIGHT_FORMATS
 from tests.support.collector_process import CollectorProcess
 from tests.web.collector_http import get_json
-from tests.web.conftest import ENDPOINT_API_KEY, WatchedPage
+from tests.web.conftest import ENDPOINT_API_KEY, WatchedPage, show_charts
 
 pytestmark = pytest.mark.browser
 
@@ -205,6 +205,7 @@ def test_memory_is_split_by_the_chosen_attribution(
     named = {p["attribution"][field] for p in snapshot["processes"]} - {None}
     assert named, f"the replay trace attributes no process to a {split}"
     dashboard.page.select_option("#split", split)
+    show_charts(dashboard.page, "memory-chart")
     dashboard.page.wait_for_function(
         f"(names) => names.every((n) => ({MEMORY_SERIES})().includes(n))", arg=sorted(named)
     )
@@ -229,6 +230,7 @@ def test_history_charts_draw_one_line_per_gpu_and_the_alert_intervals(
 ) -> None:
     gpu_count = len(get_json(replay_collector, "/v1/snapshot")["gpus"])
     for chart in ("util-chart", "memhist-chart"):
+        show_charts(dashboard.page, chart)
         dashboard.page.wait_for_function(
             f"""(count) => {{ const s = ({HISTORY_SERIES})("{chart}");
                 return s.length === count + 1
@@ -243,6 +245,7 @@ def test_history_shows_the_traces_busy_and_idle_phases_as_soon_as_the_page_opens
     dashboard: WatchedPage,
 ) -> None:
     """The replay starts with its history filled as if the trace had been playing."""
+    show_charts(dashboard.page, "util-chart")
     dashboard.page.wait_for_function(
         """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
                  .getOption().series[0].data.length > 0"""
@@ -284,6 +287,7 @@ def test_alert_intervals_are_drawn_over_both_history_charts(
     page.route("**/v1/alerts?*", with_a_resolved_alert)
     page.goto(f"{replay_collector.url}/#token={replay_collector.token}")
     for chart in ("util-chart", "memhist-chart"):
+        show_charts(page, chart)
         page.wait_for_function(
             f"""() => {{ const s = ({HISTORY_SERIES})("{chart}");
                 return s.length && s[s.length - 1].areas >= 2; }}"""
@@ -376,6 +380,7 @@ def test_cost_and_usage_show_the_collectors_books_per_app_and_ask_for_a_price(
     assert page.locator("#usage-set-price").inner_text() == (
         "Set a price: accounting.price_per_gpu_hour in the collector's configuration."
     )
+    show_charts(page, "usage-chart")
     bars = page.evaluate(
         """() => echarts.getInstanceByDom(document.getElementById("usage-chart")).getOption()
           .series.map((s) => [s.name, s.stack, s.data.length])"""
@@ -461,7 +466,8 @@ def test_screenshots_are_saved(
     page.emulate_media(color_scheme=scheme)
     page.set_viewport_size({"width": width, "height": height})
     page.wait_for_selector("#advice li")
-    page.wait_for_timeout(2500)  # a refresh after the resize, with history drawn
+    page.wait_for_timeout(2500)  # a refresh after the resize
+    show_charts(page)
     path = artifacts_dir / f"dashboard-collector-{width}x{height}-{scheme}-full.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
@@ -480,6 +486,7 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
     snapshot = get_json(replay_collector, "/v1/snapshot")
     names = page.locator("#gpus .card .gpu-name").all_inner_texts()
     assert names == [g["name"] for g in snapshot["gpus"]]
+    show_charts(page, "util-chart")
     page.wait_for_function(
         """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
                    .getOption().series.some((s) => s.data.length > 0)"""
@@ -488,6 +495,7 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
     page.wait_for_selector("#usage-table tbody tr")
     assert page.locator("#replay-banner").is_visible()
     assert page.locator("#usage-set-price").inner_text().startswith("Set a price: “Price per")
+    show_charts(page)
     page.screenshot(
         path=str(artifacts_dir / "dashboard-endpoint-1440x900-light.png"), full_page=True
     )

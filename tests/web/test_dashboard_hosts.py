@@ -14,7 +14,14 @@ from playwright.sync_api import Page
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PluginRuntime
 from tests.support.synthetic_trace import FLEET_GPUS, write_fleet_trace
-from tests.web.conftest import ENDPOINT_API_KEY, HOOK_ID, OpenPage, WatchedPage, _Gateway
+from tests.web.conftest import (
+    ENDPOINT_API_KEY,
+    HOOK_ID,
+    OpenPage,
+    WatchedPage,
+    _Gateway,
+    show_charts,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -110,6 +117,7 @@ def test_choosing_a_host_shows_its_gpus_processes_and_history_only(fleet: Watche
     assert page.locator("#gpus").get_attribute("class") == "hosts"  # full cards again
     groups = page.locator("#processes .gpu-row").all_inner_texts()
     assert len(groups) == FLEET_GPUS and all(g.startswith("gpu-c GPU ") for g in groups)
+    show_charts(page, "util-chart")
     page.wait_for_function(
         """(n) => echarts.getInstanceByDom(document.getElementById("util-chart"))
              .getOption().series.length === n + 1""",
@@ -128,6 +136,7 @@ def test_the_eight_gpus_by_four_hosts_screenshot_is_saved(
     page = fleet.page
     page.wait_for_selector("#advice > li")
     page.wait_for_timeout(2500)
+    show_charts(page)
     path = artifacts_dir / "dashboard-8-gpus-4-hosts-1440.png"
     page.screenshot(
         path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": 1440, "height": 1480}

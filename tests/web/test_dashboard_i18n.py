@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Response, Route
 
 from gpu_insight import web
 from tests.support.collector_process import CollectorProcess
-from tests.web.conftest import OpenPage
+from tests.web.conftest import OpenPage, show_charts
 
 pytestmark = pytest.mark.browser
 
@@ -150,7 +150,7 @@ def test_every_string_the_page_shows_comes_from_the_message_table_or_the_data(
     page.goto(f"{replay_collector.url}/#token={replay_collector.token}")
     page.wait_for_selector("#advice > li")
     page.wait_for_selector("#usage-table tbody tr")
-    page.wait_for_timeout(2500)  # the charts drawn too
+    show_charts(page)
     shown = page.evaluate(READ_EVERYTHING)
     known = words_of(data) | INTL_WORDS
     leftovers = set()

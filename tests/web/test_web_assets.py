@@ -58,6 +58,13 @@ def test_the_bundled_echarts_is_the_pinned_release() -> None:
     assert b'version:"6.1.0"' in asset[0]
 
 
+@pytest.mark.parametrize("name", [*web.MODULES, "echarts.min.js"])
+def test_every_script_is_compiled_while_it_loads(name: str) -> None:
+    asset = web.static_asset(name)
+    assert asset is not None
+    assert asset[0].startswith(web.COMPILE_HINT)
+
+
 @pytest.mark.parametrize(
     "name",
     [
