@@ -22,8 +22,8 @@ from gpu_insight.engines.gguf import FLASH_ATTENTION_DEFAULT
 from gpu_insight.estimate import VramEstimate, VramRequest, check_fit
 from gpu_insight.estimate.spec import from_hf_config
 from gpu_insight.estimate.weights import gguf_embedding_bytes, weight_bytes
-from gpu_insight.schemas import Gpu, KnownEngine
-from tests.support.validation_cases import case_id, with_known_misses
+from gpu_insight.schemas import KnownEngine
+from tests.support.validation_cases import case_id, empty_gpu, with_known_misses
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "bench" / "results").glob("llamacpp_validation-*-h200.json"))
@@ -65,17 +65,7 @@ def config(case: dict[str, Any]) -> dict[str, Any]:
 
 def answer(case: dict[str, Any], engine: KnownEngine = "llama.cpp") -> VramEstimate:
     settings = case["case"]
-    total = HOST["memory_total_mib"]
-    reserved = HOST.get("memory_reserved_by_driver_mib", 0.0)
-    empty_h200 = Gpu(
-        index=0,
-        uuid="GPU-h200",
-        name=HOST["gpu"],
-        memory_total_mib=total,
-        memory_reserved_mib=reserved,
-        memory_used_mib=0.0,
-        memory_free_mib=total - reserved,
-    )
+    empty_h200 = empty_gpu(HOST)
     request = VramRequest(
         model_config_json=config(case),
         engine=engine,

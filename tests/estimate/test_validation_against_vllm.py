@@ -20,8 +20,7 @@ import pytest
 from gpu_insight.engines.vllm import model_runner
 from gpu_insight.estimate import VramEstimate, VramRequest, check_fit
 from gpu_insight.estimate.spec import from_hf_config
-from gpu_insight.schemas import Gpu
-from tests.support.validation_cases import case_id, with_known_misses
+from tests.support.validation_cases import case_id, empty_gpu, with_known_misses
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "bench" / "results").glob("engine_validation-*-h200.json"))
@@ -80,16 +79,7 @@ def answer(case: dict[str, Any]) -> VramEstimate:
         request["kv_cache_dtype"] = args[args.index("--kv-cache-dtype") + 1]
     if "--quantization" in args:
         request["quantization"] = args[args.index("--quantization") + 1]
-    total, reserved = HOST["memory_total_mib"], HOST["memory_reserved_by_driver_mib"]
-    empty_h200 = Gpu(
-        index=0,
-        uuid="GPU-h200",
-        name=HOST["gpu"],
-        memory_total_mib=total,
-        memory_reserved_mib=reserved,
-        memory_used_mib=0.0,
-        memory_free_mib=total - reserved,
-    )
+    empty_h200 = empty_gpu(HOST)
     return check_fit(VramRequest(**request), [empty_h200])
 
 
