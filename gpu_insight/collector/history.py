@@ -136,7 +136,8 @@ def _capacity(retention_s: float, resolution_s: float) -> int:
 
 
 class HistoryBuffer:
-    """Implements runtime.HistorySource; `add` runs in the sampler thread, `query` in requests."""
+    """Implements runtime.HistorySource; `add` runs in the sampler thread, `query_json` in
+    requests (`query` gives the same answer as a model)."""
 
     def __init__(self, config: HistoryConfig) -> None:
         self.config = config

@@ -21,7 +21,6 @@ from gpu_insight.schemas import (
     EngineMetrics,
     GpuProcess,
     GroupBy,
-    History,
     Snapshot,
     Source,
     UsageReport,
@@ -36,14 +35,10 @@ class HistorySource(Protocol):
         """Changes with every snapshot added, so answers can be kept until it does."""
         ...
 
-    def query(
-        self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
-    ) -> History: ...
-
     def query_json(
         self, *, seconds: float, gpu: str | None = None, step_s: float | None = None
     ) -> str:
-        """The same answer as JSON text."""
+        """The last `seconds` of every GPU (or of `gpu`) as a History's JSON text."""
         ...
 
 
