@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from playwright.sync_api import ViewportSize, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 from gpu_insight.web import HTML, page_html, static_asset
 
@@ -37,17 +37,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CAPTURE_TOKEN = "capture"
-# Route of the collector's API -> the file a capture holds its answer in; the first two must be.
+# Route of the collector's API -> the file a capture holds its answer in, and the query it is
+# fetched with on the GPU host (the page asks with its own; a capture answers them all the
+# same); the first two must be captured.
 CAPTURED = {
-    "/v1/snapshot": "live-snapshot.json",
-    "/v1/history": "live-history.json",
-    "/v1/usage": "live-usage.json",
-    "/v1/advice": "live-advice.json",
-    "/v1/alerts": "live-alerts.json",
+    "/v1/snapshot": ("live-snapshot.json", ""),
+    "/v1/history": ("live-history.json", "?seconds=900"),
+    "/v1/usage": ("live-usage.json", "?bucket_s=3600"),
+    "/v1/advice": ("live-advice.json", ""),
+    "/v1/alerts": ("live-alerts.json", "?include_resolved=true"),
 }
 REQUIRED = ("/v1/snapshot", "/v1/history")
 NOT_CAPTURED = b'{"error": "not_found", "message": "this answer was not captured"}'
-SETTLE_MS = 3_000  # a refresh after the first drawing, and the charts' frames
+SETTLE_MS = 3_000  # a refresh after the first drawing
+# The charts whose tops lie above `bottom` (page pixels): the page draws a chart only while it
+# is in view, so each is scrolled to and waited for before the picture is taken.
+CHARTS_ABOVE = """(bottom) => [...document.querySelectorAll(".chart")]
+  .filter((box) => box.getBoundingClientRect().top + scrollY < bottom).map((box) => box.id)"""
+DRAWN = """(id) => !document.getElementById(id).hasAttribute("data-pending")"""
 
 
 @contextmanager
@@ -55,7 +62,7 @@ def serve_capture(capture: Path) -> Iterator[str]:
     """The page, its assets and the captured answers on 127.0.0.1; yields the base URL."""
     answers = {
         route: (capture / name).read_bytes()
-        for route, name in CAPTURED.items()
+        for route, (name, _) in CAPTURED.items()
         if route in REQUIRED or (capture / name).is_file()
     }
 
@@ -114,6 +121,7 @@ def screenshot(
         page.goto(f"{url}/#token={token}")
         page.wait_for_selector("#updated[data-collected-at]", timeout=30_000)
         page.wait_for_timeout(SETTLE_MS)
+        draw_charts(page, page_height or viewport["height"])
         out.parent.mkdir(parents=True, exist_ok=True)
         if page_height is None:
             page.screenshot(path=str(out))
@@ -125,6 +133,15 @@ def screenshot(
                 clip={"x": 0, "y": 0, "width": viewport["width"], "height": height},
             )
         browser.close()
+
+
+def draw_charts(page: Page, bottom: int) -> None:
+    """Every chart the picture holds drawn, and the page back at its top."""
+    for box in page.evaluate(CHARTS_ABOVE, bottom):
+        page.locator(f"#{box}").scroll_into_view_if_needed()
+        page.wait_for_function(DRAWN, arg=box, timeout=10_000)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_timeout(200)  # the frame at the top
 
 
 def main() -> None:

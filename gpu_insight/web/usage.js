@@ -37,7 +37,7 @@ export class UsagePanel {
       this.chart = new Chart("usage-chart", "usage", {
         tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
         legend: { type: "scroll", bottom: 0 },
-        grid: { left: 8, right: 16, top: 12, bottom: 36, containLabel: true },
+        grid: { left: 8, right: 16, top: 30, bottom: 36, containLabel: true }, // the axis name above
         xAxis: { type: "category", data: [] },
         yAxis: { type: "value", min: 0 },
         series: [{ type: "bar", stack: "busy", data: [] }],
