@@ -43,11 +43,14 @@ CHART_BOXES = ("usage-chart", "util-chart", "memhist-chart", "memory-chart")
 
 def show_charts(page: Page, *boxes: str) -> None:
     """Scrolls to each chart (all when none is named) and waits until it shows what it was
-    last asked to: the page draws a chart only while it is in view."""
+    last asked to: the page draws a chart only while it is in view. Panels above it that fill
+    or grow after the scroll (processes, advice) can push it out of view again, so it is
+    scrolled back while waiting."""
     for box in boxes or CHART_BOXES:
-        page.locator(f"#{box}").scroll_into_view_if_needed()
         page.wait_for_function(
             """(id) => { const box = document.getElementById(id);
+                const { top, bottom } = box.getBoundingClientRect();
+                if (bottom <= 0 || top >= innerHeight) box.scrollIntoView({ block: "center" });
                 return echarts.getInstanceByDom(box) && !box.hasAttribute("data-pending"); }""",
             arg=box,
         )
