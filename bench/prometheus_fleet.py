@@ -1,21 +1,25 @@
 """Prometheus mode at fleet scale, beside the direct mode: tool latency through the plugin runtime.
 
     PYTHONPATH=.:bench python bench/prometheus_fleet.py [--calls 30] [--hosts 10,125]
-        [--json-out FILE]
+        [--without-usage-rules] [--json-out FILE]
 
 A real Prometheus (Debian's package) holds 1,000 GPUs' series: 125 hosts × 8 GPUs, each host
 exposing exactly what a GPU Insight collector exposes (the collector's own `/metrics` code over a
 synthetic 8-GPU snapshot; 7 GPUs serve an app through vLLM, one idles). The usage counters carry
 24 h of 30 s samples, backfilled with `promtool tsdb create-blocks-from openmetrics` in 2 h
-chunks; from then on Prometheus scrapes the 125 hosts every 30 s, and the calls wait until it
-has compacted the backfilled blocks (as one that has run for a day has). Through the plugin's stdio
-runtime (`python -m main`, as the plugin daemon runs it), `gpu_status`, `vram_check` (placement
-over all GPUs) and `gpu_usage_report` (24 h, by team) are called `--calls` times each; Prometheus'
-query log gives the PromQL each call sent and its evaluation time. Then the direct mode: the same
-calls against 10 replay collectors (1 GPU each) listed in `collector_url`. `--hosts` picks the
-Prometheus fleet sizes (default 10 and 125 hosts: 80 and 1,000 GPUs).
+chunks, and so does their copy every 5 minutes that the shipped usage recording rules keep
+(`deploy/prometheus/gpu-insight-usage-rules.yaml`, loaded, so that it goes on; without it with
+`--without-usage-rules`); from then on Prometheus scrapes the 125 hosts every 30 s, and the
+calls wait until it has compacted the backfilled blocks (as one that has run for a day has).
+Through the plugin's stdio runtime (`python -m main`, as the plugin daemon runs it),
+`gpu_status`, `vram_check` (placement over all GPUs) and `gpu_usage_report` (24 h, by team) are
+called `--calls` times each; Prometheus' query log gives the PromQL each call sent and its
+evaluation time. Then the direct mode: the same calls against 10 replay collectors (1 GPU
+each) listed in `collector_url`. `--hosts` picks the Prometheus fleet sizes (default 10 and 125
+hosts: 80 and 1,000 GPUs).
 
-Bounded: the backfill writes about 3,000 series × 2,880 samples; every wait has a timeout; the
+Bounded: the backfill writes about 3,000 series × 2,880 samples (and 3,000 × 288 of the copy);
+every wait has a timeout; the
 whole run (both sizes and the direct mode) takes about ten minutes on a 2-core machine.
 """
 
@@ -51,6 +55,7 @@ from gpu_insight.collector.usage_metrics import usage_families, usage_metrics
 from gpu_insight.collector.usage_split import UsageKey
 from gpu_insight.collector.usage_totals import UsageTotal
 from gpu_insight.schemas import Attribution, EngineMetrics, Gpu, GpuProcess, Snapshot
+from gpu_insight.sources.prometheus import our_series
 from tests.collector.api_support import TabledUsage, make_runtime, publish
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PluginRuntime
@@ -58,6 +63,8 @@ from tests.support.prometheus_server import PrometheusServer
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE = ROOT / "gpu_insight" / "collector" / "traces" / "h100-replay.jsonl"
+USAGE_RULES = ROOT / "deploy" / "prometheus" / "gpu-insight-usage-rules.yaml"
+RULES_STEP_S = 300  # the usage rules' interval: their copy's samples
 HOSTS, GPUS_PER_HOST = 125, 8
 SERVING_GPUS = 7  # per host; the last GPU idles
 APPS, TEAMS = 40, 12
@@ -278,9 +285,12 @@ class FleetExporter:
         self._httpd.server_close()
 
 
-def backfill(hosts: int, folder: Path, data: Path, started_at: float, end: float) -> dict[str, Any]:
-    """24 h of the usage counters at 30 s, one OpenMetrics file (and promtool run) per 2 h
-    block; the next file is written while promtool reads the last one."""
+def backfill(
+    hosts: int, folder: Path, data: Path, started_at: float, end: float, copies: bool
+) -> dict[str, Any]:
+    """24 h of the usage counters at 30 s (and with `copies`, the rules' copy at 5 minutes),
+    one OpenMetrics file (and promtool run) per 2 h block; the next file is written while
+    promtool reads the last one."""
     loads = [(host, load) for host in range(hosts) for load in workloads(host)]
     first = end - HISTORY_S
     chunks = [
@@ -292,14 +302,14 @@ def backfill(hosts: int, folder: Path, data: Path, started_at: float, end: float
         running = None
         for n, (start, stop) in enumerate(chunks):
             path = folder / f"usage-{n:02d}.om"
-            samples += write_chunk(path, loads, started_at, start, stop)
+            samples += write_chunk(path, loads, started_at, start, stop, copies)
             if running is not None:
                 running.result()
             running = promtool.submit(to_blocks, path, data)
         if running is not None:
             running.result()
     return {
-        "series": 3 * len(loads),
+        "series": (6 if copies else 3) * len(loads),
         "samples": samples,
         "step_s": STEP_S,
         "hours": HISTORY_S / 3600,
@@ -309,27 +319,40 @@ def backfill(hosts: int, folder: Path, data: Path, started_at: float, end: float
 
 
 def write_chunk(
-    path: Path, loads: list[tuple[int, Workload]], started_at: float, start: float, stop: float
+    path: Path,
+    loads: list[tuple[int, Workload]],
+    started_at: float,
+    start: float,
+    stop: float,
+    copies: bool,
 ) -> int:
     """The counters at every 30 s from `start` to `stop`, labelled as the collector labels
-    them (its own code renders one second of each) plus the target's labels."""
+    them (its own code renders one second of each) plus the target's labels; with `copies`,
+    what the usage rules record of them at every 5 minutes, under their names."""
     times = [start + STEP_S * k for k in range(int((stop - start) // STEP_S) + 1)]
+    copied = [t for t in times if t % RULES_STEP_S == 0]
     count = 0
     with path.open("w") as out:
         for n, family in enumerate(usage_families()):
-            out.write(f"# TYPE {family.name} counter\n")
-            for host, load in loads:
-                one_second = list(usage_metrics(totals_at([load], 1.0)))[n]
-                [sample] = one_second.samples
-                labels = {**sample.labels, "instance": instance(host), "job": "gpu-insight"}
-                text = ",".join(f'{k}="{v}"' for k, v in labels.items())
-                out.write(
-                    "".join(
-                        f"{sample.name}{{{text}}} {sample.value * (t - started_at):.3f} {t:.0f}\n"
-                        for t in times
+            names = [(family.name, "counter", "_total", times)]
+            if copies:
+                copy = our_series.RECORDED_USAGE_COUNTERS[family.name + "_total"]
+                names.append((copy, "unknown", "", copied))  # rule output has no type
+            for name, kind, suffix, at in names:
+                out.write(f"# TYPE {name} {kind}\n")
+                for host, load in loads:
+                    one_second = list(usage_metrics(totals_at([load], 1.0)))[n]
+                    [sample] = one_second.samples
+                    labels = {**sample.labels, "instance": instance(host), "job": "gpu-insight"}
+                    text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+                    out.write(
+                        "".join(
+                            f"{name}{suffix}{{{text}}} {sample.value * (t - started_at):.3f} "
+                            f"{t:.0f}\n"
+                            for t in at
+                        )
                     )
-                )
-                count += len(times)
+                    count += len(at)
         out.write("# EOF\n")
     return count
 
@@ -343,8 +366,11 @@ def to_blocks(path: Path, data: Path) -> None:
     path.unlink()
 
 
-def prometheus_config(hosts: int, exporter_port: int, query_log: Path) -> dict[str, Any]:
+def prometheus_config(
+    hosts: int, exporter_port: int, query_log: Path, usage_rules: bool
+) -> dict[str, Any]:
     return {
+        "rule_files": [str(USAGE_RULES)] if usage_rules else [],
         "global": {
             "scrape_interval": f"{STEP_S}s",
             "scrape_timeout": "10s",
@@ -403,6 +429,7 @@ def timed_calls(
             else:
                 sizes.append(len(json.dumps(result.jsons[0])))
                 summary = result.text
+                usage_series = result.jsons[0].get("usage_series")
         latencies.sort()
         results[tool] = {
             "params": params,
@@ -420,6 +447,8 @@ def timed_calls(
             "answer_json_bytes": statistics.median(sizes) if sizes else None,
             "summary": summary[:300] if sizes else None,
         }
+        if sizes and usage_series is not None:
+            results[tool]["usage_series"] = usage_series
         if log is not None:
             results[tool]["promql"] = logged_queries(log, logged_from, calls)
     return results
@@ -471,17 +500,17 @@ def series_count(server: PrometheusServer) -> int:
     return int(server.get("/api/v1/status/tsdb")["data"]["headStats"]["numSeries"])
 
 
-def prometheus_mode(hosts: int, calls: int, work: Path) -> dict[str, Any]:
+def prometheus_mode(hosts: int, calls: int, work: Path, usage_rules: bool) -> dict[str, Any]:
     end = math.floor(time.time() / STEP_S) * STEP_S - STEP_S
     started_at = end - HISTORY_S - UPTIME_BEFORE_WINDOW_S
     data = work / "server" / "data"
     data.mkdir(parents=True)
     print("backfilling 24 h of usage counters ...", flush=True)
-    filled = backfill(hosts, work, data, started_at, end)
+    filled = backfill(hosts, work, data, started_at, end, usage_rules)
     print(f"  {filled['samples']:,} samples in {filled['wall_s']} s", flush=True)
     query_log = work / "queries.log"
     with FleetExporter(host_runtimes(hosts, started_at)) as exporter:
-        config = prometheus_config(hosts, exporter.port, query_log)
+        config = prometheus_config(hosts, exporter.port, query_log, usage_rules)
         with PrometheusServer(config, work / "server") as server:
             print(f"waiting for {hosts} targets ...", flush=True)
             server.wait_for(
@@ -498,6 +527,7 @@ def prometheus_mode(hosts: int, calls: int, work: Path) -> dict[str, Any]:
                 "hosts": hosts,
                 "gpus": hosts * GPUS_PER_HOST,
                 "head_series": series_count(server),
+                "usage_rules": usage_rules,
                 "backfill": filled,
                 "compaction_wait_s": compaction_wait_s,
                 "scrape_interval_s": STEP_S,
@@ -546,6 +576,11 @@ def main() -> int:
         default=f"{SMALL_HOSTS},{HOSTS}",
         help=f"fleet sizes to run, in hosts of 8 GPUs, comma-separated (each ≤ {HOSTS})",
     )
+    parser.add_argument(
+        "--without-usage-rules",
+        action="store_true",
+        help="neither backfill nor load the usage recording rules: reports read the counters",
+    )
     parser.add_argument("--json-out", type=Path, help="write the results here")
     args = parser.parse_args()
     calls = max(1, min(args.calls, 200))
@@ -554,7 +589,7 @@ def main() -> int:
     fleets = []
     for hosts in sizes:
         with tempfile.TemporaryDirectory(prefix="prometheus-fleet-") as folder:
-            fleets.append(prometheus_mode(hosts, calls, Path(folder)))
+            fleets.append(prometheus_mode(hosts, calls, Path(folder), not args.without_usage_rules))
     direct = direct_mode(calls)
     result = {
         "date": datetime.date.today().isoformat(),

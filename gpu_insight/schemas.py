@@ -30,6 +30,9 @@ AlertState = Literal["pending", "firing", "resolved"]
 MEMORY_ALERT_RULE = "gpu_memory_high"
 Severity = Literal["info", "warning", "critical"]
 GroupBy = Literal["app", "team", "model", "container", "gpu"]
+# What a usage report through Prometheus added up: the collectors' usage counters, or the copy
+# of them that the shipped recording rules keep (deploy/prometheus/gpu-insight-usage-rules.yaml).
+UsageSeries = Literal["counters", "recording_rules"]
 ShareMethod = Literal["sm_utilization", "memory_share", "idle"]
 WebhookOrigin = Literal["config", "api"]  # the collector's notify config, or POST /v1/webhooks
 ProcessKind = Literal["compute", "graphics", "compute+graphics"]
@@ -455,6 +458,8 @@ class UsageReport(WireModel):
     to_t: float
     group_by: GroupBy
     prometheus_url: str | None = None  # read through this Prometheus (no credentials)
+    # Through Prometheus: the series the sums read, the counters or the recording rules' copy.
+    usage_series: UsageSeries | None = None
     rows: list[UsageRow] = Field(default_factory=list)
     total_gpu_hours: float = 0.0
     total_energy_joules: float = 0.0

@@ -16,7 +16,7 @@ from typing import Any
 
 from gpu_insight.answers.answer import Variable, missing_note, where
 from gpu_insight.answers.usage_query import UsageQuery, parse_usage_query
-from gpu_insight.schemas import Source, UsageReport
+from gpu_insight.schemas import Source, UsageReport, UsageSeries
 from gpu_insight.sources.fleet import Gathered, MissingCollector, missing_json
 from gpu_insight.sources.merge import SECONDS_PER_HOUR
 from gpu_insight.sources.source import GpuSource
@@ -63,6 +63,7 @@ class UsageAnswer:
     host: str
     source: Source
     prometheus_url: str | None  # read through this Prometheus; None: from the collectors
+    usage_series: UsageSeries | None  # through Prometheus: what the sums read
     query: UsageQuery
     from_t: float  # the span the collectors' minute books actually cover
     to_t: float
@@ -90,6 +91,7 @@ class UsageAnswer:
             "host": self.host,
             "source": self.source,
             "prometheus_url": self.prometheus_url,
+            "usage_series": self.usage_series,
             "from": _iso(self.from_t),
             "to": _iso(self.to_t),
             "window": self.query.window,
@@ -137,6 +139,7 @@ def answer_usage(query: UsageQuery, gathered: Gathered[UsageReport]) -> UsageAns
         host=report.host,
         source=report.source,
         prometheus_url=report.prometheus_url,
+        usage_series=report.usage_series,
         query=query,
         from_t=report.from_t,
         to_t=report.to_t,
@@ -163,6 +166,8 @@ def usage_steps_json(query: UsageQuery, gathered: Gathered[UsageReport]) -> dict
 def _usage_line(table: UsageAnswer) -> str:
     """One sentence for agents: range, total, cost and the top group."""
     origin = where(table.host, table.source, table.prometheus_url)
+    if table.usage_series == "recording_rules":
+        origin += " from the usage recording rules' 5-minute copy"
     span = (
         f"last {table.query.window}"
         if table.query.window is not None

@@ -180,6 +180,17 @@ def test_line_names_range_total_cost_and_top_group_on_one_line() -> None:
     assert "top app: chat with 3.00 GPU-hours (75 %)" in line
 
 
+def test_a_report_from_the_recording_rules_copy_says_so_in_its_line_and_json() -> None:
+    through_rules = report([row("chat", 3.0)]).model_copy(
+        update={"prometheus_url": "http://prom:9090", "usage_series": "recording_rules"}
+    )
+    table = usage_table(through_rules, query({}))
+    assert table.text().startswith(
+        "gpu-node-1 (via Prometheus) from the usage recording rules' 5-minute copy, last 24h"
+    )
+    assert table.as_json()["usage_series"] == "recording_rules"
+
+
 def test_empty_report_says_nothing_was_recorded() -> None:
     table = usage_table(report([]), query({"window": "1h"}))
     assert table.text() == "gpu-node-1, last 1h: no GPU usage recorded."

@@ -1,5 +1,6 @@
 """deploy/prometheus/gpu-insight-rules.yaml: valid, proven by promtool unit tests, and the same
-rules as the collector's alert engine, on metric names the collector exposes."""
+rules as the collector's alert engine, on metric names the collector exposes; beside it the
+usage recording rules, which record the copies of the usage counters the plugin reads."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import pytest
 import yaml
 
 from gpu_insight.collector.alert_rules import DEFAULT_RULES
+from gpu_insight.sources.prometheus import our_series
 from tests.deploy.exposed_metrics import exposed_metric_names, metric_names_in
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO_ROOT / "deploy" / "prometheus" / "gpu-insight-rules.yaml"
 RULES_TEST = Path(__file__).with_name("rules_test.yaml")
+USAGE_RULES_FILE = REPO_ROOT / "deploy" / "prometheus" / "gpu-insight-usage-rules.yaml"
+USAGE_RULES_TEST = Path(__file__).with_name("usage_rules_test.yaml")
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not found (Debian package `prometheus`)"
@@ -46,17 +50,35 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@needs_promtool
-def test_promtool_accepts_the_rules_file() -> None:
-    result = promtool("check", "rules", str(RULES_FILE))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(DEFAULT_RULES)} rules found" in result.stdout
+# each shipped rules file, how many rules it holds, and its promtool unit tests
+SHIPPED = {
+    "alerts": (RULES_FILE, len(DEFAULT_RULES), RULES_TEST),
+    "usage": (USAGE_RULES_FILE, len(our_series.USAGE_COUNTERS), USAGE_RULES_TEST),
+}
 
 
 @needs_promtool
-def test_rules_fire_and_resolve_as_the_promtool_unit_tests_expect() -> None:
-    result = promtool("test", "rules", str(RULES_TEST))
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_promtool_accepts_the_rules_file(shipped: str) -> None:
+    rules, count, _ = SHIPPED[shipped]
+    result = promtool("check", "rules", str(rules))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+@needs_promtool
+@pytest.mark.parametrize("shipped", SHIPPED)
+def test_rules_do_what_the_promtool_unit_tests_expect(shipped: str) -> None:
+    _, _, unit_tests = SHIPPED[shipped]
+    result = promtool("test", "rules", str(unit_tests))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_usage_counter_is_recorded_under_the_name_the_plugin_reads() -> None:
+    (group,) = yaml.safe_load(USAGE_RULES_FILE.read_text(encoding="utf-8"))["groups"]
+    recorded = {rule["expr"]: rule["record"] for rule in group["rules"]}
+    assert recorded == our_series.RECORDED_USAGE_COUNTERS
+    assert set(recorded) == set(our_series.USAGE_COUNTERS)
 
 
 def test_every_engine_rule_is_in_the_rules_file_once() -> None:

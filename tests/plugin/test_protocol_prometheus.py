@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gpu_insight.sources.prometheus.settings import prometheus_settings
+from gpu_insight.sources.prometheus.source import PrometheusSource
 from tests.support.canned_http import CannedReply, CannedServer, SilentServer
 from tests.support.collector_process import PLUGIN_ROOT, CollectorProcess, free_loopback_port
 from tests.support.dcgm_exporter import DcgmGpu, dcgm_exporter
@@ -29,6 +31,7 @@ from tests.support.prometheus_server import PROMETHEUS, PrometheusServer
 pytestmark = pytest.mark.prometheus
 
 SCRAPE_EXAMPLE = PLUGIN_ROOT / "deploy" / "prometheus" / "prometheus-scrape.example.yaml"
+USAGE_RULES = PLUGIN_ROOT / "deploy" / "prometheus" / "gpu-insight-usage-rules.yaml"
 SCRAPE_INTERVAL_S = 1.0
 USER, PASSWORD = "dify", "pw-for-tests"
 PASSWORD_BCRYPT = "$2b$04$9.F7nJrD2o5f83AJgHjQGu1.jqbHgsTeTcT0m1csr3Ds6UIlJ5/kC"  # cost 4
@@ -68,9 +71,15 @@ class Fleet:
 def scrape_config(
     collectors: list[CollectorProcess], dcgm: list[str], token: Path
 ) -> dict[str, Any]:
-    """The shipped example pointed at the test collectors, plus a dcgm-exporter job."""
+    """The shipped example pointed at the test collectors, plus a dcgm-exporter job, and the
+    shipped usage recording rules evaluated every second instead of every 5 minutes."""
     config = yaml.safe_load(SCRAPE_EXAMPLE.read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    rules = yaml.safe_load(USAGE_RULES.read_text())
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+    (token.parent / "usage-rules.yaml").write_text(yaml.safe_dump(rules))
+    config["rule_files"] = [str(token.parent / "usage-rules.yaml")]
     (job,) = config["scrape_configs"]
     job["scrape_timeout"] = "1s"
     job["authorization"]["credentials_file"] = str(token)
@@ -268,6 +277,23 @@ def test_the_usage_report_through_prometheus_matches_the_collectors_books(
         assert through_prometheus[app] == pytest.approx(
             gpu_seconds, abs=tolerance(fleet, "gpu_seconds") + 0.36
         ), app
+
+
+def test_the_recording_rules_copy_adds_up_to_what_the_counters_rose_by(fleet: Fleet) -> None:
+    """In-process, with the copy's minimum span cut to seconds: its rules run every second
+    here, and the fleet has run for less than the hour the plugin asks of a window."""
+    settings = prometheus_settings(fleet.credentials())
+    to_t = time.time()
+    from_t = to_t - 15
+    counters = PrometheusSource(settings).usage(from_t, to_t, "app").value
+    copy = PrometheusSource(settings, recorded_usage_min_span_s=1).usage(from_t, to_t, "app").value
+    assert (counters.usage_series, copy.usage_series) == ("counters", "recording_rules")
+    by_counters = {row.group: row.gpu_seconds for row in counters.rows}
+    assert {row.group for row in copy.rows} == set(by_counters) == {"support-bot", "nightly-eval"}
+    for row in copy.rows:
+        assert row.gpu_seconds == pytest.approx(
+            by_counters[row.group], abs=tolerance(fleet, "gpu_seconds")
+        ), row.group
 
 
 API_KEY = "endpoint-key"

@@ -323,6 +323,60 @@ def test_usage_in_steps_gives_each_steps_rise_and_totals_that_add_them_up() -> N
     assert any("[3600000ms]" in q for q in client.queries)  # a step's rise, not the window's
 
 
+class RecordedUsage(CannedPrometheus):
+    """A Prometheus whose usage recording rules have kept their copy of the counters since
+    `since`; the copy's sums are the counters' (`usage_rows`)."""
+
+    def __init__(self, since: float) -> None:
+        super().__init__(usage_rows("app") + HOSTS_ROWS)
+        self.since = since
+        self.copy_asked_at: list[float | None] = []
+
+    def instant(
+        self, promql: str, at: float | None = None, deadline_s: float | None = None
+    ) -> list[Sample]:
+        if promql.startswith("count(last_over_time("):
+            self.queries.append(promql)
+            self.copy_asked_at.append(at)
+            kept = at is not None and at >= self.since
+            return [Sample({}, at or EVALUATED_AT, 3.0)] if kept else []
+        as_counters = promql
+        for counter, copy in our_series.RECORDED_USAGE_COUNTERS.items():
+            as_counters = as_counters.replace(copy, counter)
+        answer = super().instant(as_counters, at, deadline_s)
+        self.queries[-1] = promql  # as sent
+        return answer
+
+
+def usage_queries(client: CannedPrometheus) -> list[str]:
+    return [q for q in client.queries if "increase(" in q]
+
+
+def test_a_day_reads_the_recording_rules_copy_where_it_reaches_back_to_the_start() -> None:
+    client = RecordedUsage(since=EVALUATED_AT - 2 * 86400)
+    report = source(client).usage(EVALUATED_AT - 86400, EVALUATED_AT, "app").value
+    assert report.usage_series == "recording_rules"
+    assert [(r.group, r.gpu_hours) for r in report.rows] == [("bot", 2.0), ("unattributed", 0.1)]
+    assert client.copy_asked_at == [EVALUATED_AT - 86400]
+    copies = our_series.RECORDED_USAGE_COUNTERS.values()
+    assert sorted(c for q in usage_queries(client) for c in copies if c in q) == sorted(copies)
+
+
+def test_a_day_that_began_before_the_recording_rules_did_reads_the_counters() -> None:
+    client = RecordedUsage(since=EVALUATED_AT - 3600)
+    report = source(client).usage(EVALUATED_AT - 86400, EVALUATED_AT, "app").value
+    assert report.usage_series == "counters"
+    assert all(":5m" not in q for q in usage_queries(client))
+    assert [(r.group, r.gpu_hours) for r in report.rows] == [("bot", 2.0), ("unattributed", 0.1)]
+
+
+def test_steps_shorter_than_an_hour_read_the_counters_without_asking_for_the_copy() -> None:
+    client = RecordedUsage(since=EVALUATED_AT - 2 * 86400)
+    report = source(client).usage(EVALUATED_AT - 6 * 3600, EVALUATED_AT, "app", bucket_s=600)
+    assert report.value.usage_series == "counters"
+    assert client.copy_asked_at == []
+
+
 def test_alerts_are_those_the_hosts_latest_samples_carry_and_no_resolved_ones() -> None:
     client = CannedPrometheus(our_host("a", "a:9470", "GPU-a0") + our_host("b", "b:9470", "GPU-b0"))
     listed = source(client).alerts(include_resolved=True)

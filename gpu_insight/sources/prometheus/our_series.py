@@ -73,6 +73,14 @@ USAGE_COUNTERS: dict[str, tuple[str, float]] = {
     "gpu_app_memory_byte_seconds_total": ("memory_mib_seconds", 1 / MIB),
     "gpu_app_energy_joules_total": ("energy_joules", 1.0),
 }
+# The same counters as the recording rules in deploy/prometheus/gpu-insight-usage-rules.yaml
+# copy them every 5 minutes, labels unchanged: a day of the copy is 288 samples a series where
+# the counters scraped every 30 s are 2,880.
+RECORDED_USAGE_COUNTERS: dict[str, str] = {
+    "gpu_app_gpu_seconds_total": "gpu_app:gpu_seconds_total:5m",
+    "gpu_app_memory_byte_seconds_total": "gpu_app:memory_byte_seconds_total:5m",
+    "gpu_app_energy_joules_total": "gpu_app:energy_joules_total:5m",
+}
 UNATTRIBUTED = "unattributed"
 # group_by of a usage report → the counters' label, where it is not named like the group
 USAGE_GROUP_LABELS: dict[GroupBy, str] = {"container": "app_container", "gpu": "uuid"}

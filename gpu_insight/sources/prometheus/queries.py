@@ -23,6 +23,9 @@ _FIRST_GPU_OR_NONE = Matcher("gpu", "=~", '"0|"')
 DOWN_LOOKBACK = "1h"
 DOWN = "down"  # FIELD_LABEL of the targets that are down
 HOST = "host"  # FIELD_LABEL of the host names of targets that are not up
+# How far back from a window's start the recording rules' copy of the usage counters must have
+# a sample for a report to read it: two of its 5-minute intervals.
+RECORDED_USAGE_LOOKBACK = "10m"
 USAGE_HOSTS = "hosts"
 USAGE_SOURCES = "sources"
 
@@ -97,16 +100,32 @@ class Queries:
         """The series the history charts draw, of both exporters (a range query)."""
         return self._of((*our_series.HISTORY_NAMES, *dcgm_series.HISTORY_NAMES))
 
-    def usage(self, window_ms: int, group_by: GroupBy) -> list[str]:
+    def usage(self, window_ms: int, group_by: GroupBy, recorded: bool = False) -> list[str]:
         """What each counter of the collectors' books rose by over the window, per group: one
         query per counter, so that Prometheus reads the three at once (on a 1,000-GPU fleet
-        each reads 2,880 samples of 1,000 series for a day)."""
+        each reads 2,880 samples of 1,000 series for a day; `recorded`: of the recording
+        rules' copy, 288)."""
         by = our_series.USAGE_GROUP_LABELS.get(group_by, group_by)
         window = f"{max(1, window_ms)}ms"
         return [
             field_label(
-                f"sum by ({by}) (increase({self._of((counter,), self._apps)}[{window}]))", field
+                f"sum by ({by}) (increase({self._of((name,), self._apps)}[{window}]))", field
             )
+            for name, field in self._usage_names(recorded)
+        ]
+
+    def recorded_usage(self) -> str:
+        """How many series of the recording rules' copy of the usage counters have a sample
+        in the RECORDED_USAGE_LOOKBACK before the time it is evaluated at (a window's start):
+        none when the rules are not loaded, or were loaded after that time."""
+        name, _field = self._usage_names(True)[0]  # one copy stands for all three
+        return f"count(last_over_time({self._of((name,), self._apps)}[{RECORDED_USAGE_LOOKBACK}]))"
+
+    @staticmethod
+    def _usage_names(recorded: bool) -> list[tuple[str, str]]:
+        """(series name, UsageRow field) of each usage counter, or of its recorded copy."""
+        return [
+            (our_series.RECORDED_USAGE_COUNTERS[counter] if recorded else counter, field)
             for counter, (field, _factor) in our_series.USAGE_COUNTERS.items()
         ]
 

@@ -45,6 +45,9 @@ from gpu_insight.sources.prometheus.view import (
 )
 
 ANSWER_DEADLINE_S = 15.0
+# A window or step shorter than this reads the counters even where the recording rules' copy
+# is there: at one sample per 5 minutes, the copy's edges are too coarse for it.
+RECORDED_USAGE_MIN_SPAN_S = 3600.0
 
 
 class NoUsageCountersError(PrometheusError):
@@ -59,6 +62,7 @@ class PrometheusSource:
         *,
         stale_after_s: float = STALE_AFTER_S,
         answer_deadline_s: float = ANSWER_DEADLINE_S,
+        recorded_usage_min_span_s: float = RECORDED_USAGE_MIN_SPAN_S,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -66,6 +70,7 @@ class PrometheusSource:
         self.queries = Queries(settings)
         self._stale_after_s = stale_after_s
         self._answer_deadline_s = answer_deadline_s
+        self._recorded_usage_min_span_s = recorded_usage_min_span_s
         self._clock = clock
 
     @classmethod
@@ -163,9 +168,12 @@ class PrometheusSource:
         """What the counters rose by over the window, per group; with `bucket_s`, also in
         steps of that length from `from_t` (the last one cut at `to_t`), which the totals then
         add up. A step counts what its samples show: one shorter than two scrape intervals
-        counts less than was used."""
+        counts less than was used. Windows and steps of an hour or more read the recording
+        rules' copy of the counters where it reaches back to `from_t` (10 times fewer samples
+        at a 30 s scrape; its edges are those of its 5-minute steps)."""
         q = self.queries
         deadline = self._deadline()
+        recorded = self._reads_recorded_usage(from_t, to_t, bucket_s, deadline)
         spans = usage_spans(from_t, to_t, bucket_s)
         whole = [s for s in spans if bucket_s is not None and s[1] - s[0] == bucket_s * MS_PER_S]
         cut = [s for s in spans if s not in whole]  # the window, or a shorter last step
@@ -182,10 +190,13 @@ class PrometheusSource:
             return lambda: by_step_end(self.client.range(promql, first, last, step_s, deadline()))
 
         sums: list[Callable[[], dict[int, list[Sample]]]] = [
-            ending(span, promql) for span in cut for promql in q.usage(span[1] - span[0], group_by)
+            ending(span, promql)
+            for span in cut
+            for promql in q.usage(span[1] - span[0], group_by, recorded)
         ]
         if bucket_s is not None and whole:
-            sums += [stepped(promql, bucket_s) for promql in q.usage(bucket_s * MS_PER_S, group_by)]
+            step_ms = bucket_s * MS_PER_S
+            sums += [stepped(promql, bucket_s) for promql in q.usage(step_ms, group_by, recorded)]
         *parts, hosts, down = _all([*sums, at_end(q.usage_hosts()), at_end(q.down_targets())])
         if not hosts:
             raise NoUsageCountersError(
@@ -207,8 +218,20 @@ class PrometheusSource:
             group_by=group_by,
             url=self.url,
             bucketed=bucket_s is not None,
+            series="recording_rules" if recorded else "counters",
         )
         return Gathered(report, tuple(down_targets(down)))
+
+    def _reads_recorded_usage(
+        self, from_t: float, to_t: float, bucket_s: int | None, deadline: Callable[[], float]
+    ) -> bool:
+        """Whether a report of this window reads the recording rules' copy: long enough, and
+        the copy was kept at its start (a query at `from_t` that only shorter ones skip)."""
+        shortest_s = to_t - from_t if bucket_s is None else min(to_t - from_t, bucket_s)
+        if shortest_s < self._recorded_usage_min_span_s:
+            return False
+        found = self.client.instant(self.queries.recorded_usage(), at=from_t, deadline_s=deadline())
+        return any(sample.value > 0 for sample in found)
 
     def metrics_text(self, position: str | None = None) -> MetricsText:
         """Every GPU series under the selector and app scope (`position` picks a collector in

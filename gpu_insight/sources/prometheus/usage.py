@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from gpu_insight.schemas import GroupBy, UsageBucket, UsageReport, UsageRow
+from gpu_insight.schemas import GroupBy, UsageBucket, UsageReport, UsageRow, UsageSeries
 from gpu_insight.sources.merge import SECONDS_PER_HOUR, row_order, with_rows
 from gpu_insight.sources.prometheus import our_series
 from gpu_insight.sources.prometheus.client import RangeSeries, Sample
@@ -60,6 +60,7 @@ def usage_of(
     group_by: GroupBy,
     url: str,
     bucketed: bool,
+    series: UsageSeries,
 ) -> UsageReport:
     """The rows of all steps added up; with `bucketed`, each step's rows as well."""
     by = our_series.USAGE_GROUP_LABELS.get(group_by, group_by)
@@ -76,6 +77,7 @@ def usage_of(
         to_t=to_t,
         group_by=group_by,
         prometheus_url=url,
+        usage_series=series,
         buckets=[
             UsageBucket(
                 from_t=step.span[0] / MS_PER_S,
