@@ -26,6 +26,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from gpu_insight.clock_events import mask_of
 from gpu_insight.collector.notify.worker import Notifier
 from gpu_insight.collector.render_cache import PerSampleCache
 from gpu_insight.collector.runtime import CollectorRuntime
@@ -136,6 +137,12 @@ GPU_METRICS: tuple[_GpuSpec, ...] = (
         "gpu_sm_clock_max_hertz",
         "Maximum SM clock.",
         value=_scaled("sm_clock_max_mhz", HERTZ_PER_MHZ),
+    ),
+    _GpuSpec(
+        "gpu_clock_event_reasons",
+        "NVML's clocks-event (throttle) reasons mask (nvmlClocksEventReason* bits), 0 while none "
+        "is active: the reasons of gpu_clock_event_active in one series per GPU.",
+        value=lambda gpu: float(mask_of(gpu.clock_event_reasons)),
     ),
     _GpuSpec(
         "gpu_memory_clock_hertz", "Memory clock.", value=_scaled("memory_clock_mhz", HERTZ_PER_MHZ)

@@ -116,6 +116,11 @@ def test_error_counters(samples: Samples) -> None:
     assert value(samples, "gpu_xid_errors_total", **GPU0) == 2.0
 
 
+def test_the_clock_event_mask_holds_nvmls_bit_of_each_active_reason(samples: Samples) -> None:
+    assert value(samples, "gpu_clock_event_reasons", **GPU0) == 0x4  # sw_power_cap
+    assert value(samples, "gpu_clock_event_reasons", **GPU1) == 0.0
+
+
 def test_unknown_values_have_no_series(samples: Samples) -> None:
     assert ("gpu_memory_activity_ratio", frozenset(GPU1.items())) not in samples
     assert ("gpu_energy_joules_total", frozenset(GPU1.items())) not in samples

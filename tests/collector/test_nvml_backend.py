@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_insight.collector.backends.nvml import NvmlBackend, decode_clock_event_reasons
+from gpu_insight.collector.backends.nvml import NvmlBackend
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
 from tests.fake_nvml import (
@@ -125,29 +125,6 @@ def test_clock_events_fall_back_to_throttle_reasons_on_an_older_binding(gpu: Fak
     gpu.clock_event_mask = 0x4 | 0x40
     (state,) = backend_for(fake).sample_fast(0.0).gpus
     assert state.clock_event_reasons == ["sw_power_cap", "hw_thermal_slowdown"]
-
-
-def test_clock_event_mask_decodes_every_known_reason_and_names_unknown_bits() -> None:
-    names = decode_clock_event_reasons(0x1FF | 0x1000, FakeNvml())
-    assert names == [
-        "gpu_idle",
-        "applications_clocks_setting",
-        "sw_power_cap",
-        "hw_slowdown",
-        "sync_boost",
-        "sw_thermal_slowdown",
-        "hw_thermal_slowdown",
-        "hw_power_brake_slowdown",
-        "display_clock_setting",
-        "reason_0x1000",
-    ]
-
-
-def test_clock_event_reasons_match_the_real_binding_constants() -> None:
-    import pynvml
-
-    assert decode_clock_event_reasons(0x4, pynvml) == ["sw_power_cap"]
-    assert decode_clock_event_reasons(0x0, pynvml) == []
 
 
 def test_process_utilization_idle_gpu_gives_no_samples_and_no_error(gpu: FakeGpu) -> None:

@@ -41,8 +41,8 @@ def named(samples: Iterable[Sample], names: Iterable[str]) -> list[Sample]:
 
 def our_devices(samples: list[Sample]) -> list[Sample]:
     """The answers to `our_devices` and `our_flags` together, as the source reads them."""
-    flags = named(samples, our_series.FLAG_NAMES)
-    return named(samples, our_series.DEVICE_NAMES) + [s for s in flags if s.value == 1]
+    health = named(samples, (our_series.HEALTH,))
+    return named(samples, our_series.device_names(None)) + [s for s in health if s.value == 1]
 
 
 def our_attribution(samples: list[Sample]) -> list[Sample]:

@@ -190,7 +190,7 @@ def test_a_gpu_is_ok_unless_prometheus_holds_a_troubled_state_for_it() -> None:
 
 def series_asked_for(queries: Sequence[str]) -> set[str]:
     """The GPU series of either exporter that the queries name."""
-    names = {*our_series.GPU_FIELDS, our_series.CLOCK_EVENT, *dcgm_series.GPU_FIELDS}
+    names = {*our_series.GPU_FIELDS, our_series.CLOCK_EVENT_MASK, *dcgm_series.GPU_FIELDS}
     return names.intersection(re.findall(r"[A-Za-z_]+", " ".join(queries)))
 
 
@@ -210,7 +210,7 @@ def test_clock_event_reasons_are_asked_for_only_by_answers_that_show_them() -> N
     def clock_events_asked(fields: frozenset[str] | None) -> bool:
         client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a"))
         source(client).snapshot(gpu_fields=fields)
-        return our_series.CLOCK_EVENT in series_asked_for(client.queries)
+        return our_series.CLOCK_EVENT_MASK in series_asked_for(client.queries)
 
     assert clock_events_asked(None) and clock_events_asked(frozenset({"clock_event_reasons"}))
     assert not clock_events_asked(frozenset({"memory_free_mib"}))

@@ -28,6 +28,7 @@ from typing import Any
 
 import pynvml
 
+from gpu_insight.clock_events import reasons_of
 from gpu_insight.collector.backends.base import (
     FastReading,
     GpuSlowReading,
@@ -37,7 +38,6 @@ from gpu_insight.collector.backends.base import (
 from gpu_insight.collector.config import SamplingConfig
 from gpu_insight.collector.runtime import SelfMetrics
 from gpu_insight.schemas import (
-    CLOCK_EVENT_REASONS,
     Gpu,
     GpuHealth,
     GpuProcess,
@@ -109,30 +109,6 @@ class _Device:
     def uuid(self) -> str:
         uuid = self.static.get("uuid")
         return _text(uuid) if uuid is not None else f"GPU-unknown-{self.index}"
-
-
-def decode_clock_event_reasons(mask: int, nvml: Any) -> list[str]:
-    """Names for the bits set in a clocks-event (throttle) reasons mask, unknown bits in hex."""
-    names: list[str] = []
-    known = 0
-    for name in CLOCK_EVENT_REASONS:
-        suffix = "".join(part.capitalize() for part in name.split("_"))  # sw_power_cap → SwPowerCap
-        bit = getattr(nvml, "nvmlClocksEventReason" + suffix, None)
-        if bit is None:
-            bit = getattr(nvml, "nvmlClocksThrottleReason" + suffix, None)
-        if bit is None:
-            continue
-        known |= bit
-        if mask & bit:
-            names.append(name)
-    rest = mask & ~known
-    bit = 1
-    while rest:
-        if rest & bit:
-            names.append(f"reason_0x{bit:x}")
-            rest &= ~bit
-        bit <<= 1
-    return names
 
 
 def _text(value: str | bytes) -> str:
@@ -414,7 +390,7 @@ class NvmlBackend:
             failures,
         )
         if reasons is not None:
-            gpu.clock_event_reasons = decode_clock_event_reasons(reasons, nvml)
+            gpu.clock_event_reasons = reasons_of(reasons)
 
     def _temperature(self, device: _Device, failures: list[str]) -> float | None:
         value = self._preferred(

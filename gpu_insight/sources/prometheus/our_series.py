@@ -9,10 +9,12 @@ Series of one target share its target labels (`instance`, `job` and whatever rel
 from __future__ import annotations
 
 import functools
+import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, get_args
 
+from gpu_insight.clock_events import reasons_of
 from gpu_insight.schemas import (
     Alert,
     AlertState,
@@ -50,7 +52,9 @@ GPU_FIELDS: dict[str, tuple[str, float]] = {
 COUNT_FIELDS = frozenset({"ecc_uncorrected_volatile", "xid_errors"})
 INFO = "gpu_info"
 HEALTH = "gpu_health"  # 1 for the current state
-CLOCK_EVENT = "gpu_clock_event_active"  # 1 while the reason is active
+# NVML's clocks-event reasons mask: one series per GPU where gpu_clock_event_active has one per
+# reason (9,000 on a 1,000-GPU fleet instead of 1,000)
+CLOCK_EVENT_MASK = "gpu_clock_event_reasons"
 APP_MEMORY = "gpu_app_memory_used_bytes"
 APP_SM = "gpu_app_sm_utilization_ratio"
 # series name → EngineMetrics field
@@ -85,9 +89,7 @@ UNATTRIBUTED = "unattributed"
 # group_by of a usage report → the counters' label, where it is not named like the group
 USAGE_GROUP_LABELS: dict[GroupBy, str] = {"container": "app_container", "gpu": "uuid"}
 
-DEVICE_NAMES = (*GPU_FIELDS, INFO)
-FLAG_NAMES = (HEALTH, CLOCK_EVENT)
-CLOCK_EVENT_FIELD = "clock_event_reasons"  # the Gpu field CLOCK_EVENT fills
+CLOCK_EVENT_FIELD = "clock_event_reasons"  # the Gpu field CLOCK_EVENT_MASK fills
 APP_NAMES = (APP_MEMORY, APP_SM, *ENGINE_FIELDS)
 COLLECTOR_NAMES = (COLLECTOR_UP, LAST_SAMPLE, ALERTS)
 HISTORY_NAMES = (
@@ -138,7 +140,8 @@ TargetKey = tuple[tuple[str, ...], object]
 def device_names(gpu_fields: frozenset[str] | None) -> tuple[str, ...]:
     """`gpu_info` and the device series of the `Gpu` fields asked for (None: all of them)."""
     wanted = (n for n, (a, _) in GPU_FIELDS.items() if gpu_fields is None or a in gpu_fields)
-    return (*wanted, INFO)
+    clock_events = gpu_fields is None or CLOCK_EVENT_FIELD in gpu_fields
+    return (*wanted, *((CLOCK_EVENT_MASK,) if clock_events else ()), INFO)
 
 
 def target_key(labels: Mapping[str, str]) -> TargetKey:
@@ -220,8 +223,8 @@ def _read_device(gpu: dict[str, Any], sample: Sample) -> None:
         health = _HEALTH.get(label(labels, "state"))
         if health is not None:
             gpu["health"] = health
-    elif name == CLOCK_EVENT:
-        gpu["clock_event_reasons"] = sorted({*gpu["clock_event_reasons"], label(labels, "reason")})
+    elif name == CLOCK_EVENT_MASK and math.isfinite(sample.value):
+        gpu[CLOCK_EVENT_FIELD] = reasons_of(int(sample.value))
 
 
 def _read_attribution(host: HostSeries, sample: Sample) -> None:

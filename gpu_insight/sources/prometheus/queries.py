@@ -56,11 +56,9 @@ class Queries:
         (None: all that a snapshot holds)."""
         return self._of(our_series.device_names(gpu_fields))
 
-    def our_flags(self, gpu_fields: frozenset[str] | None = None) -> str:
-        """Every GPU's current health state and, when the answer reads them, its active
-        clock-event reasons: on a 1,000-GPU fleet those are 9,000 series to look at."""
-        wanted = gpu_fields is None or our_series.CLOCK_EVENT_FIELD in gpu_fields
-        return f"{self._of(our_series.FLAG_NAMES if wanted else (our_series.HEALTH,))} == 1"
+    def our_flags(self) -> str:
+        """Every GPU's current health state."""
+        return f"{self._of((our_series.HEALTH,))} == 1"
 
     def our_apps(self) -> str:
         """Per-app memory and SM shares, and the serving engines (app-scoped)."""

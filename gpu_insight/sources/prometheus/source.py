@@ -112,7 +112,7 @@ class PrometheusSource:
         answers = self._instant_all(
             [
                 q.our_devices(gpu_fields),
-                q.our_flags(gpu_fields),
+                q.our_flags(),
                 q.our_collectors(),
                 q.dcgm_devices(gpu_fields),
                 q.dcgm_scraped(),
