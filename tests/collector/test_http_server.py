@@ -166,6 +166,15 @@ def test_the_access_log_has_the_query_string_only_when_set_to_full(
     assert line.endswith(f'"GET {logged} HTTP/1.1" 200')
 
 
+def test_by_default_the_access_log_leaves_out_query_strings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO), serve() as served:
+        assert served.get("/v1/history?seconds=60&gpu=0", token=None).status_code == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.name.endswith(".access")]
+    assert line.endswith('"GET /v1/history HTTP/1.1" 200')
+
+
 def test_the_access_log_can_be_off(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO), serve(access_log="off") as served:
         assert served.get("/healthz", token=None).status_code == 200
