@@ -95,6 +95,10 @@ function renderHeader(snapshot, view) {
   setText(source, m.t(`source.${snapshot.source}`));
   setLevel(source, snapshot.source === "replay" ? "warn" : "ok");
   setHidden($("replay-banner"), snapshot.source !== "replay");
+  const via = $("via"); // read through Prometheus: its URL (never credentials) on hover
+  setHidden(via, !snapshot.prometheus_url);
+  setText(via, snapshot.prometheus_url ? m.t("header.via_prometheus") : "");
+  if (via.title !== (snapshot.prometheus_url ?? "")) via.title = snapshot.prometheus_url ?? "";
   const health = $("health");
   const status = m.t(`health.${snapshot.health}`);
   setText(health, snapshot.health_reason ? m.t("health.with_reason", { status, reason: snapshot.health_reason }) : status);
@@ -276,8 +280,15 @@ function select(key) {
 
 // --- processes, grouped by GPU ---------------------------------------------------------------
 
+// Through Prometheus a process is an app's share of a GPU, with no PID (0): it is told apart by
+// what it is attributed to.
+const processKey = (p) => {
+  const a = p.attribution ?? {};
+  return p.pid ? `p${p.pid}` : `a${[a.app, a.team, a.container_name, a.model, a.engine].join("\u001f")}`;
+};
+
 const processColumns = [
-  (p) => String(p.pid),
+  (p) => (p.pid ? String(p.pid) : "–"),
   (p) => p.name ?? "–",
   (p) => (p.attribution?.engine && m.has(`engine.${p.attribution.engine}`) ? m.t(`engine.${p.attribution.engine}`) : p.attribution?.engine ?? "–"),
   (p) => p.attribution?.model ?? "–",
@@ -385,7 +396,7 @@ function renderProcesses(view) {
       reconcile(
         body,
         rows,
-        (row) => (row.kind === "process" ? `p${row.process.pid}` : row.kind),
+        (row) => (row.kind === "process" ? processKey(row.process) : row.kind),
         (row) => (row.kind === "empty" ? createEmptyRow() : createProcessRow(row)),
         (node, row) => (row.kind === "empty" ? setText(node.cells[0], m.t("processes.none_on_gpu")) : updateProcessRow(node, row)),
       );

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from playwright.sync_api import (
 
 from tests.support.collector_process import CollectorProcess
 from tests.support.plugin_runtime import PLUGIN_ROOT, PluginRuntime
+from tests.web.collector_http import get_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,6 +56,15 @@ def show_charts(page: Page, *boxes: str) -> None:
                 return echarts.getInstanceByDom(box) && !box.hasAttribute("data-pending"); }""",
             arg=box,
         )
+
+
+def open_endpoint_dashboard(page: Page, endpoint_url: str, collector: CollectorProcess) -> None:
+    """Opens the plugin's `/dashboard` with the endpoint key, as a user's bookmark does, and
+    waits for its GPU cards, which name the collector's GPUs in order."""
+    page.goto(f"{endpoint_url}/dashboard#key={ENDPOINT_API_KEY}")
+    page.wait_for_selector("#gpus .card")
+    names = page.locator("#gpus .card .gpu-name").all_inner_texts()
+    assert names == [g["name"] for g in get_json(collector, "/v1/snapshot")["gpus"]]
 
 
 @pytest.fixture(scope="session")
@@ -178,12 +189,16 @@ def endpoint_base_url(
     plugin_runtime: PluginRuntime, replay_collector: CollectorProcess
 ) -> Iterator[str]:
     """`http://127.0.0.1:<port>/e/<hook_id>`: the plugin's endpoints behind a public URL."""
-    settings = {
-        "collector_url": replay_collector.url,
-        "collector_token": replay_collector.token,
-        "api_key": ENDPOINT_API_KEY,
-    }
-    gateway = _Gateway(plugin_runtime, settings)
+    settings = {"collector_url": replay_collector.url, "collector_token": replay_collector.token}
+    with serving_endpoints(plugin_runtime, settings) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving_endpoints(runtime: PluginRuntime, settings: dict[str, Any]) -> Iterator[str]:
+    """The gateway in front of `runtime`'s endpoints with these settings and the endpoint key:
+    its `/e/<hook_id>` URL."""
+    gateway = _Gateway(runtime, {**settings, "api_key": ENDPOINT_API_KEY})
     thread = threading.Thread(target=gateway.serve_forever, name="endpoint-gateway", daemon=True)
     thread.start()
     try:

@@ -19,7 +19,7 @@ from gpu_insight.estimate.kv_cache import KvCacheDtype
 from gpu_insight.estimate.weights import WEIGHT_FORMATS
 from tests.support.collector_process import CollectorProcess
 from tests.web.collector_http import get_json
-from tests.web.conftest import ENDPOINT_API_KEY, WatchedPage, show_charts
+from tests.web.conftest import ENDPOINT_API_KEY, WatchedPage, open_endpoint_dashboard, show_charts
 
 pytestmark = pytest.mark.browser
 
@@ -481,11 +481,7 @@ def test_through_the_endpoint_the_page_works_with_only_its_url_and_key(
     artifacts_dir: Path,
 ) -> None:
     page = watched_page.page
-    page.goto(f"{endpoint_base_url}/dashboard#key={ENDPOINT_API_KEY}")
-    page.wait_for_selector("#gpus .card")
-    snapshot = get_json(replay_collector, "/v1/snapshot")
-    names = page.locator("#gpus .card .gpu-name").all_inner_texts()
-    assert names == [g["name"] for g in snapshot["gpus"]]
+    open_endpoint_dashboard(page, endpoint_base_url, replay_collector)
     show_charts(page, "util-chart")
     page.wait_for_function(
         """() => echarts.getInstanceByDom(document.getElementById("util-chart"))
