@@ -6,7 +6,7 @@
 A real Prometheus (Debian's package) holds 1,000 GPUs' series: 125 hosts × 8 GPUs, each host
 exposing exactly what a GPU Insight collector exposes (the collector's own `/metrics` code over a
 synthetic 8-GPU snapshot; 7 GPUs serve an app through vLLM, one idles). The usage counters carry
-24 h of 30 s samples, backfilled with `promtool tsdb create-blocks-from openmetrics` in 2 h
+24.5 h of 30 s samples, backfilled with `promtool tsdb create-blocks-from openmetrics` in 2 h
 chunks, and so does their copy every 5 minutes that the shipped usage recording rules keep
 (`deploy/prometheus/gpu-insight-usage-rules.yaml`, loaded, so that it goes on; without it with
 `--without-usage-rules`); from then on Prometheus scrapes the 125 hosts every 30 s, and the
@@ -70,6 +70,10 @@ SERVING_GPUS = 7  # per host; the last GPU idles
 APPS, TEAMS = 40, 12
 STEP_S = 30
 HISTORY_S = 86_400
+# The backfill reaches this much further back than the day the reports ask for, as a Prometheus
+# that has run for more than a day does: the usage rules' copy, every 5 minutes, then has a
+# sample before the window's start, which a report asks for before it reads the copy.
+BACKFILL_MARGIN_S = 1_800
 CHUNK_S = 7_200  # promtool's block length: one backfill file per block
 UPTIME_BEFORE_WINDOW_S = 3_600  # the collectors started an hour before the window
 H100_MIB = 81559.0
@@ -288,11 +292,11 @@ class FleetExporter:
 def backfill(
     hosts: int, folder: Path, data: Path, started_at: float, end: float, copies: bool
 ) -> dict[str, Any]:
-    """24 h of the usage counters at 30 s (and with `copies`, the rules' copy at 5 minutes),
+    """24.5 h of the usage counters at 30 s (and with `copies`, the rules' copy at 5 minutes),
     one OpenMetrics file (and promtool run) per 2 h block; the next file is written while
     promtool reads the last one."""
     loads = [(host, load) for host in range(hosts) for load in workloads(host)]
-    first = end - HISTORY_S
+    first = end - HISTORY_S - BACKFILL_MARGIN_S
     chunks = [
         (max(first, start), min(end, start + CHUNK_S - STEP_S))
         for start in range(int(first // CHUNK_S * CHUNK_S), int(end) + 1, CHUNK_S)
@@ -312,7 +316,7 @@ def backfill(
         "series": (6 if copies else 3) * len(loads),
         "samples": samples,
         "step_s": STEP_S,
-        "hours": HISTORY_S / 3600,
+        "hours": (HISTORY_S + BACKFILL_MARGIN_S) / 3600,
         "blocks": len(chunks),
         "wall_s": round(time.monotonic() - began, 1),
     }
@@ -505,7 +509,7 @@ def prometheus_mode(hosts: int, calls: int, work: Path, usage_rules: bool) -> di
     started_at = end - HISTORY_S - UPTIME_BEFORE_WINDOW_S
     data = work / "server" / "data"
     data.mkdir(parents=True)
-    print("backfilling 24 h of usage counters ...", flush=True)
+    print("backfilling 24.5 h of usage counters ...", flush=True)
     filled = backfill(hosts, work, data, started_at, end, usage_rules)
     print(f"  {filled['samples']:,} samples in {filled['wall_s']} s", flush=True)
     query_log = work / "queries.log"
