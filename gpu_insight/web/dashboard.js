@@ -96,9 +96,10 @@ function renderHeader(snapshot, view) {
   setLevel(source, snapshot.source === "replay" ? "warn" : "ok");
   setHidden($("replay-banner"), snapshot.source !== "replay");
   const via = $("via"); // read through Prometheus: its URL (never credentials) on hover
-  setHidden(via, !snapshot.prometheus_url);
-  setText(via, snapshot.prometheus_url ? m.t("header.via_prometheus") : "");
-  if (via.title !== (snapshot.prometheus_url ?? "")) via.title = snapshot.prometheus_url ?? "";
+  const prometheusUrl = snapshot.prometheus_url ?? "";
+  setHidden(via, !prometheusUrl);
+  setText(via, prometheusUrl ? m.t("header.via_prometheus") : "");
+  if (via.title !== prometheusUrl) via.title = prometheusUrl;
   const health = $("health");
   const status = m.t(`health.${snapshot.health}`);
   setText(health, snapshot.health_reason ? m.t("health.with_reason", { status, reason: snapshot.health_reason }) : status);
