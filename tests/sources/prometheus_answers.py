@@ -1,8 +1,8 @@
 """Exposition text turned into what Prometheus would answer the plugin's queries with.
 
-A stand-in for the query engine, good for the three shapes `queries.Queries` sends for a
-snapshot: series picked by name, `== 1` filters, and the timestamp of dcgm-exporter's free
-memory. The real engine is in the protocol tests.
+A stand-in for the query engine, good for the shapes `queries.Queries` sends for a snapshot:
+series picked by name, readings kept by name and UUID, `== 1` filters, and the timestamp of
+dcgm-exporter's free memory. The real engine is in the protocol tests.
 """
 
 from __future__ import annotations
@@ -40,9 +40,27 @@ def named(samples: Iterable[Sample], names: Iterable[str]) -> list[Sample]:
 
 
 def our_devices(samples: list[Sample]) -> list[Sample]:
-    """The answers to `our_devices` and `our_flags` together, as the source reads them."""
-    health = named(samples, (our_series.HEALTH,))
-    return named(samples, our_series.device_names(None)) + [s for s in health if s.value == 1]
+    """The answers to `our_devices` and `our_flags` together, as the source reads them:
+    `gpu_info` as scraped, the readings and the states other than ok by name and UUID."""
+    health = [s for s in named(samples, (our_series.HEALTH,)) if s.value == 1]
+    readings = named(samples, our_series.reading_names(None))
+    return (
+        named(samples, (our_series.INFO,))
+        + [Sample(_kept(s.labels, _READING_LABELS), s.t, s.value) for s in readings]
+        + [
+            Sample(_kept(s.labels, (*_READING_LABELS, "state")), s.t, s.value)
+            for s in health
+            if s.labels.get("state") != "ok"
+        ]
+    )
+
+
+_READING_LABELS = ("__name__", "uuid", "exported_uuid")
+
+
+def _kept(labels: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """What `max by (names)` keeps of a series' labels."""
+    return {n: labels[n] for n in names if n in labels}
 
 
 def our_attribution(samples: list[Sample]) -> list[Sample]:

@@ -216,6 +216,28 @@ def test_clock_event_reasons_are_asked_for_only_by_answers_that_show_them() -> N
     assert not clock_events_asked(frozenset({"memory_free_mib"}))
 
 
+def test_an_answer_that_shows_no_gpu_field_asks_for_no_readings() -> None:
+    client = CannedPrometheus(our_host("a", "10.0.0.1:9470", "GPU-a"))
+    source(client).alerts(include_resolved=False)
+    ours = set(our_series.reading_names(None))
+    assert not ours.intersection(series_asked_for(client.queries))
+    assert not any('__name__=~""' in q for q in client.queries)  # an empty selector is refused
+
+
+def test_a_gpu_that_two_targets_report_gets_its_readings_in_both() -> None:
+    """Readings come by GPU UUID alone, once (see `Queries.our_devices`): a collector that two
+    jobs scrape shows its GPU twice, each with the GPU's readings."""
+    first = our_host("a", "10.0.0.1:9470", "GPU-a")
+    readings = set(our_series.reading_names(None))
+    again = [
+        Sample({**s.labels, "job": "again"}, s.t, s.value)
+        for s in first
+        if s.labels["__name__"] not in readings
+    ]
+    gpus = source(CannedPrometheus(first + again)).snapshot().value.gpus
+    assert [g.memory_free_mib for g in gpus] == [40 * 1024, 40 * 1024]
+
+
 # what the usage answer's host query finds: one collector's host, replaying
 HOSTS_ROWS = [
     Sample({FIELD_LABEL: "hosts", "host": "a"}, EVALUATED_AT, 1),

@@ -137,11 +137,11 @@ _ALERT_STATES: dict[str, AlertState] = {s: s for s in get_args(AlertState)}
 TargetKey = tuple[tuple[str, ...], object]
 
 
-def device_names(gpu_fields: frozenset[str] | None) -> tuple[str, ...]:
-    """`gpu_info` and the device series of the `Gpu` fields asked for (None: all of them)."""
+def reading_names(gpu_fields: frozenset[str] | None) -> tuple[str, ...]:
+    """The device series of the `Gpu` fields asked for (None: all of them)."""
     wanted = (n for n, (a, _) in GPU_FIELDS.items() if gpu_fields is None or a in gpu_fields)
     clock_events = gpu_fields is None or CLOCK_EVENT_FIELD in gpu_fields
-    return (*wanted, *((CLOCK_EVENT_MASK,) if clock_events else ()), INFO)
+    return (*wanted, *((CLOCK_EVENT_MASK,) if clock_events else ()))
 
 
 def target_key(labels: Mapping[str, str]) -> TargetKey:
@@ -166,33 +166,41 @@ def _no_labels(labels: Any) -> object:
 
 def read_hosts(devices: Iterable[Sample], attribution: Iterable[Sample]) -> list[HostSeries]:
     """One `HostSeries` per scraped collector, from the device and flag queries' samples and
-    the app and collector queries' samples (see `queries`). A GPU's fields are gathered first
-    and its model built once: a fleet's snapshot reads tens of thousands of samples."""
-    devices = list(devices)
+    the app and collector queries' samples (see `queries`). `gpu_info` names each target's
+    GPUs; a reading or flag is a GPU's by its UUID alone (a GPU that two targets report gets
+    it in both). A GPU's fields are gathered first and its model built once: a fleet's
+    snapshot reads tens of thousands of samples."""
     hosts: dict[TargetKey, HostSeries] = {}
-    fields: dict[TargetKey, dict[str, dict[str, Any]]] = {}
-    for sample in devices:  # gpu_info first: it names the host and the GPU
-        labels = sample.labels
-        if labels.get("__name__") == INFO:
-            key = target_key(labels)
-            host = _host_of(hosts, key, labels)
-            uuid = label(labels, "uuid")
-            fields.setdefault(key, {})[uuid] = {
-                "index": _index(labels),
-                "uuid": uuid,
-                "name": label(labels, "name") or "unknown GPU",
-                "host": host.host,
-                "exporter": "gpu-insight",
-                "pci_bus_id": label(labels, "pci_bus_id") or None,
-                "compute_capability": label(labels, "compute_capability") or None,
-                "clock_event_reasons": [],
-            }
+    gpus: dict[tuple[TargetKey, str], dict[str, Any]] = {}  # by target and UUID
+    by_uuid: dict[str, list[dict[str, Any]]] = {}
+    readings: list[Sample] = []
     for sample in devices:
-        gpu = fields.get(target_key(sample.labels), {}).get(label(sample.labels, "uuid"))
-        if gpu is not None:  # without gpu_info a GPU has no name: scraped mid-change
-            _read_device(gpu, sample)
-    for key, gpus in fields.items():
-        hosts[key].gpus = {uuid: Gpu(**values) for uuid, values in gpus.items()}
+        labels = sample.labels
+        if labels.get("__name__") != INFO:
+            readings.append(sample)
+            continue
+        key = target_key(labels)
+        host = _host_of(hosts, key, labels)
+        uuid = label(labels, "uuid")
+        gpu = gpus[key, uuid] = {
+            "index": _index(labels),
+            "uuid": uuid,
+            "name": label(labels, "name") or "unknown GPU",
+            "host": host.host,
+            "exporter": "gpu-insight",
+            "pci_bus_id": label(labels, "pci_bus_id") or None,
+            "compute_capability": label(labels, "compute_capability") or None,
+            "clock_event_reasons": [],
+        }
+        by_uuid.setdefault(uuid, []).append(gpu)
+    for sample in readings:  # without gpu_info a GPU has no name: scraped mid-change
+        found = by_uuid.get(label(sample.labels, "uuid"))
+        if found:
+            attribute, value = _device_field(sample)
+            for gpu in found if attribute else ():
+                gpu[attribute] = value
+    for (key, uuid), values in gpus.items():
+        hosts[key].gpus[uuid] = Gpu(**values)
     for sample in attribution:
         key = target_key(sample.labels)
         _read_attribution(_host_of(hosts, key, sample.labels), sample)
@@ -212,19 +220,19 @@ def _host_of(
     return host
 
 
-def _read_device(gpu: dict[str, Any], sample: Sample) -> None:
-    labels = sample.labels
-    name = labels.get("__name__", "")
+def _device_field(sample: Sample) -> tuple[str, Any]:
+    """The `Gpu` field a device series sets and its value; ("", None) for none."""
+    name = sample.labels.get("__name__", "")
     if name in GPU_FIELDS:
         attribute, factor = GPU_FIELDS[name]
         value = sample.value * factor
-        gpu[attribute] = round(value) if attribute in COUNT_FIELDS else value
-    elif name == HEALTH:
-        health = _HEALTH.get(label(labels, "state"))
-        if health is not None:
-            gpu["health"] = health
-    elif name == CLOCK_EVENT_MASK and math.isfinite(sample.value):
-        gpu[CLOCK_EVENT_FIELD] = reasons_of(int(sample.value))
+        return attribute, round(value) if attribute in COUNT_FIELDS else value
+    if name == HEALTH:
+        health = _HEALTH.get(label(sample.labels, "state"))
+        return ("health", health) if health is not None else ("", None)
+    if name == CLOCK_EVENT_MASK and math.isfinite(sample.value):
+        return CLOCK_EVENT_FIELD, reasons_of(int(sample.value))
+    return "", None
 
 
 def _read_attribution(host: HostSeries, sample: Sample) -> None:

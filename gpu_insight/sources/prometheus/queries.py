@@ -19,6 +19,13 @@ from gpu_insight.sources.prometheus.settings import PrometheusSettings
 
 _FIRST_GPU = Matcher("gpu", "=", '"0"')
 _FIRST_GPU_OR_NONE = Matcher("gpu", "=~", '"0|"')
+_NOT_OK = Matcher("state", "!=", '"ok"')
+# What a reading keeps of its labels: its name and its GPU's UUID (`exported_uuid` where a
+# target label took the name: see `hosts.label`).
+_BY_READING = "__name__, uuid, exported_uuid"
+# Device series per readings query: on 1,000 GPUs 3,000 series a query, so that Prometheus
+# evaluates several at once on its cores, and the plugin reads the first while it does.
+READINGS_PER_QUERY = 3
 # How far back a target that is down now still counts as a GPU host that should answer.
 DOWN_LOOKBACK = "1h"
 DOWN = "down"  # FIELD_LABEL of the targets that are down
@@ -51,14 +58,21 @@ class Queries:
     def _one(self, metric_name: str) -> str:
         return metric_name + selector(self._scope)
 
-    def our_devices(self, gpu_fields: frozenset[str] | None = None) -> str:
-        """Every GPU's identity and the device series of the `Gpu` fields an answer reads
-        (None: all that a snapshot holds)."""
-        return self._of(our_series.device_names(gpu_fields))
+    def our_devices(self, gpu_fields: frozenset[str] | None = None) -> list[str]:
+        """Every GPU's identity (`gpu_info`, with its target's labels), and the readings of
+        the `Gpu` fields an answer reads (None: all that a snapshot holds) by name and GPU
+        UUID alone: the readings are most of a fleet's series, and their target labels a
+        third of the answer's bytes (1.06 instead of 1.55 MB on 1,000 GPUs)."""
+        names = our_series.reading_names(gpu_fields)
+        return [self._one(our_series.INFO)] + [
+            f"max by ({_BY_READING}) ({self._of(names[at : at + READINGS_PER_QUERY])})"
+            for at in range(0, len(names), READINGS_PER_QUERY)
+        ]
 
     def our_flags(self) -> str:
-        """Every GPU's current health state."""
-        return f"{self._of((our_series.HEALTH,))} == 1"
+        """The GPUs whose health state is not ok (the others are ok), by GPU UUID."""
+        unhealthy = self._of((our_series.HEALTH,), [_NOT_OK])
+        return f"max by ({_BY_READING}, state) ({unhealthy} == 1)"
 
     def our_apps(self) -> str:
         """Per-app memory and SM shares, and the serving engines (app-scoped)."""

@@ -105,27 +105,27 @@ class PrometheusSource:
     def snapshot(
         self, with_processes: bool = True, gpu_fields: frozenset[str] | None = None
     ) -> Gathered[Snapshot]:
-        """Seven queries at once; six without processes (the per-app and engine series, a
-        third of a fleet's series, are then not read). With `gpu_fields`, only the device
+        """Every query at once (see `queries`): the GPUs and their readings, the collectors,
+        dcgm-exporter's series and the targets that are down; the per-app and engine series,
+        a third of a fleet's series, only `with_processes`. With `gpu_fields`, only the device
         series of those fields are read: the answers' cost is the series they send."""
         q = self.queries
-        answers = self._instant_all(
+        apps = [q.our_apps()] if with_processes else []
+        ours, attribution, dcgm, scraped, down = self._instant_groups(
             [
-                q.our_devices(gpu_fields),
-                q.our_flags(),
-                q.our_collectors(),
-                q.dcgm_devices(gpu_fields),
-                q.dcgm_scraped(),
-                q.down_targets(),
-                *([q.our_apps()] if with_processes else []),
+                [*q.our_devices(gpu_fields), q.our_flags()],
+                [q.our_collectors(), *apps],
+                [q.dcgm_devices(gpu_fields)],
+                [q.dcgm_scraped()],
+                [q.down_targets()],
             ]
         )
-        devices, flags, collectors, dcgm, scraped, down = answers[:6]
-        apps = answers[6] if with_processes else []
-        now = max((s.t for part in answers for s in part), default=0)
+        now = max(
+            (s.t for part in (ours, attribution, dcgm, scraped, down) for s in part), default=0
+        )
         settings = self.settings
         view = fleet_view(
-            our_series.read_hosts(devices + flags, apps + collectors),
+            our_series.read_hosts(ours, attribution),
             dcgm_series.read_hosts(dcgm, scraped, settings.app_rules, settings.apps),
             down,
             now or self._clock(),
@@ -241,6 +241,11 @@ class PrometheusSource:
         return MetricsText(
             exposition_text(samples, settings.apps, settings.app_rules), CONTENT_TYPE
         )
+
+    def _instant_groups(self, groups: Sequence[Sequence[str]]) -> list[list[Sample]]:
+        """Every query of every group at once; each group's samples together."""
+        answers = iter(self._instant_all([promql for group in groups for promql in group]))
+        return [[s for _ in group for s in next(answers)] for group in groups]
 
     def _instant_all(self, promql: Sequence[str]) -> list[Any]:
         deadline = self._deadline()
