@@ -140,11 +140,15 @@ class CollectorProcess:
 
     def get(self, path: str) -> Any:
         """The JSON answer of an authenticated GET."""
+        return json.loads(self.get_text(path))
+
+    def get_text(self, path: str) -> str:
+        """The answer of an authenticated GET, as text."""
         request = urllib.request.Request(
             self.url + path, headers={"Authorization": f"Bearer {self.token}"}
         )
         with urllib.request.urlopen(request, timeout=5) as response:
-            return json.load(response)
+            return response.read().decode()
 
     @property
     def output(self) -> str:
