@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -43,7 +43,7 @@ def _smi_reasons() -> dict[int, tuple[int, frozenset[str]]]:
     )
 
 
-def _steady(read: Any) -> tuple[dict[int, tuple[int, frozenset[str]]], Any]:
+def _steady[T](read: Callable[[], T]) -> tuple[dict[int, tuple[int, frozenset[str]]], T]:
     """nvidia-smi's reasons and what `read()` gave between two nvidia-smi readings that agree
     (a GPU's reasons change as it idles or works)."""
     for _ in range(STEADY_ATTEMPTS):

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from gpu_insight.sources.prometheus import dcgm_series, our_series
 from gpu_insight.sources.prometheus.client import Sample
+from gpu_insight.sources.prometheus.queries import READING_LABELS
 
 EVALUATED_AT = 1_800_000_000.0
 _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
@@ -46,16 +47,13 @@ def our_devices(samples: list[Sample]) -> list[Sample]:
     readings = named(samples, our_series.reading_names(None))
     return (
         named(samples, (our_series.INFO,))
-        + [Sample(_kept(s.labels, _READING_LABELS), s.t, s.value) for s in readings]
+        + [Sample(_kept(s.labels, READING_LABELS), s.t, s.value) for s in readings]
         + [
-            Sample(_kept(s.labels, (*_READING_LABELS, "state")), s.t, s.value)
+            Sample(_kept(s.labels, (*READING_LABELS, "state")), s.t, s.value)
             for s in health
             if s.labels.get("state") != "ok"
         ]
     )
-
-
-_READING_LABELS = ("__name__", "uuid", "exported_uuid")
 
 
 def _kept(labels: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:

@@ -194,10 +194,9 @@ def read_hosts(devices: Iterable[Sample], attribution: Iterable[Sample]) -> list
         }
         by_uuid.setdefault(uuid, []).append(gpu)
     for sample in readings:  # without gpu_info a GPU has no name: scraped mid-change
-        found = by_uuid.get(label(sample.labels, "uuid"))
-        if found:
-            attribute, value = _device_field(sample)
-            for gpu in found if attribute else ():
+        attribute, value = _device_field(sample)
+        if attribute:
+            for gpu in by_uuid.get(label(sample.labels, "uuid"), ()):
                 gpu[attribute] = value
     for (key, uuid), values in gpus.items():
         hosts[key].gpus[uuid] = Gpu(**values)

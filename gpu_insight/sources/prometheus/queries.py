@@ -22,7 +22,8 @@ _FIRST_GPU_OR_NONE = Matcher("gpu", "=~", '"0|"')
 _NOT_OK = Matcher("state", "!=", '"ok"')
 # What a reading keeps of its labels: its name and its GPU's UUID (`exported_uuid` where a
 # target label took the name: see `hosts.label`).
-_BY_READING = "__name__, uuid, exported_uuid"
+READING_LABELS = ("__name__", "uuid", "exported_uuid")
+_BY_READING = ", ".join(READING_LABELS)
 # Device series per readings query: on 1,000 GPUs 3,000 series a query, so that Prometheus
 # evaluates several at once on its cores, and the plugin reads the first while it does.
 READINGS_PER_QUERY = 3
